@@ -1,0 +1,73 @@
+/* purple-e2ee — error domain shared by every core module.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define E2EE_ERROR (e2ee_error_quark ())
+GQuark e2ee_error_quark (void);
+
+/* Every failure the core reports carries one of these codes, so that
+ * callers and tests can tell them apart without parsing messages. */
+typedef enum {
+  E2EE_ERROR_FAILED = 1,          /* internal failure (libgcrypt, I/O) */
+  E2EE_ERROR_CRYPTO,              /* a libgcrypt call failed unexpectedly */
+
+  /* JWK / key import */
+  E2EE_ERROR_JWK_SYNTAX = 10,     /* not a JSON object, duplicated or non-string member */
+  E2EE_ERROR_JWK_MISSING,         /* a required member is absent */
+  E2EE_ERROR_JWK_KTY,             /* kty is not "EC" */
+  E2EE_ERROR_JWK_CRV,             /* crv is not "P-256" */
+  E2EE_ERROR_JWK_BASE64,          /* a member is not unpadded base64url */
+  E2EE_ERROR_JWK_LENGTH,          /* coordinate or scalar is not 32 bytes */
+  E2EE_ERROR_JWK_RANGE,           /* coordinate >= p, or scalar not in [1, n-1] */
+  E2EE_ERROR_JWK_NOT_ON_CURVE,    /* (x, y) is not a point of P-256 */
+  E2EE_ERROR_JWK_INFINITY,        /* the point at infinity (or all-zero encoding) */
+  E2EE_ERROR_JWK_UNEXPECTED_PRIVATE, /* "d" present where a public key is expected */
+  E2EE_ERROR_JWK_KEY_MISMATCH,    /* "d" does not match (x, y) */
+  E2EE_ERROR_JWK_SET,             /* malformed JWK Set (no keys array, bad kid, dup) */
+
+  /* AEAD / derivation */
+  E2EE_ERROR_AEAD_TAG = 30,       /* authentication failed: tampered or wrong key */
+  E2EE_ERROR_AEAD_PARAM,          /* wrong IV or tag length */
+  E2EE_ERROR_KDF_PARAM,           /* HKDF output length out of range */
+
+  /* Envelope / armor */
+  E2EE_ERROR_ARMOR = 40,          /* not an armored envelope, or bad base64url */
+  E2EE_ERROR_ENVELOPE_TRUNCATED,  /* shorter than its header says */
+  E2EE_ERROR_ENVELOPE_VERSION,    /* unknown protocol version */
+  E2EE_ERROR_ENVELOPE_FLAGS,      /* reserved flag bits set, or caps lacks v1 */
+  E2EE_ERROR_ENVELOPE_RECIPIENTS, /* recipient count zero or above the limit */
+  E2EE_ERROR_ENVELOPE_TOO_LARGE,  /* above the message size limit */
+  E2EE_ERROR_ENVELOPE_TRAILING,   /* padding malformed */
+  E2EE_ERROR_NOT_FOR_US,          /* addressed to other devices only */
+  E2EE_ERROR_UNKNOWN_SENDER,      /* sender device id matches no known key */
+  E2EE_ERROR_REPLAY,              /* counter already seen or too old */
+  E2EE_ERROR_DOWNGRADE,           /* capabilities show a downgrade */
+
+  /* Fragments */
+  E2EE_ERROR_FRAGMENT = 60,       /* malformed fragment */
+  E2EE_ERROR_FRAGMENT_LIMIT,      /* too many fragments / pending buffers */
+  E2EE_ERROR_FRAGMENT_BUDGET,     /* budget too small to make progress */
+
+  /* Offers */
+  E2EE_ERROR_OFFER = 70,          /* malformed profile block / status tag / offer */
+
+  /* Keyring */
+  E2EE_ERROR_KEYRING_IO = 80,     /* cannot read or write the file */
+  E2EE_ERROR_KEYRING_CORRUPT,     /* the file does not parse; it is left untouched */
+  E2EE_ERROR_KEYRING_VERSION,     /* written by a newer format version */
+  E2EE_ERROR_KEYRING_PERMISSIONS, /* the file is readable by others */
+  E2EE_ERROR_KEYRING_PASSPHRASE,  /* wrong passphrase */
+  E2EE_ERROR_KEYRING_LOCKED,      /* another process holds the lock */
+  E2EE_ERROR_KEYRING_LIMIT,       /* above the size limit */
+
+  /* Session / trust */
+  E2EE_ERROR_NO_KEY = 100,        /* no key known for the buddy */
+  E2EE_ERROR_UNTRUSTED,           /* key changed or new device needs a decision */
+  E2EE_ERROR_POLICY,              /* encryption disabled for this buddy */
+} E2eeErrorCode;
+
+G_END_DECLS
