@@ -14,9 +14,14 @@ G_BEGIN_DECLS
 /* Splits @text into fragments of at most @budget bytes each.  If @text
  * fits it is returned unchanged as the only element.  Fragment syntax:
  *   ?E2F:<id 8 lower-hex>:<index 1..n>/<n>:<chunk>
- * Returns a NULL-terminated strv, or NULL with E2EE_ERROR_FRAGMENT_BUDGET
- * if @budget is too small or more than E2EE_FRAGMENT_MAX_PIECES would be
- * needed. */
+ * index and n are decimal without sign or leading zero; chunks are raw
+ * slices of @text, never empty.  The id comes from gcry_create_nonce (it
+ * only has to differ between messages in flight, it is not secret).
+ * Returns a NULL-terminated strv (g_strfreev), or NULL with
+ * E2EE_ERROR_FRAGMENT_BUDGET if @budget is below E2EE_FRAGMENT_MIN_BUDGET
+ * or more than E2EE_FRAGMENT_MAX_PIECES would be needed, or
+ * E2EE_ERROR_FRAGMENT if @text must be split but holds a byte outside
+ * printable ASCII (0x20..0x7e), which the reassembler would refuse. */
 char **e2ee_fragment_split (const char *text, gsize budget, GError **error);
 
 /* TRUE if @text (after leading whitespace) looks like a fragment. */
@@ -35,15 +40,30 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeReassembler, e2ee_reassembler_free)
 
 /* Feeds one fragment from conversation @key at time @now (seconds, from
  * g_get_monotonic_time()/G_USEC_PER_SEC in production, anything in tests).
+ * Leading whitespace is skipped (as by detect); anything else outside the
+ * syntax is refused, trailing newlines included: strip them first.
  * Returns TRUE if it was accepted; then *@complete is the reassembled text
- * when this was the last missing piece (else NULL).  A malformed fragment
- * is E2EE_ERROR_FRAGMENT, a limit hit E2EE_ERROR_FRAGMENT_LIMIT; neither
- * disturbs other conversations' buffers. */
+ * (g_free) when this was the last missing piece (else NULL).  A piece
+ * repeated with the same content is accepted and ignored.
+ * Errors: E2EE_ERROR_FRAGMENT for a malformed fragment (syntax, id not
+ * lower-case hex, numbers with sign/leading zero/out of range, index > n,
+ * n differing from earlier pieces of the same id, a repeated index with
+ * other content, control or non-ASCII bytes, empty chunk);
+ * E2EE_ERROR_FRAGMENT_LIMIT for a limit hit (a new id while this
+ * conversation has @max_per_key pending, or all have @max_total; a
+ * message growing past @max_bytes).
+ * A refused fragment changes no state at all: it neither evicts nor drops
+ * any buffer, of this conversation or another.  A full conversation thus
+ * refuses new messages until its stale buffers time out, rather than
+ * losing one already in progress.  Memory is bounded by about
+ * @max_total * (@max_bytes + E2EE_FRAGMENT_MAX_PIECES pointers). */
 gboolean e2ee_reassembler_add (E2eeReassembler *r, const char *key,
                                const char *fragment, gint64 now,
                                char **complete, GError **error);
 
-/* Drops buffers older than the timeout; returns how many were dropped. */
+/* Drops buffers whose first piece came more than the timeout before @now
+ * (add() does this first, too); returns how many were dropped.
+ * pending() counts buffers of conversation @key, or of all with NULL. */
 guint e2ee_reassembler_expire (E2eeReassembler *r, gint64 now);
 guint e2ee_reassembler_pending (E2eeReassembler *r, const char *key /* nullable: all */);
 

@@ -1,2 +1,732 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <gcrypt.h>
+#include <string.h>
+
+#include "e2ee-b64.h"
+#include "e2ee-error.h"
+#include "e2ee-gcrypt.h"
+#include "e2ee-json.h"
 #include "e2ee-jwk.h"
+#include "e2ee-wipe.h"
+
+#define CURVE_NAME "NIST P-256"
+
+struct _E2eeKey {
+  gint ref_count;
+  guint8 x[E2EE_KEY_COORD_LEN];
+  guint8 y[E2EE_KEY_COORD_LEN];
+  gcry_mpi_t d;               /* secure MPI, or NULL for a public key */
+  guint8 caps;
+  guint8 thumbprint[E2EE_THUMBPRINT_LEN];
+  char kid[48];
+};
+
+/* ---- curve helpers ---------------------------------------------------- */
+
+static gcry_ctx_t
+curve_context (GError **error)
+{
+  gcry_ctx_t ctx = NULL;
+  gcry_error_t err = gcry_mpi_ec_new (&ctx, NULL, CURVE_NAME);
+
+  if (err)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                   "cannot set up P-256: %s", gcry_strerror (err));
+      return NULL;
+    }
+  return ctx;
+}
+
+static gcry_mpi_t
+mpi_from_bytes (const guint8 *buf, gsize len)
+{
+  gcry_mpi_t m = NULL;
+  gcry_mpi_scan (&m, GCRYMPI_FMT_USG, buf, len, NULL);
+  return m;
+}
+
+/* Writes @m as exactly 32 big-endian bytes. */
+static gboolean
+mpi_to_coord (gcry_mpi_t m, guint8 out[E2EE_KEY_COORD_LEN])
+{
+  size_t n = 0;
+
+  if (gcry_mpi_get_nbits (m) > 8 * E2EE_KEY_COORD_LEN)
+    return FALSE;
+  memset (out, 0, E2EE_KEY_COORD_LEN);
+  if (gcry_mpi_print (GCRYMPI_FMT_USG, NULL, 0, &n, m))
+    return FALSE;
+  if (n > E2EE_KEY_COORD_LEN)
+    return FALSE;
+  return gcry_mpi_print (GCRYMPI_FMT_USG, out + E2EE_KEY_COORD_LEN - n, n, NULL, m) == 0;
+}
+
+/* A secure-memory MPI holding the scalar.  libgcrypt takes its
+ * double-and-add-always ladder only for scalars flagged secure, so every
+ * private scalar we use must come from here. */
+static gcry_mpi_t
+secure_scalar (const guint8 d[E2EE_KEY_COORD_LEN])
+{
+  guint8 *buf = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
+  gcry_mpi_t m = NULL;
+
+  /* gcry_mpi_scan allocates a secure MPI when its input buffer lives in
+   * secure memory. */
+  memcpy (buf, d, E2EE_KEY_COORD_LEN);
+  gcry_mpi_scan (&m, GCRYMPI_FMT_USG, buf, E2EE_KEY_COORD_LEN, NULL);
+  e2ee_wipe (buf, E2EE_KEY_COORD_LEN);
+  gcry_free (buf);
+  if (m != NULL && !gcry_mpi_get_flag (m, GCRYMPI_FLAG_SECURE))
+    {
+      /* Without the flag the scalar would take the leaky path: refuse. */
+      gcry_mpi_release (m);
+      return NULL;
+    }
+  return m;
+}
+
+static gboolean
+point_affine (gcry_mpi_point_t point, gcry_ctx_t ctx,
+              guint8 x[E2EE_KEY_COORD_LEN], guint8 y[E2EE_KEY_COORD_LEN])
+{
+  gcry_mpi_t ax = gcry_mpi_new (0);
+  gcry_mpi_t ay = gcry_mpi_new (0);
+  gboolean ok = gcry_mpi_ec_get_affine (ax, ay, point, ctx) == 0
+                && mpi_to_coord (ax, x) && (y == NULL || mpi_to_coord (ay, y));
+
+  gcry_mpi_release (ax);
+  gcry_mpi_release (ay);
+  return ok;
+}
+
+/* ---- construction ----------------------------------------------------- */
+
+static void
+compute_thumbprint (E2eeKey *key)
+{
+  g_autofree char *bx = e2ee_b64url_encode (key->x, E2EE_KEY_COORD_LEN);
+  g_autofree char *by = e2ee_b64url_encode (key->y, E2EE_KEY_COORD_LEN);
+  /* RFC 7638 §3.2: required members only, sorted, no whitespace. */
+  g_autofree char *canon = g_strdup_printf (
+      "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", bx, by);
+  g_autofree char *kid = NULL;
+
+  gcry_md_hash_buffer (GCRY_MD_SHA256, key->thumbprint, canon, strlen (canon));
+  kid = e2ee_b64url_encode (key->thumbprint, E2EE_THUMBPRINT_LEN);
+  g_strlcpy (key->kid, kid, sizeof key->kid);
+}
+
+static E2eeKey *
+key_alloc (const guint8 x[E2EE_KEY_COORD_LEN], const guint8 y[E2EE_KEY_COORD_LEN],
+           guint8 caps)
+{
+  E2eeKey *key = g_new0 (E2eeKey, 1);
+
+  key->ref_count = 1;
+  memcpy (key->x, x, E2EE_KEY_COORD_LEN);
+  memcpy (key->y, y, E2EE_KEY_COORD_LEN);
+  key->caps = caps;
+  compute_thumbprint (key);
+  return key;
+}
+
+E2eeKey *
+e2ee_key_ref (E2eeKey *key)
+{
+  g_return_val_if_fail (key != NULL, NULL);
+  g_atomic_int_inc (&key->ref_count);
+  return key;
+}
+
+void
+e2ee_key_unref (E2eeKey *key)
+{
+  if (key == NULL || !g_atomic_int_dec_and_test (&key->ref_count))
+    return;
+  /* gcry_mpi_release wipes secure MPIs before freeing them. */
+  gcry_mpi_release (key->d);
+  e2ee_wipe (key, sizeof *key);
+  g_free (key);
+}
+
+static gboolean
+all_zero (const guint8 *buf, gsize len)
+{
+  guint8 acc = 0;
+  for (gsize i = 0; i < len; i++)
+    acc |= buf[i];
+  return acc == 0;
+}
+
+/* Rejects anything but a finite point of P-256 with canonical coordinates.
+ * libgcrypt's key-parameter parser and encrypt path do not check the point
+ * (CRYPTO-NOTES.md), so no key reaches them without passing here. */
+static gboolean
+validate_point (const guint8 x[E2EE_KEY_COORD_LEN], const guint8 y[E2EE_KEY_COORD_LEN],
+                GError **error)
+{
+  gcry_ctx_t ctx = NULL;
+  gcry_mpi_t mx = NULL, my = NULL, p = NULL, one = NULL;
+  gcry_mpi_point_t point = NULL;
+  gboolean ok = FALSE;
+
+  if (all_zero (x, E2EE_KEY_COORD_LEN) && all_zero (y, E2EE_KEY_COORD_LEN))
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_INFINITY,
+                           "the key is the point at infinity");
+      return FALSE;
+    }
+  if (!(ctx = curve_context (error)))
+    return FALSE;
+  p = gcry_mpi_ec_get_mpi ("p", ctx, 1);
+  mx = mpi_from_bytes (x, E2EE_KEY_COORD_LEN);
+  my = mpi_from_bytes (y, E2EE_KEY_COORD_LEN);
+  if (gcry_mpi_cmp (mx, p) >= 0 || gcry_mpi_cmp (my, p) >= 0)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_RANGE,
+                           "a key coordinate is not below the field prime");
+      goto out;
+    }
+  one = gcry_mpi_set_ui (NULL, 1);
+  point = gcry_mpi_point_set (NULL, mx, my, one);
+  if (!gcry_mpi_ec_curve_point (point, ctx))
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_NOT_ON_CURVE,
+                           "the key is not a point of P-256");
+      goto out;
+    }
+  ok = TRUE;
+
+out:
+  gcry_mpi_point_release (point);
+  gcry_mpi_release (one);
+  gcry_mpi_release (mx);
+  gcry_mpi_release (my);
+  gcry_mpi_release (p);
+  gcry_ctx_release (ctx);
+  return ok;
+}
+
+E2eeKey *
+e2ee_key_new_public (const guint8 x[E2EE_KEY_COORD_LEN],
+                     const guint8 y[E2EE_KEY_COORD_LEN], GError **error)
+{
+  if (!e2ee_gcrypt_init (error) || !validate_point (x, y, error))
+    return NULL;
+  return key_alloc (x, y, E2EE_CAPS_V1);
+}
+
+/* Computes d*G with the constant-time ladder (secure scalar). */
+static gboolean
+public_from_scalar (gcry_mpi_t d, guint8 x[E2EE_KEY_COORD_LEN],
+                    guint8 y[E2EE_KEY_COORD_LEN], GError **error)
+{
+  gcry_ctx_t ctx = curve_context (error);
+  gcry_mpi_point_t g = NULL, q = NULL;
+  gboolean ok = FALSE;
+
+  if (!ctx)
+    return FALSE;
+  g = gcry_mpi_ec_get_point ("g", ctx, 1);
+  q = gcry_mpi_point_new (0);
+  gcry_mpi_ec_mul (q, d, g, ctx);
+  ok = point_affine (q, ctx, x, y);
+  if (!ok)
+    g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                         "scalar multiplication gave the point at infinity");
+  gcry_mpi_point_release (g);
+  gcry_mpi_point_release (q);
+  gcry_ctx_release (ctx);
+  return ok;
+}
+
+/* TRUE if 1 <= d < n. */
+static gboolean
+scalar_in_range (gcry_mpi_t d, GError **error)
+{
+  gcry_ctx_t ctx = curve_context (error);
+  gcry_mpi_t n;
+  gboolean ok;
+
+  if (!ctx)
+    return FALSE;
+  n = gcry_mpi_ec_get_mpi ("n", ctx, 1);
+  ok = gcry_mpi_cmp_ui (d, 0) > 0 && gcry_mpi_cmp (d, n) < 0;
+  gcry_mpi_release (n);
+  gcry_ctx_release (ctx);
+  if (!ok)
+    g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_RANGE,
+                         "the private scalar is not in [1, n-1]");
+  return ok;
+}
+
+E2eeKey *
+e2ee_key_generate (GError **error)
+{
+  guint8 *d_bytes = NULL;
+  gcry_mpi_t d = NULL;
+  guint8 x[E2EE_KEY_COORD_LEN], y[E2EE_KEY_COORD_LEN];
+  E2eeKey *key = NULL;
+
+  if (!e2ee_gcrypt_init (error))
+    return NULL;
+  d_bytes = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
+  /* Rejection sampling: d uniform in [1, n-1] (n is close to 2^256, so a
+   * retry is needed about once in 2^32 draws). */
+  for (int attempt = 0; attempt < 64 && key == NULL; attempt++)
+    {
+      gcry_randomize (d_bytes, E2EE_KEY_COORD_LEN, GCRY_VERY_STRONG_RANDOM);
+      gcry_mpi_release (d);
+      d = secure_scalar (d_bytes);
+      if (d == NULL)
+        break;
+      if (!scalar_in_range (d, NULL))
+        continue;
+      if (!public_from_scalar (d, x, y, error))
+        goto out;
+      key = key_alloc (x, y, E2EE_CAPS_SUPPORTED);
+      key->d = d;
+      d = NULL;
+    }
+  if (key == NULL && error && *error == NULL)
+    g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                         "random generator gave no valid scalar");
+out:
+  e2ee_wipe (d_bytes, E2EE_KEY_COORD_LEN);
+  gcry_free (d_bytes);
+  gcry_mpi_release (d);
+  return key;
+}
+
+/* ---- JWK parsing ------------------------------------------------------ */
+
+static const char *
+get_string_member (JsonObject *obj, const char *name, GError **error)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+
+  if (node == NULL)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_MISSING,
+                   "JWK member \"%s\" is missing", name);
+      return NULL;
+    }
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_SYNTAX,
+                   "JWK member \"%s\" is not a string", name);
+      return NULL;
+    }
+  return json_node_get_string (node);
+}
+
+/* Decodes a base64url member into exactly 32 bytes at @out.  @secret
+ * buffers are wiped on every path. */
+static gboolean
+decode_coord (JsonObject *obj, const char *name, guint8 out[E2EE_KEY_COORD_LEN],
+              GError **error)
+{
+  const char *text = get_string_member (obj, name, error);
+  guint8 *raw;
+  gsize len = 0;
+
+  if (text == NULL)
+    return FALSE;
+  raw = e2ee_b64url_decode (text, strlen (text), &len, NULL);
+  if (raw == NULL)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_BASE64,
+                   "JWK member \"%s\" is not unpadded base64url", name);
+      return FALSE;
+    }
+  if (len != E2EE_KEY_COORD_LEN)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_LENGTH,
+                   "JWK member \"%s\" holds %" G_GSIZE_FORMAT " bytes, not 32", name, len);
+      e2ee_secret_free (raw, len + 1);
+      return FALSE;
+    }
+  memcpy (out, raw, E2EE_KEY_COORD_LEN);
+  e2ee_secret_free (raw, len + 1);
+  return TRUE;
+}
+
+/* "e2ee_v": [1, ...] lists the protocol versions the device speaks. */
+static gboolean
+parse_caps (JsonObject *obj, guint8 *caps, GError **error)
+{
+  JsonNode *node = json_object_get_member (obj, "e2ee_v");
+  JsonArray *arr;
+  guint8 bits = 0;
+
+  if (node == NULL)
+    {
+      *caps = E2EE_CAPS_V1;
+      return TRUE;
+    }
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    goto bad;
+  arr = json_node_get_array (node);
+  if (json_array_get_length (arr) == 0 || json_array_get_length (arr) > 8)
+    goto bad;
+  for (guint i = 0; i < json_array_get_length (arr); i++)
+    {
+      JsonNode *v = json_array_get_element (arr, i);
+      gint64 n;
+      if (!JSON_NODE_HOLDS_VALUE (v) || json_node_get_value_type (v) != G_TYPE_INT64)
+        goto bad;
+      n = json_node_get_int (v);
+      if (n < 1 || n > 8)
+        goto bad;
+      bits |= (guint8) (1u << (n - 1));
+    }
+  if (!(bits & E2EE_CAPS_V1))
+    goto bad;
+  *caps = bits;
+  return TRUE;
+
+bad:
+  g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SYNTAX,
+                       "JWK member \"e2ee_v\" must list protocol versions including 1");
+  return FALSE;
+}
+
+E2eeKey *
+e2ee_key_from_jwk_object (JsonObject *obj, E2eeKeyExpect expect, GError **error)
+{
+  const char *kty, *crv;
+  guint8 x[E2EE_KEY_COORD_LEN], y[E2EE_KEY_COORD_LEN];
+  guint8 *d_bytes = NULL;
+  gcry_mpi_t d = NULL;
+  gboolean has_d;
+  guint8 caps = E2EE_CAPS_V1;
+  E2eeKey *key = NULL;
+
+  g_return_val_if_fail (obj != NULL, NULL);
+  if (!e2ee_gcrypt_init (error))
+    return NULL;
+  if (!(kty = get_string_member (obj, "kty", error)))
+    return NULL;
+  if (strcmp (kty, "EC") != 0)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_KTY,
+                   "JWK key type must be \"EC\", not \"%.16s\"", kty);
+      return NULL;
+    }
+  if (!(crv = get_string_member (obj, "crv", error)))
+    return NULL;
+  if (strcmp (crv, "P-256") != 0)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_CRV,
+                   "JWK curve must be \"P-256\", not \"%.16s\"", crv);
+      return NULL;
+    }
+  if (!decode_coord (obj, "x", x, error) || !decode_coord (obj, "y", y, error))
+    return NULL;
+  has_d = json_object_has_member (obj, "d");
+  if (has_d && expect == E2EE_KEY_EXPECT_PUBLIC)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE,
+                           "a private key (\"d\") was given where a public key is expected");
+      return NULL;
+    }
+  if (!has_d && expect == E2EE_KEY_EXPECT_PRIVATE)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_MISSING,
+                           "JWK member \"d\" is missing");
+      return NULL;
+    }
+  if (!parse_caps (obj, &caps, error) || !validate_point (x, y, error))
+    return NULL;
+
+  if (has_d)
+    {
+      guint8 qx[E2EE_KEY_COORD_LEN], qy[E2EE_KEY_COORD_LEN];
+
+      d_bytes = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
+      if (!decode_coord (obj, "d", d_bytes, error))
+        goto out;
+      d = secure_scalar (d_bytes);
+      if (d == NULL)
+        {
+          g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                               "libgcrypt secure memory is unavailable");
+          goto out;
+        }
+      if (!scalar_in_range (d, error) || !public_from_scalar (d, qx, qy, error))
+        goto out;
+      if (!e2ee_ct_equal (qx, x, sizeof qx) || !e2ee_ct_equal (qy, y, sizeof qy))
+        {
+          g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_KEY_MISMATCH,
+                               "the private scalar does not match the public point");
+          goto out;
+        }
+    }
+
+  key = key_alloc (x, y, caps);
+  key->d = d;
+  d = NULL;
+
+  if (json_object_has_member (obj, "kid"))
+    {
+      const char *kid = get_string_member (obj, "kid", error);
+      if (kid == NULL || strcmp (kid, key->kid) != 0)
+        {
+          if (kid != NULL)
+            g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SET,
+                                 "JWK \"kid\" is not the key's thumbprint");
+          e2ee_key_unref (key);
+          key = NULL;
+        }
+    }
+
+out:
+  if (d_bytes)
+    {
+      e2ee_wipe (d_bytes, E2EE_KEY_COORD_LEN);
+      gcry_free (d_bytes);
+    }
+  gcry_mpi_release (d);
+  return key;
+}
+
+E2eeKey *
+e2ee_key_from_jwk (const char *json, gssize len, E2eeKeyExpect expect, GError **error)
+{
+  JsonNode *root;
+  E2eeKey *key = NULL;
+
+  g_return_val_if_fail (json != NULL, NULL);
+  root = e2ee_json_parse_strict (json, len, 2, E2EE_ERROR_JWK_SYNTAX, error);
+  if (root == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SYNTAX,
+                         "a JWK must be a JSON object");
+  else
+    key = e2ee_key_from_jwk_object (json_node_get_object (root), expect, error);
+  json_node_unref (root);
+  return key;
+}
+
+/* ---- JWK output ------------------------------------------------------- */
+
+static void
+set_b64 (JsonObject *obj, const char *name, const guint8 *data, gsize len)
+{
+  char *text = e2ee_b64url_encode (data, len);
+  json_object_set_string_member (obj, name, text);
+  e2ee_string_free (text);
+}
+
+JsonObject *
+e2ee_key_to_jwk_object (const E2eeKey *key, gboolean with_private, gboolean with_meta)
+{
+  JsonObject *obj = json_object_new ();
+
+  g_return_val_if_fail (key != NULL, obj);
+  json_object_set_string_member (obj, "kty", "EC");
+  json_object_set_string_member (obj, "crv", "P-256");
+  set_b64 (obj, "x", key->x, E2EE_KEY_COORD_LEN);
+  set_b64 (obj, "y", key->y, E2EE_KEY_COORD_LEN);
+  if (with_private && key->d)
+    {
+      guint8 *d = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
+      if (mpi_to_coord (key->d, d))
+        set_b64 (obj, "d", d, E2EE_KEY_COORD_LEN);
+      e2ee_wipe (d, E2EE_KEY_COORD_LEN);
+      gcry_free (d);
+    }
+  if (with_meta)
+    {
+      JsonArray *versions = json_array_new ();
+      json_object_set_string_member (obj, "kid", key->kid);
+      for (guint v = 1; v <= 8; v++)
+        if (key->caps & (1u << (v - 1)))
+          json_array_add_int_element (versions, v);
+      json_object_set_array_member (obj, "e2ee_v", versions);
+    }
+  return obj;
+}
+
+/* Serialises without whitespace; the caller wipes the result if it may
+ * hold a secret. */
+static char *
+object_to_string (JsonObject *obj)
+{
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  char *text;
+
+  json_node_take_object (node, obj);
+  json_generator_set_root (gen, node);
+  text = json_generator_to_data (gen, NULL);
+  json_node_unref (node);
+  return text;
+}
+
+char *
+e2ee_key_to_jwk (const E2eeKey *key, gboolean with_private, gboolean with_meta)
+{
+  return object_to_string (e2ee_key_to_jwk_object (key, with_private, with_meta));
+}
+
+/* ---- accessors -------------------------------------------------------- */
+
+E2eeKey *
+e2ee_key_public_copy (const E2eeKey *key)
+{
+  g_return_val_if_fail (key != NULL, NULL);
+  return key_alloc (key->x, key->y, key->caps);
+}
+
+E2eeKey *
+e2ee_key_with_caps (const E2eeKey *key, guint8 caps)
+{
+  E2eeKey *copy;
+
+  g_return_val_if_fail (key != NULL, NULL);
+  copy = key_alloc (key->x, key->y, caps);
+  if (key->d)
+    copy->d = gcry_mpi_copy (key->d); /* keeps the secure flag */
+  return copy;
+}
+
+gboolean e2ee_key_has_private (const E2eeKey *key) { return key->d != NULL; }
+const guint8 *e2ee_key_get_x (const E2eeKey *key) { return key->x; }
+const guint8 *e2ee_key_get_y (const E2eeKey *key) { return key->y; }
+guint8 e2ee_key_get_caps (const E2eeKey *key) { return key->caps; }
+const guint8 *e2ee_key_get_thumbprint (const E2eeKey *key) { return key->thumbprint; }
+const char *e2ee_key_get_kid (const E2eeKey *key) { return key->kid; }
+const guint8 *e2ee_key_get_device_id (const E2eeKey *key) { return key->thumbprint; }
+
+gboolean
+e2ee_key_equal (const E2eeKey *a, const E2eeKey *b)
+{
+  return memcmp (a->x, b->x, E2EE_KEY_COORD_LEN) == 0
+         && memcmp (a->y, b->y, E2EE_KEY_COORD_LEN) == 0;
+}
+
+/* ---- ECDH ------------------------------------------------------------- */
+
+gboolean
+e2ee_key_ecdh (const E2eeKey *local, const E2eeKey *remote,
+               guint8 out[E2EE_KEY_COORD_LEN], GError **error)
+{
+  gcry_ctx_t ctx = NULL;
+  gcry_mpi_t qx = NULL, qy = NULL, one = NULL;
+  gcry_mpi_point_t q = NULL, r = NULL;
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (local != NULL && remote != NULL, FALSE);
+  if (local->d == NULL)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_FAILED,
+                           "ECDH needs our private key");
+      return FALSE;
+    }
+  /* The remote point was validated when the E2eeKey was made, so the
+   * unchecked multiplication below cannot be fed an invalid-curve point.
+   * local->d is a secure MPI, which selects libgcrypt's constant-time
+   * ladder (gcry_pk_decrypt would copy it into ordinary memory). */
+  if (!(ctx = curve_context (error)))
+    return FALSE;
+  qx = mpi_from_bytes (remote->x, E2EE_KEY_COORD_LEN);
+  qy = mpi_from_bytes (remote->y, E2EE_KEY_COORD_LEN);
+  one = gcry_mpi_set_ui (NULL, 1);
+  q = gcry_mpi_point_set (NULL, qx, qy, one);
+  r = gcry_mpi_point_new (0);
+  gcry_mpi_ec_mul (r, local->d, q, ctx);
+  ok = point_affine (r, ctx, out, NULL);
+  if (!ok)
+    g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                         "ECDH gave the point at infinity");
+  gcry_mpi_point_release (q);
+  gcry_mpi_point_release (r);
+  gcry_mpi_release (qx);
+  gcry_mpi_release (qy);
+  gcry_mpi_release (one);
+  gcry_ctx_release (ctx);
+  return ok;
+}
+
+/* ---- JWK Set ---------------------------------------------------------- */
+
+GPtrArray *
+e2ee_keyset_parse (const char *json, gssize len, GError **error)
+{
+  JsonNode *root;
+  JsonNode *keys_node;
+  JsonArray *arr;
+  GPtrArray *keys = NULL;
+
+  root = e2ee_json_parse_strict (json, len, 3, E2EE_ERROR_JWK_SET, error);
+  if (root == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (root)
+      || !(keys_node = json_object_get_member (json_node_get_object (root), "keys"))
+      || !JSON_NODE_HOLDS_ARRAY (keys_node))
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SET,
+                           "a JWK Set must be an object with a \"keys\" array");
+      goto out;
+    }
+  arr = json_node_get_array (keys_node);
+  if (json_array_get_length (arr) == 0 || json_array_get_length (arr) > E2EE_KEYSET_MAX)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_SET,
+                   "a JWK Set must hold 1 to %d keys", E2EE_KEYSET_MAX);
+      goto out;
+    }
+  keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  for (guint i = 0; i < json_array_get_length (arr); i++)
+    {
+      JsonNode *el = json_array_get_element (arr, i);
+      E2eeKey *key;
+
+      if (!JSON_NODE_HOLDS_OBJECT (el))
+        {
+          g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SET,
+                               "a JWK Set entry is not an object");
+          goto fail;
+        }
+      if (!json_object_has_member (json_node_get_object (el), "kid"))
+        {
+          g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SET,
+                               "a JWK Set entry has no \"kid\"");
+          goto fail;
+        }
+      key = e2ee_key_from_jwk_object (json_node_get_object (el), E2EE_KEY_EXPECT_PUBLIC, error);
+      if (key == NULL)
+        goto fail;
+      for (guint j = 0; j < keys->len; j++)
+        if (e2ee_key_equal (key, keys->pdata[j]))
+          {
+            e2ee_key_unref (key);
+            g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SET,
+                                 "a JWK Set lists the same key twice");
+            goto fail;
+          }
+      g_ptr_array_add (keys, key);
+    }
+  goto out;
+
+fail:
+  g_clear_pointer (&keys, g_ptr_array_unref);
+out:
+  json_node_unref (root);
+  return keys;
+}
+
+char *
+e2ee_keyset_to_json (GPtrArray *keys)
+{
+  JsonObject *set = json_object_new ();
+  JsonArray *arr = json_array_new ();
+
+  for (guint i = 0; i < keys->len; i++)
+    json_array_add_object_element (arr, e2ee_key_to_jwk_object (keys->pdata[i], FALSE, TRUE));
+  json_object_set_array_member (set, "keys", arr);
+  return object_to_string (set);
+}
