@@ -352,6 +352,21 @@ e2ee_reassembler_pending (E2eeReassembler *r, const char *key)
   return conv_count (r, key);
 }
 
+gsize
+e2ee_reassembler_buffered_bytes (E2eeReassembler *r)
+{
+  GHashTableIter iter;
+  gpointer value;
+  gsize total = 0;
+
+  g_return_val_if_fail (r != NULL, 0);
+
+  g_hash_table_iter_init (&iter, r->pending);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    total += ((Pending *) value)->bytes;
+  return total;
+}
+
 static char *
 assemble (const Pending *pb)
 {

@@ -66,5 +66,7 @@ gboolean e2ee_reassembler_add (E2eeReassembler *r, const char *key,
  * pending() counts buffers of conversation @key, or of all with NULL. */
 guint e2ee_reassembler_expire (E2eeReassembler *r, gint64 now);
 guint e2ee_reassembler_pending (E2eeReassembler *r, const char *key /* nullable: all */);
+/* Chunk bytes held in all pending buffers (for limits and tests). */
+gsize e2ee_reassembler_buffered_bytes (E2eeReassembler *r);
 
 G_END_DECLS
