@@ -661,7 +661,8 @@ e2ee_keyset_parse (const char *json, gssize len, GError **error)
   JsonArray *arr;
   GPtrArray *keys = NULL;
 
-  root = e2ee_json_parse_strict (json, len, 3, E2EE_ERROR_JWK_SET, error);
+  /* Depth 4: the set object, "keys", each JWK and its "e2ee_v" array. */
+  root = e2ee_json_parse_strict (json, len, 4, E2EE_ERROR_JWK_SET, error);
   if (root == NULL)
     return NULL;
   if (!JSON_NODE_HOLDS_OBJECT (root)
