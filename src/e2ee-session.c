@@ -1,2 +1,679 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <string.h>
+
+#include "e2ee-envelope.h"
+#include "e2ee-error.h"
 #include "e2ee-session.h"
+#include "e2ee-wipe.h"
+
+/* Counters are 10 ms ticks since 2020-01-01T00:00:00Z, or one more than
+ * the last one sent if that is higher.  A device restored from an old
+ * keyring backup therefore still sends counters above anything its
+ * buddies have seen (as long as its clock moved forward). */
+#define COUNTER_EPOCH_UNIX G_GINT64_CONSTANT (1577836800)
+#define COUNTER_TICKS_PER_SECOND 100
+#define REPLAY_WINDOW 64
+
+/* Reassembly bounds: per conversation, in all, per message, seconds. */
+#define FRAGMENTS_PER_BUDDY 4
+#define FRAGMENTS_TOTAL 64
+#define FRAGMENT_MAX_BYTES (96 * 1024)
+#define FRAGMENT_TIMEOUT_S 120
+
+struct _E2eeContext {
+  E2eeKeyring *keyring;
+  E2eePolicy default_policy;
+  gsize pad_block;
+  E2eeChangedFunc changed;
+  gpointer changed_data;
+  E2eeReassembler *reassembler;
+};
+
+E2eeContext *
+e2ee_context_new (E2eeKeyring *keyring)
+{
+  E2eeContext *ctx = g_new0 (E2eeContext, 1);
+
+  ctx->keyring = keyring;
+  ctx->default_policy = E2EE_POLICY_OPPORTUNISTIC;
+  ctx->reassembler = e2ee_reassembler_new (FRAGMENTS_PER_BUDDY, FRAGMENTS_TOTAL,
+                                           FRAGMENT_MAX_BYTES, FRAGMENT_TIMEOUT_S);
+  return ctx;
+}
+
+void
+e2ee_context_free (E2eeContext *ctx)
+{
+  if (ctx == NULL)
+    return;
+  e2ee_reassembler_free (ctx->reassembler);
+  e2ee_keyring_free (ctx->keyring);
+  g_free (ctx);
+}
+
+E2eeKeyring *
+e2ee_context_get_keyring (E2eeContext *ctx)
+{
+  return ctx->keyring;
+}
+
+void
+e2ee_context_set_default_policy (E2eeContext *ctx, E2eePolicy policy)
+{
+  ctx->default_policy = policy == E2EE_POLICY_DEFAULT ? E2EE_POLICY_OPPORTUNISTIC : policy;
+}
+
+E2eePolicy
+e2ee_context_get_default_policy (E2eeContext *ctx)
+{
+  return ctx->default_policy;
+}
+
+void
+e2ee_context_set_padding (E2eeContext *ctx, gsize block)
+{
+  ctx->pad_block = MIN (block, 1024);
+}
+
+void
+e2ee_context_set_changed_func (E2eeContext *ctx, E2eeChangedFunc func, gpointer user_data)
+{
+  ctx->changed = func;
+  ctx->changed_data = user_data;
+}
+
+static void
+notify_changed (E2eeContext *ctx)
+{
+  if (ctx->changed)
+    ctx->changed (ctx, ctx->changed_data);
+}
+
+/* ---- accounts and keys ------------------------------------------------ */
+
+E2eeAccountRecord *
+e2ee_context_ensure_account (E2eeContext *ctx, const char *protocol, const char *name,
+                             gboolean *created, GError **error)
+{
+  E2eeAccountRecord *account = e2ee_keyring_lookup_account (ctx->keyring, protocol, name);
+  g_autoptr (E2eeKey) identity = NULL;
+
+  if (created)
+    *created = FALSE;
+  if (account != NULL)
+    return account;
+  if (!(identity = e2ee_key_generate (error)))
+    return NULL;
+  account = e2ee_keyring_add_account (ctx->keyring, protocol, name, identity);
+  if (created)
+    *created = TRUE;
+  notify_changed (ctx);
+  return account;
+}
+
+static gboolean
+trust_is_usable (E2eeTrust trust)
+{
+  return trust == E2EE_TRUST_TOFU || trust == E2EE_TRUST_VERIFIED;
+}
+
+GPtrArray *
+e2ee_context_own_keyset (E2eeContext *ctx, E2eeAccountRecord *account)
+{
+  GPtrArray *keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  E2eeBuddyRecord *self = e2ee_account_lookup_buddy (account, account->name);
+
+  g_ptr_array_add (keys, e2ee_key_public_copy (account->identity));
+  for (guint i = 0; self && i < self->devices->len && keys->len < E2EE_KEYSET_MAX; i++)
+    {
+      E2eeDeviceRecord *dev = self->devices->pdata[i];
+      if (trust_is_usable (dev->trust) && !e2ee_key_equal (dev->key, account->identity))
+        g_ptr_array_add (keys, e2ee_key_ref (dev->key));
+    }
+  return keys;
+}
+
+E2eeLearnResult
+e2ee_context_learn_keys (E2eeContext *ctx, E2eeAccountRecord *account,
+                         const char *buddy_name, GPtrArray *keys,
+                         GPtrArray **new_devices)
+{
+  E2eeBuddyRecord *buddy = e2ee_account_ensure_buddy (account, buddy_name);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gboolean first_contact = TRUE, known_seen = FALSE;
+  GPtrArray *fresh = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  E2eeLearnResult result = E2EE_LEARN_NOTHING_NEW;
+
+  for (guint i = 0; i < buddy->devices->len; i++)
+    if (trust_is_usable (((E2eeDeviceRecord *) buddy->devices->pdata[i])->trust))
+      first_contact = FALSE;
+
+  for (guint i = 0; i < keys->len; i++)
+    {
+      E2eeKey *key = keys->pdata[i];
+      E2eeDeviceRecord *dev;
+
+      if (e2ee_key_equal (key, account->identity))
+        continue; /* our own key in our own account's set */
+      dev = e2ee_buddy_find_device (buddy, key);
+      if (dev != NULL)
+        {
+          dev->last_seen = now;
+          if (trust_is_usable (dev->trust))
+            known_seen = TRUE;
+          continue;
+        }
+      g_ptr_array_add (fresh, e2ee_key_ref (key));
+    }
+
+  if (fresh->len > 0)
+    {
+      /* First contact pins every key (trust on first use).  Later, a set
+       * that still holds a pinned key only adds devices, which wait for
+       * the user; a set that holds none of them replaces the identity,
+       * which blocks sending until the user decides. */
+      E2eeTrust trust = first_contact ? E2EE_TRUST_TOFU : E2EE_TRUST_UNDECIDED;
+
+      for (guint i = 0; i < fresh->len; i++)
+        g_ptr_array_add (buddy->devices, e2ee_device_record_new (fresh->pdata[i], trust, now));
+      if (first_contact)
+        result = E2EE_LEARN_FIRST_CONTACT;
+      else if (known_seen)
+        result = E2EE_LEARN_NEW_DEVICE;
+      else
+        {
+          result = E2EE_LEARN_KEY_CHANGED;
+          buddy->key_changed = TRUE;
+        }
+      notify_changed (ctx);
+    }
+
+  if (new_devices)
+    *new_devices = fresh;
+  else
+    g_ptr_array_unref (fresh);
+  return result;
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static E2eePolicy
+effective_policy (E2eeContext *ctx, E2eeBuddyRecord *buddy)
+{
+  if (buddy && buddy->policy != E2EE_POLICY_DEFAULT)
+    return buddy->policy;
+  return ctx->default_policy;
+}
+
+static guint
+count_devices (E2eeBuddyRecord *buddy, gboolean usable)
+{
+  guint n = 0;
+
+  for (guint i = 0; buddy && i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+      if (usable ? trust_is_usable (dev->trust) : dev->trust != E2EE_TRUST_REJECTED)
+        n++;
+    }
+  return n;
+}
+
+E2eeSendDecision
+e2ee_context_send_decision (E2eeContext *ctx, E2eeAccountRecord *account,
+                            const char *buddy_name, GError **error)
+{
+  E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  E2eePolicy policy = effective_policy (ctx, buddy);
+
+  if (policy == E2EE_POLICY_OFF)
+    return E2EE_SEND_PLAINTEXT;
+  if (buddy && buddy->key_changed)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED,
+                   "the encryption key of %s has changed; compare safety numbers, "
+                   "then accept the new key with /e2ee trust", buddy_name);
+      return E2EE_SEND_BLOCK;
+    }
+  if (count_devices (buddy, TRUE) > 0)
+    return E2EE_SEND_ENCRYPT;
+  if (count_devices (buddy, FALSE) > 0)
+    {
+      /* Known keys, none trusted: once a buddy has a key we never fall
+       * back to plaintext on our own. */
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED,
+                   "none of the keys of %s is trusted yet; use /e2ee trust", buddy_name);
+      return E2EE_SEND_BLOCK;
+    }
+  if (policy == E2EE_POLICY_REQUIRED)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
+                   "no encryption key is known for %s", buddy_name);
+      return E2EE_SEND_BLOCK;
+    }
+  return E2EE_SEND_PLAINTEXT;
+}
+
+/* Direction keys for one device, cached in its record (and so in the
+ * keyring) until the capabilities change. */
+static gboolean
+ensure_device_keys (E2eeAccountRecord *account, E2eeDeviceRecord *dev, GError **error)
+{
+  guint8 local_caps = e2ee_key_get_caps (account->identity);
+  guint8 remote_caps = e2ee_key_get_caps (dev->key);
+
+  if (dev->have_keys && dev->keys_local_caps == local_caps
+      && dev->keys_remote_caps == remote_caps)
+    return TRUE;
+  if (!e2ee_kdf_pair_keys (account->identity, dev->key, local_caps, remote_caps,
+                           dev->k_send, dev->k_recv, error))
+    {
+      dev->have_keys = FALSE;
+      return FALSE;
+    }
+  dev->have_keys = TRUE;
+  dev->keys_local_caps = local_caps;
+  dev->keys_remote_caps = remote_caps;
+  return TRUE;
+}
+
+static guint64
+next_counter (E2eeAccountRecord *account)
+{
+  gint64 ticks = g_get_real_time () / (G_USEC_PER_SEC / COUNTER_TICKS_PER_SECOND)
+                 - COUNTER_EPOCH_UNIX * COUNTER_TICKS_PER_SECOND;
+  guint64 counter = MAX ((guint64) MAX (ticks, 0), account->last_counter + 1);
+
+  account->last_counter = counter;
+  return counter;
+}
+
+static void
+add_recipients (GArray *recipients, E2eeAccountRecord *account, E2eeBuddyRecord *buddy,
+                GError **error)
+{
+  for (guint i = 0; buddy && i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+      E2eeRecipient r = { { 0 }, NULL };
+      gboolean dup = FALSE;
+
+      if (!trust_is_usable (dev->trust) || e2ee_key_equal (dev->key, account->identity))
+        continue;
+      memcpy (r.id, e2ee_key_get_device_id (dev->key), E2EE_DEVICE_ID_LEN);
+      for (guint j = 0; j < recipients->len; j++)
+        dup |= memcmp (g_array_index (recipients, E2eeRecipient, j).id, r.id,
+                       E2EE_DEVICE_ID_LEN) == 0;
+      if (dup || recipients->len >= E2EE_ENVELOPE_MAX_RECIPIENTS)
+        continue;
+      if (!ensure_device_keys (account, dev, error))
+        return;
+      r.key = dev->k_send;
+      g_array_append_val (recipients, r);
+    }
+}
+
+char **
+e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
+                      const char *buddy_name, const char *plaintext, gsize budget,
+                      GError **error)
+{
+  E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  E2eeBuddyRecord *self = NULL;
+  g_autoptr (GArray) recipients = g_array_new (FALSE, TRUE, sizeof (E2eeRecipient));
+  E2eeSealParams params = { 0 };
+  GBytes *envelope = NULL;
+  char *armored = NULL;
+  char **pieces = NULL;
+  GError *local = NULL;
+
+  if (e2ee_context_send_decision (ctx, account, buddy_name, error) != E2EE_SEND_ENCRYPT)
+    {
+      if (error && *error == NULL)
+        g_set_error (error, E2EE_ERROR, E2EE_ERROR_POLICY,
+                     "encryption is turned off for %s", buddy_name);
+      return NULL;
+    }
+  add_recipients (recipients, account, buddy, &local);
+  if (g_strcmp0 (buddy_name, account->name) != 0)
+    self = e2ee_account_lookup_buddy (account, account->name);
+  if (local == NULL)
+    add_recipients (recipients, account, self, &local);
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return NULL;
+    }
+
+  params.caps = e2ee_key_get_caps (account->identity);
+  memcpy (params.sender_id, e2ee_key_get_device_id (account->identity), E2EE_DEVICE_ID_LEN);
+  params.counter = next_counter (account);
+  params.recipients = (const E2eeRecipient *) recipients->data;
+  params.n_recipients = recipients->len;
+  params.pad_block = ctx->pad_block;
+  envelope = e2ee_envelope_seal (&params, (const guint8 *) plaintext, strlen (plaintext), error);
+  if (envelope == NULL)
+    return NULL;
+  armored = e2ee_armor_encode (envelope);
+  g_bytes_unref (envelope);
+  pieces = budget ? e2ee_fragment_split (armored, budget, error)
+                  : g_strdupv ((char *[]) { armored, NULL });
+  g_free (armored);
+  notify_changed (ctx); /* the counter moved */
+  return pieces;
+}
+
+/* ---- receiving -------------------------------------------------------- */
+
+void
+e2ee_recv_result_clear (E2eeRecvResult *result)
+{
+  e2ee_string_free (result->plaintext);
+  g_free (result->sender_kid);
+  g_free (result->reply);
+  g_clear_pointer (&result->new_devices, g_ptr_array_unref);
+  g_clear_error (&result->error);
+  memset (result, 0, sizeof *result);
+}
+
+static void
+set_error (E2eeRecvResult *result, GError *error)
+{
+  result->kind = E2EE_RECV_ERROR;
+  result->error = error;
+}
+
+static void
+receive_offer (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
+               const char *text, E2eeRecvResult *result)
+{
+  E2eeOfferKind kind;
+  GError *error = NULL;
+  g_autoptr (GPtrArray) keys = e2ee_offer_inband_parse (text, &kind, &error);
+
+  if (keys == NULL)
+    {
+      set_error (result, error);
+      return;
+    }
+  result->kind = E2EE_RECV_OFFER;
+  result->learned = e2ee_context_learn_keys (ctx, account, buddy, keys, &result->new_devices);
+  if (kind == E2EE_OFFER_KIND_OFFER)
+    {
+      /* Answers are never answered, so two plugins cannot loop. */
+      g_autoptr (GPtrArray) own = e2ee_context_own_keyset (ctx, account);
+      result->reply = e2ee_offer_inband (E2EE_OFFER_KIND_ANSWER, own);
+    }
+}
+
+/* TRUE if @counter is new for @dev; does not record it. */
+static gboolean
+replay_fresh (const E2eeDeviceRecord *dev, guint64 counter)
+{
+  guint64 age;
+
+  if (!dev->replay_init || counter > dev->replay_high)
+    return TRUE;
+  if (counter == dev->replay_high)
+    return FALSE;
+  age = dev->replay_high - counter; /* >= 1 */
+  if (age > REPLAY_WINDOW)
+    return FALSE;
+  return !(dev->replay_window & (G_GUINT64_CONSTANT (1) << (age - 1)));
+}
+
+static void
+replay_record (E2eeDeviceRecord *dev, guint64 counter)
+{
+  if (!dev->replay_init)
+    {
+      dev->replay_init = TRUE;
+      dev->replay_high = counter;
+      dev->replay_window = 0;
+    }
+  else if (counter > dev->replay_high)
+    {
+      guint64 shift = counter - dev->replay_high;
+      /* Bit i stands for counter high-1-i: shift, then mark the old high. */
+      dev->replay_window = shift >= REPLAY_WINDOW ? 0 : dev->replay_window << shift;
+      if (shift <= REPLAY_WINDOW)
+        dev->replay_window |= G_GUINT64_CONSTANT (1) << (shift - 1);
+      dev->replay_high = counter;
+    }
+  else
+    dev->replay_window |= G_GUINT64_CONSTANT (1) << (dev->replay_high - counter - 1);
+}
+
+/* The devices that may have sent an envelope with @sender_id: the buddy's,
+ * or, for copies of our own messages, our other devices'. */
+static E2eeDeviceRecord *
+find_sender (E2eeBuddyRecord *buddy, const guint8 *sender_id, const E2eeEnvelope *env,
+             E2eeAccountRecord *account, guint index, guint8 **plaintext, gsize *len,
+             GError **error)
+{
+  for (guint i = 0; buddy && i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+      g_autoptr (GError) attempt = NULL;
+
+      if (memcmp (e2ee_key_get_device_id (dev->key), sender_id, E2EE_DEVICE_ID_LEN) != 0)
+        continue;
+      if (!ensure_device_keys (account, dev, error))
+        return NULL;
+      /* Device ids are short, so two devices may share one: the tag
+       * decides which of them sent it. */
+      if (e2ee_envelope_open (env, index, dev->k_recv, plaintext, len, &attempt))
+        return dev;
+      if (!g_error_matches (attempt, E2EE_ERROR, E2EE_ERROR_AEAD_TAG))
+        {
+          g_propagate_error (error, g_steal_pointer (&attempt));
+          return NULL;
+        }
+    }
+  return NULL;
+}
+
+static gboolean
+plaintext_acceptable (const guint8 *text, gsize len)
+{
+  return memchr (text, '\0', len) == NULL && g_utf8_validate ((const char *) text, (gssize) len, NULL);
+}
+
+static void
+receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
+                  const char *text, E2eeRecvResult *result)
+{
+  GError *error = NULL;
+  g_autoptr (GBytes) raw = e2ee_armor_decode (text, &error);
+  g_autoptr (E2eeEnvelope) env = NULL;
+  E2eeBuddyRecord *buddy;
+  E2eeDeviceRecord *dev = NULL;
+  const guint8 *own_id = e2ee_key_get_device_id (account->identity);
+  guint8 *plaintext = NULL;
+  gsize len = 0;
+  gint index;
+
+  if (raw == NULL)
+    goto fail;
+  env = e2ee_envelope_parse (g_bytes_get_data (raw, NULL), g_bytes_get_size (raw), &error);
+  if (env == NULL)
+    goto fail;
+  index = e2ee_envelope_find_recipient (env, own_id);
+  if (index < 0)
+    {
+      error = g_error_new_literal (E2EE_ERROR, E2EE_ERROR_NOT_FOR_US,
+                                   "an encrypted message arrived for another device of "
+                                   "this account, not for this one");
+      goto fail;
+    }
+  buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  if (buddy == NULL || buddy->devices->len == 0)
+    {
+      error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
+                           "an encrypted message from %s arrived, but no key is known "
+                           "for %s", buddy_name, buddy_name);
+      goto fail;
+    }
+  for (guint i = 0; i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *d = buddy->devices->pdata[i];
+      if (memcmp (e2ee_key_get_device_id (d->key), e2ee_envelope_get_sender_id (env),
+                  E2EE_DEVICE_ID_LEN) == 0 && !replay_fresh (d, e2ee_envelope_get_counter (env)))
+        {
+          error = g_error_new (E2EE_ERROR, E2EE_ERROR_REPLAY,
+                               "a message from %s was received before (replayed or "
+                               "duplicated) and was dropped", buddy_name);
+          goto fail;
+        }
+    }
+  dev = find_sender (buddy, e2ee_envelope_get_sender_id (env), env, account, (guint) index,
+                     &plaintext, &len, &error);
+  if (dev == NULL)
+    {
+      if (error == NULL)
+        error = g_error_new (E2EE_ERROR, E2EE_ERROR_AEAD_TAG,
+                             "an encrypted message from %s could not be authenticated "
+                             "(altered in transit, or from an unknown device)", buddy_name);
+      goto fail;
+    }
+  if (dev->trust == E2EE_TRUST_REJECTED)
+    {
+      error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNTRUSTED,
+                           "a message from a rejected device of %s was dropped", buddy_name);
+      goto fail;
+    }
+  if (!plaintext_acceptable (plaintext, len))
+    {
+      error = g_error_new (E2EE_ERROR, E2EE_ERROR_ENVELOPE_TRAILING,
+                           "an encrypted message from %s is not valid UTF-8 text", buddy_name);
+      goto fail;
+    }
+  replay_record (dev, e2ee_envelope_get_counter (env));
+  dev->last_seen = g_get_real_time () / G_USEC_PER_SEC;
+  buddy->had_encrypted = TRUE;
+  result->kind = E2EE_RECV_MESSAGE;
+  result->plaintext = (char *) plaintext;
+  plaintext = NULL;
+  result->sender_trust = dev->trust;
+  result->sender_kid = g_strdup (e2ee_key_get_kid (dev->key));
+  notify_changed (ctx);
+  return;
+
+fail:
+  if (plaintext)
+    e2ee_secret_free (plaintext, len + 1);
+  set_error (result, error);
+}
+
+void
+e2ee_context_receive (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
+                      const char *text, gint64 now, E2eeRecvResult *result)
+{
+  g_autofree char *complete = NULL;
+  GError *error = NULL;
+
+  memset (result, 0, sizeof *result);
+  e2ee_reassembler_expire (ctx->reassembler, now);
+  while (g_ascii_isspace (*text))
+    text++;
+
+  if (e2ee_fragment_detect (text))
+    {
+      g_autofree char *key = g_strdup_printf ("%s\n%s\n%s", account->protocol,
+                                              account->name, buddy_name);
+      if (!e2ee_reassembler_add (ctx->reassembler, key, text, now, &complete, &error))
+        {
+          set_error (result, error);
+          return;
+        }
+      if (complete == NULL)
+        {
+          result->kind = E2EE_RECV_PENDING;
+          return;
+        }
+      text = complete;
+    }
+
+  if (e2ee_offer_inband_detect (text))
+    receive_offer (ctx, account, buddy_name, text, result);
+  else if (e2ee_armor_detect (text))
+    receive_envelope (ctx, account, buddy_name, text, result);
+  else if (complete != NULL)
+    set_error (result, g_error_new_literal (E2EE_ERROR, E2EE_ERROR_FRAGMENT,
+                                            "reassembled fragments hold no envelope"));
+  else
+    {
+      E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
+      result->kind = E2EE_RECV_PLAINTEXT;
+      result->downgrade = buddy != NULL && buddy->had_encrypted;
+    }
+}
+
+/* ---- trust ------------------------------------------------------------ */
+
+gboolean
+e2ee_context_set_trust (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
+                        const char *kid, E2eeTrust trust, GError **error)
+{
+  E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  GPtrArray *chosen = g_ptr_array_new ();
+  gboolean accepting = trust_is_usable (trust);
+
+  for (guint i = 0; buddy && i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+      gboolean match = kid ? g_str_has_prefix (e2ee_key_get_kid (dev->key), kid)
+                           : dev->trust == E2EE_TRUST_UNDECIDED;
+      if (match)
+        g_ptr_array_add (chosen, dev);
+    }
+  if (chosen->len == 0 || (kid != NULL && chosen->len > 1))
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
+                   chosen->len ? "several keys of %s match; give more of the fingerprint"
+                               : "no matching key is known for %s", buddy_name);
+      g_ptr_array_unref (chosen);
+      return FALSE;
+    }
+  if (accepting && buddy->key_changed)
+    {
+      /* Accepting a replacement retires the keys it replaced. */
+      for (guint i = 0; i < buddy->devices->len; i++)
+        {
+          E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+          if (!g_ptr_array_find (chosen, dev, NULL) && trust_is_usable (dev->trust))
+            dev->trust = E2EE_TRUST_REJECTED;
+        }
+      buddy->key_changed = FALSE;
+    }
+  for (guint i = 0; i < chosen->len; i++)
+    ((E2eeDeviceRecord *) chosen->pdata[i])->trust = trust;
+  g_ptr_array_unref (chosen);
+  notify_changed (ctx);
+  return TRUE;
+}
+
+gboolean
+e2ee_context_reset (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
+                    GError **error)
+{
+  if (!e2ee_account_remove_buddy (account, buddy_name))
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
+                   "no keys are known for %s", buddy_name);
+      return FALSE;
+    }
+  notify_changed (ctx);
+  return TRUE;
+}
+
+gboolean
+e2ee_context_set_policy (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
+                         E2eePolicy policy)
+{
+  E2eeBuddyRecord *buddy = e2ee_account_ensure_buddy (account, buddy_name);
+
+  buddy->policy = policy;
+  notify_changed (ctx);
+  return TRUE;
+}

@@ -25,6 +25,10 @@ E2eeKeyring *e2ee_context_get_keyring (E2eeContext *ctx);
 void e2ee_context_set_default_policy (E2eeContext *ctx, E2eePolicy policy);
 E2eePolicy e2ee_context_get_default_policy (E2eeContext *ctx);
 
+/* Pads every message to a multiple of @block bytes plus 0..3 random extra
+ * blocks (0: no padding, the default; at most 1024). */
+void e2ee_context_set_padding (E2eeContext *ctx, gsize block);
+
 /* Called after every change that must reach the disk (new keys, trust,
  * replay state).  The host saves (at once or shortly after). */
 typedef void (*E2eeChangedFunc) (E2eeContext *ctx, gpointer user_data);
