@@ -11,6 +11,9 @@ G_BEGIN_DECLS
 
 #define E2EE_KEYRING_FORMAT_VERSION 1
 #define E2EE_KEYRING_MAX_BYTES (256u * 1024 * 1024)
+/* How long load and save wait for another process's lock on path.lock
+ * before giving up with E2EE_ERROR_KEYRING_LOCKED. */
+#define E2EE_KEYRING_LOCK_TIMEOUT_MS 5000
 
 typedef enum {
   E2EE_TRUST_UNDECIDED = 0, /* new device of a known buddy: not used until trusted */
@@ -113,7 +116,9 @@ void e2ee_device_record_free (E2eeDeviceRecord *device);
 E2eeDeviceRecord *e2ee_buddy_find_device (E2eeBuddyRecord *buddy, const E2eeKey *key);
 E2eeDeviceRecord *e2ee_buddy_find_device_by_kid (E2eeBuddyRecord *buddy, const char *kid);
 
+/* NULL (to_string) / FALSE (from_string) for values outside the enums. */
 const char *e2ee_trust_to_string (E2eeTrust trust);
+gboolean e2ee_trust_from_string (const char *text, E2eeTrust *out);
 const char *e2ee_policy_to_string (E2eePolicy policy);
 gboolean e2ee_policy_from_string (const char *text, E2eePolicy *out);
 
