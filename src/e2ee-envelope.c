@@ -17,7 +17,8 @@
  *  13  ids          4n
  *      iv           12
  *      commitment   16   only when n >= 2
- *      wrapped keys 48n  only when n >= 2 (key 32 || tag 16)
+ *      wrapped keys 48n  only when n >= 2 (key 32 || tag 16; AAD =
+ *                        header || body ciphertext || body tag)
  *      ciphertext || tag 16
  * With one recipient the body is sealed directly under K(sender->recipient);
  * with more, under a fresh message key wrapped for each. */
@@ -189,19 +190,25 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
     if (!seal_with (body_key, iv, out, hlen, body, body_len, body_out, tag, error))
       goto out;
 
-    /* Each wrap authenticates the header and the body's tag, so that one
-     * recipient, who knows the message key, cannot pass a different body
-     * off to another recipient as the sender's. */
-    for (guint i = 0; n >= 2 && i < n; i++)
+    /* Each wrap authenticates the header and the whole body (ciphertext
+     * and tag), so that one recipient, who knows the message key, cannot
+     * pass a different body off to another recipient as the sender's.
+     * The body's tag alone would not do: whoever knows the message key
+     * can change the ciphertext and keep the GCM tag. */
+    if (n >= 2)
       {
-        guint8 *wrap = out + hlen + WRAP_LEN * i;
-        guint8 *aad = g_malloc (hlen + E2EE_AEAD_TAG_LEN);
-        gboolean ok;
+        gsize aad_len = hlen + body_len + E2EE_AEAD_TAG_LEN;
+        guint8 *aad = g_malloc (aad_len);
+        gboolean ok = TRUE;
 
         memcpy (aad, out, hlen);
-        memcpy (aad + hlen, tag, E2EE_AEAD_TAG_LEN);
-        ok = seal_with (p->recipients[i].key, iv, aad, hlen + E2EE_AEAD_TAG_LEN,
-                        mk, E2EE_AEAD_KEY_LEN, wrap, wrap + E2EE_AEAD_KEY_LEN, error);
+        memcpy (aad + hlen, body_out, body_len + E2EE_AEAD_TAG_LEN);
+        for (guint i = 0; ok && i < n; i++)
+          {
+            guint8 *wrap = out + hlen + WRAP_LEN * i;
+            ok = seal_with (p->recipients[i].key, iv, aad, aad_len, mk,
+                            E2EE_AEAD_KEY_LEN, wrap, wrap + E2EE_AEAD_KEY_LEN, error);
+          }
         g_free (aad);
         if (!ok)
           goto out;
@@ -359,13 +366,15 @@ e2ee_envelope_open (const E2eeEnvelope *env, guint index,
   if (env->n >= 2)
     {
       const guint8 *wrap = env->data + env->wraps_off + WRAP_LEN * index;
-      guint8 *aad = g_malloc (env->header_len + E2EE_AEAD_TAG_LEN);
+      /* AAD: header || body ciphertext || body tag (see the seal side). */
+      gsize aad_len = env->header_len + env->body_len + E2EE_AEAD_TAG_LEN;
+      guint8 *aad = g_malloc (aad_len);
       guint8 commit[COMMIT_LEN];
 
       memcpy (aad, env->data, env->header_len);
-      memcpy (aad + env->header_len, tag, E2EE_AEAD_TAG_LEN);
+      memcpy (aad + env->header_len, body, env->body_len + E2EE_AEAD_TAG_LEN);
       mk = e2ee_secret_alloc (E2EE_AEAD_KEY_LEN);
-      ok = open_with (key, iv, aad, env->header_len + E2EE_AEAD_TAG_LEN,
+      ok = open_with (key, iv, aad, aad_len,
                       wrap, E2EE_AEAD_KEY_LEN, wrap + E2EE_AEAD_KEY_LEN, mk, error);
       g_free (aad);
       if (!ok)
