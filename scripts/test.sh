@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole test suite: build, unit, interop and real-server plugin tests,
+# then the same under AddressSanitizer+UBSan and under valgrind, the
+# bounded fuzz runs and a short benchmark.  What CI runs.
+# SPDX-License-Identifier: GPL-2.0-or-later
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/install-deps.sh || { echo "dependency installation failed"; exit 1; }
+
+# Missing servers or node must fail the run, never skip silently.
+export E2EE_REQUIRE_SERVERS=1 E2EE_REQUIRE_NODE=1
+
+status=0
+summary=()
+step() {
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then summary+=("PASS $name"); else summary+=("FAIL $name"); status=1; fi
+}
+
+setup() { # dir, extra meson args...
+  local dir=$1; shift
+  [ -d "$dir" ] && rm -rf "$dir"
+  meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+  ninja -C "$dir" || return 1
+}
+
+step "build" setup build-test
+step "tests" meson test -C build-test --print-errorlogs --no-rebuild --num-processes 2
+
+step "asan-ubsan build" setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  step "tests under asan+ubsan" meson test -C build-asan --print-errorlogs --no-rebuild --num-processes 2
+
+step "tests under valgrind" meson test -C build-test --suite core --no-rebuild --print-errorlogs \
+  --timeout-multiplier 10 \
+  --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes --suppressions=$root/tests/valgrind.supp --quiet"
+
+if [ -x tests/fuzz/run-fuzzers.sh ]; then
+  step "fuzzing (bounded)" bash tests/fuzz/run-fuzzers.sh "${E2EE_FUZZ_SECONDS:-60}"
+fi
+if [ -f bench/meson.build ] && grep -q "benchmark(" bench/meson.build; then
+  step "benchmark (quick)" env E2EE_BENCH_QUICK=1 meson test -C build-test --benchmark --no-rebuild --print-errorlogs
+fi
+
+# One closing line over every test meson ran.
+python3 - "$root" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+passed = failed = skipped = 0
+for d in ("build-test", "build-asan"):
+    log = os.path.join(root, d, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        continue
+    for line in open(log):
+        try:
+            t = json.loads(line)
+        except ValueError:
+            continue
+        r = t.get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print("\nmeson tests: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+PY
+echo
+printf '%s\n' "${summary[@]}"
+fails=$(printf '%s\n' "${summary[@]}" | grep -c '^FAIL' || true)
+passes=$(printf '%s\n' "${summary[@]}" | grep -c '^PASS' || true)
+echo "$passes passed, $fails failed"
+exit $status
