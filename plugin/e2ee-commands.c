@@ -1,0 +1,286 @@
+/* purple-e2ee — the /e2ee command, the same in every libpurple UI.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <string.h>
+
+#include "e2ee-plugin.h"
+#include "e2ee-fingerprint.h"
+
+static PurpleCmdId e2ee_cmd;
+
+typedef struct {
+  PurpleConversation *conv;
+  PurpleAccount *account;
+  E2eeContext *ctx;
+  E2eeAccountRecord *record;
+  char *buddy;
+  const char *who;          /* the conversation's name, to send offers to */
+} CmdTarget;
+
+static void
+say (CmdTarget *t, const char *text)
+{
+  e2ee_ui_system (t->conv, text);
+}
+
+static void
+cmd_help (CmdTarget *t, const char *arg)
+{
+  say (t, _("/e2ee status: encryption state and keys of this buddy\n"
+            "/e2ee on: encrypt when a key is known (default)\n"
+            "/e2ee require: never send to this buddy unencrypted\n"
+            "/e2ee off: do not encrypt for this buddy\n"
+            "/e2ee fingerprint: your fingerprint and the buddy's\n"
+            "/e2ee verify: show safety numbers to compare; /e2ee verify DEVICE "
+            "(or all) marks a device verified once they match\n"
+            "/e2ee trust [DEVICE]: accept a new device or a changed key\n"
+            "/e2ee reject DEVICE: refuse a device\n"
+            "/e2ee reset: forget this buddy's keys and ask for them again\n"
+            "/e2ee help: this text"));
+}
+
+static void
+cmd_status (CmdTarget *t, const char *arg)
+{
+  g_autofree char *text = e2ee_ui_describe_buddy (t->record, t->buddy);
+
+  say (t, text);
+}
+
+static void
+set_policy (CmdTarget *t, E2eePolicy policy, const char *done)
+{
+  if (!e2ee_context_set_policy (t->ctx, t->record, t->buddy, policy))
+    {
+      say (t, _("The policy could not be changed."));
+      return;
+    }
+  say (t, done);
+  if (policy != E2EE_POLICY_OFF && !e2ee_messages_buddy_has_key (t->record, t->buddy))
+    e2ee_publish_send_offer (t->account, t->who, FALSE);
+}
+
+static void
+cmd_on (CmdTarget *t, const char *arg)
+{
+  set_policy (t, E2EE_POLICY_OPPORTUNISTIC,
+              _("Messages to this buddy are encrypted whenever their key is known."));
+}
+
+static void
+cmd_off (CmdTarget *t, const char *arg)
+{
+  set_policy (t, E2EE_POLICY_OFF,
+              _("Encryption is OFF for this buddy: your messages are sent unencrypted."));
+}
+
+static void
+cmd_require (CmdTarget *t, const char *arg)
+{
+  set_policy (t, E2EE_POLICY_REQUIRED,
+              _("Encryption is REQUIRED for this buddy: nothing is sent unencrypted."));
+}
+
+static void
+cmd_fingerprint (CmdTarget *t, const char *arg)
+{
+  E2eeBuddyRecord *br = e2ee_account_lookup_buddy (t->record, t->buddy);
+  g_autofree char *own = e2ee_ui_describe_own (t->record);
+  GString *out = g_string_new (own);
+
+  if (br == NULL || br->devices->len == 0)
+    g_string_append_printf (out, _("\nNo key known for %s."), t->buddy);
+  for (guint i = 0; br != NULL && i < br->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
+      g_autofree char *fp = e2ee_fingerprint_hex (dev->key);
+
+      g_string_append_printf (out, _("\n%s device %.8s: %s"), t->buddy,
+                              e2ee_key_get_kid (dev->key), fp);
+    }
+  say (t, out->str);
+  g_string_free (out, TRUE);
+}
+
+static gboolean
+set_trust (CmdTarget *t, const char *kid, E2eeTrust trust)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!e2ee_context_set_trust (t->ctx, t->record, t->buddy, kid, trust, &error))
+    {
+      g_autofree char *text = g_strdup_printf (_("No change: %s"), error->message);
+
+      say (t, text);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+cmd_verify (CmdTarget *t, const char *arg)
+{
+  E2eeBuddyRecord *br = e2ee_account_lookup_buddy (t->record, t->buddy);
+  GString *out;
+
+  if (br == NULL || br->devices->len == 0)
+    {
+      say (t, _("No key is known for this buddy yet, so there is nothing to verify."));
+      return;
+    }
+  if (arg != NULL && *arg != '\0')
+    {
+      gboolean all = g_ascii_strcasecmp (arg, "all") == 0;
+      guint done = 0;
+
+      for (guint i = 0; i < br->devices->len; i++)
+        {
+          E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
+          const char *kid = e2ee_key_get_kid (dev->key);
+
+          if ((all && dev->trust != E2EE_TRUST_REJECTED)
+              || (!all && g_str_has_prefix (kid, arg)))
+            done += set_trust (t, kid, E2EE_TRUST_VERIFIED) ? 1 : 0;
+        }
+      if (done == 0)
+        say (t, _("No such device: /e2ee status lists this buddy's devices."));
+      else
+        say (t, _("Marked as verified."));
+      return;
+    }
+
+  out = g_string_new (_("Compare these safety numbers with your buddy over a channel "
+                        "you trust (in person, by phone).  If they match, run "
+                        "/e2ee verify DEVICE (or /e2ee verify all)."));
+  for (guint i = 0; i < br->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
+      g_autofree char *sn = e2ee_safety_number (t->record->identity, dev->key);
+
+      g_string_append_printf (out, _("\ndevice %.8s: %s"), e2ee_key_get_kid (dev->key), sn);
+    }
+  say (t, out->str);
+  g_string_free (out, TRUE);
+}
+
+static void
+cmd_trust (CmdTarget *t, const char *arg)
+{
+  if (set_trust (t, (arg != NULL && *arg != '\0') ? arg : NULL, E2EE_TRUST_TOFU))
+    say (t, _("Accepted.  Your messages are encrypted to the accepted device(s); "
+              "/e2ee verify compares safety numbers."));
+}
+
+static void
+cmd_reject (CmdTarget *t, const char *arg)
+{
+  if (arg == NULL || *arg == '\0')
+    {
+      say (t, _("Which device?  /e2ee status lists them."));
+      return;
+    }
+  if (set_trust (t, arg, E2EE_TRUST_REJECTED))
+    say (t, _("Rejected: that device will not receive your messages."));
+}
+
+static void
+cmd_reset (CmdTarget *t, const char *arg)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!e2ee_context_reset (t->ctx, t->record, t->buddy, &error))
+    {
+      g_autofree char *text = g_strdup_printf (_("No change: %s"), error->message);
+
+      say (t, text);
+      return;
+    }
+  say (t, _("Forgot every key of this buddy.  Their next published key is trusted "
+            "on first use."));
+  if (e2ee_publish_uses_inband (t->account))
+    e2ee_publish_send_offer (t->account, t->who, TRUE);
+}
+
+static const struct {
+  const char *name;
+  void (*func) (CmdTarget *t, const char *arg);
+} subcommands[] = {
+  { "help", cmd_help },
+  { "status", cmd_status },
+  { "on", cmd_on },
+  { "off", cmd_off },
+  { "require", cmd_require },
+  { "fingerprint", cmd_fingerprint },
+  { "verify", cmd_verify },
+  { "trust", cmd_trust },
+  { "reject", cmd_reject },
+  { "reset", cmd_reset },
+};
+
+static PurpleCmdRet
+e2ee_cmd_cb (PurpleConversation *conv, const gchar *cmd, gchar **args,
+             gchar **error, void *data)
+{
+  g_auto (GStrv) words = NULL;
+  const char *name = "status";
+  const char *arg = NULL;
+  CmdTarget t = { 0 };
+
+  t.conv = conv;
+  t.account = purple_conversation_get_account (conv);
+  t.ctx = e2ee_plugin_context ();
+  t.who = purple_conversation_get_name (conv);
+  if (t.ctx == NULL)
+    {
+      g_autofree char *text = g_strdup_printf (_("End-to-end encryption is inactive: %s"),
+                                               e2ee_plugin_inactive_reason ());
+      say (&t, text);
+      return PURPLE_CMD_RET_OK;
+    }
+  t.record = e2ee_plugin_account (t.account);
+  if (t.record == NULL)
+    {
+      say (&t, _("This account has no encryption key."));
+      return PURPLE_CMD_RET_OK;
+    }
+
+  if (args != NULL && args[0] != NULL)
+    {
+      words = g_strsplit_set (g_strstrip (args[0]), " \t", 2);
+      if (words[0] != NULL && *words[0] != '\0')
+        name = words[0];
+      if (words[0] != NULL && words[1] != NULL)
+        arg = g_strstrip (words[1]);
+    }
+
+  t.buddy = e2ee_plugin_normalize (t.account, t.who);
+  for (gsize i = 0; i < G_N_ELEMENTS (subcommands); i++)
+    if (g_ascii_strcasecmp (name, subcommands[i].name) == 0)
+      {
+        subcommands[i].func (&t, arg);
+        g_free (t.buddy);
+        return PURPLE_CMD_RET_OK;
+      }
+  g_free (t.buddy);
+  *error = g_strdup_printf (_("Unknown /e2ee command \"%s\"; try /e2ee help."), name);
+  return PURPLE_CMD_RET_FAILED;
+}
+
+void
+e2ee_commands_register (PurplePlugin *plugin)
+{
+  e2ee_cmd = purple_cmd_register ("e2ee", "s", PURPLE_CMD_P_PLUGIN,
+                                  PURPLE_CMD_FLAG_IM | PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS,
+                                  NULL, PURPLE_CMD_FUNC (e2ee_cmd_cb),
+                                  _("e2ee &lt;status|on|off|require|fingerprint|verify|"
+                                    "trust|reset|help&gt;: end-to-end encryption for this "
+                                    "conversation."),
+                                  NULL);
+}
+
+void
+e2ee_commands_unregister (void)
+{
+  if (e2ee_cmd != 0)
+    purple_cmd_unregister (e2ee_cmd);
+  e2ee_cmd = 0;
+}

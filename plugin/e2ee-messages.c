@@ -1,0 +1,425 @@
+/* purple-e2ee — the message hooks: encrypt on sending-im-msg, decrypt on
+ * receiving-im-msg, mark what is shown on writing-im-msg.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <string.h>
+
+#include "e2ee-plugin.h"
+#include "e2ee-envelope.h"
+#include "e2ee-error.h"
+#include "e2ee-wipe.h"
+
+/* Conversation data: the mark owed to the next local echo of a sent IM. */
+#define DATA_ECHO_MARK "purple-e2ee-echo-mark"
+
+/* A decrypted (or downgraded) message on its way from receiving-im-msg to
+ * writing-im-msg.  The digest ties the mark to that exact text, so a mark
+ * can never land on a different message if another plugin drops ours. */
+typedef struct {
+  E2eeMark mark;
+  char *digest;
+} RecvMark;
+
+static GHashTable *recv_marks;   /* "account\nbuddy" -> RecvMark* */
+/* Set by the early receive hook when it left an OTR message to OTR, so
+ * the late hook looks at what OTR made of it (one message at a time:
+ * signals are emitted synchronously). */
+static gboolean otr_passed;
+
+static void
+recv_mark_free (gpointer data)
+{
+  RecvMark *m = data;
+
+  g_free (m->digest);
+  g_free (m);
+}
+
+static char *
+mark_key (PurpleAccount *account, const char *who)
+{
+  g_autofree char *buddy = e2ee_plugin_normalize (account, who);
+
+  return g_strdup_printf ("%s\n%s\n%s", purple_account_get_protocol_id (account),
+                          purple_account_get_username (account), buddy);
+}
+
+static char *
+text_digest (const char *text)
+{
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
+}
+
+static void
+remember_mark (PurpleAccount *account, const char *who, const char *text, E2eeMark mark)
+{
+  RecvMark *m = g_new0 (RecvMark, 1);
+
+  if (recv_marks == NULL)
+    recv_marks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, recv_mark_free);
+  m->mark = mark;
+  m->digest = text_digest (text);
+  g_hash_table_replace (recv_marks, mark_key (account, who), m);
+}
+
+static E2eeMark
+take_mark (PurpleAccount *account, const char *who, const char *text)
+{
+  g_autofree char *key = NULL;
+  g_autofree char *digest = NULL;
+  RecvMark *m;
+  E2eeMark mark = E2EE_MARK_NONE;
+
+  if (recv_marks == NULL || who == NULL)
+    return E2EE_MARK_NONE;
+  key = mark_key (account, who);
+  m = g_hash_table_lookup (recv_marks, key);
+  if (m == NULL)
+    return E2EE_MARK_NONE;
+  digest = text_digest (text);
+  if (strcmp (digest, m->digest) == 0)
+    mark = m->mark;
+  g_hash_table_remove (recv_marks, key);
+  return mark;
+}
+
+void
+e2ee_messages_reset (void)
+{
+  g_clear_pointer (&recv_marks, g_hash_table_destroy);
+  otr_passed = FALSE;
+}
+
+gboolean
+e2ee_messages_buddy_has_key (E2eeAccountRecord *record, const char *buddy)
+{
+  E2eeBuddyRecord *br = e2ee_account_lookup_buddy (record, buddy);
+
+  if (br == NULL)
+    return FALSE;
+  for (guint i = 0; i < br->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
+
+      if (dev->trust != E2EE_TRUST_REJECTED)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Text another encryption plugin owns (pidgin-otr); we never touch it. */
+static gboolean
+owned_by_other_plugin (const char *text)
+{
+  while (g_ascii_isspace (*text))
+    text++;
+  return g_str_has_prefix (text, "?OTR");
+}
+
+static gboolean
+looks_like_ours (const char *text)
+{
+  return e2ee_armor_detect (text) || e2ee_fragment_detect (text)
+         || e2ee_offer_inband_detect (text);
+}
+
+static void
+cancel_send (char **message)
+{
+  e2ee_string_free (*message);
+  *message = NULL;
+}
+
+static gboolean
+policy_is_off (E2eeContext *ctx, E2eeAccountRecord *record, const char *buddy)
+{
+  E2eeBuddyRecord *br = e2ee_account_lookup_buddy (record, buddy);
+  E2eePolicy policy = br != NULL ? br->policy : E2EE_POLICY_DEFAULT;
+
+  if (policy == E2EE_POLICY_DEFAULT)
+    policy = e2ee_context_get_default_policy (ctx);
+  return policy == E2EE_POLICY_OFF;
+}
+
+static void
+send_encrypted (PurpleAccount *account, const char *receiver, const char *buddy,
+                E2eeAccountRecord *record, PurpleConversation *conv, char **message)
+{
+  E2eeContext *ctx = e2ee_plugin_context ();
+  PurpleConnection *gc = purple_account_get_connection (account);
+  g_autoptr (GError) error = NULL;
+  gsize budget = e2ee_publish_uses_inband (account) ? E2EE_IRC_BUDGET : 0;
+  char **pieces;
+  guint n;
+
+  pieces = e2ee_context_encrypt (ctx, record, buddy, *message, budget, &error);
+  if (pieces == NULL || pieces[0] == NULL || gc == NULL)
+    {
+      purple_debug_warning (E2EE_DEBUG_CAT, "encrypting to %s failed: %s\n", buddy,
+                            error != NULL ? error->message : "no connection");
+      cancel_send (message);
+      e2ee_ui_report_blocked (account, buddy, error);
+      g_strfreev (pieces);
+      return;
+    }
+
+  /* Every piece but the last goes out directly; the last one continues on
+   * the normal path so the local echo and sent-im-msg still happen. */
+  n = g_strv_length (pieces);
+  for (guint i = 0; i + 1 < n; i++)
+    serv_send_im (gc, receiver, pieces[i], 0);
+  e2ee_string_free (*message);
+  *message = g_strdup (pieces[n - 1]);
+  purple_debug_info (E2EE_DEBUG_CAT, "encrypted a message to %s (%u piece(s))\n",
+                     buddy, n);
+  g_strfreev (pieces);
+
+  if (conv != NULL)
+    {
+      purple_conversation_set_data (conv, DATA_ECHO_MARK,
+                                    GINT_TO_POINTER (e2ee_ui_mark_for_buddy (record, buddy)));
+      if (!e2ee_prefs_log_encrypted ())
+        purple_conversation_set_logging (conv, FALSE);
+    }
+}
+
+static void
+sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
+               gpointer data)
+{
+  E2eeContext *ctx = e2ee_plugin_context ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *buddy = NULL;
+  PurpleConversation *conv;
+  E2eeAccountRecord *record;
+
+  if (message == NULL || *message == NULL || **message == '\0' || receiver == NULL)
+    return;
+  if (owned_by_other_plugin (*message))
+    return;
+
+  buddy = e2ee_plugin_normalize (account, receiver);
+  conv = purple_find_conversation_with_account (PURPLE_CONV_TYPE_IM, receiver, account);
+  if (conv != NULL)
+    purple_conversation_set_data (conv, DATA_ECHO_MARK, NULL);
+
+  record = ctx != NULL ? e2ee_plugin_account (account) : NULL;
+  if (record == NULL)
+    {
+      /* Without the keyring we cannot know whether this buddy needs
+       * encryption, so nothing leaves in plaintext. */
+      cancel_send (message);
+      e2ee_ui_say (account, buddy, TRUE,
+                   _("Message NOT sent: end-to-end encryption is unavailable (%s).  "
+                     "Unlock the keyring (Tools or Plugins menu: purple-e2ee), or "
+                     "disable the purple-e2ee plugin to send without encryption."),
+                   ctx == NULL ? e2ee_plugin_inactive_reason ()
+                               : _("this account has no key"));
+      return;
+    }
+
+  switch (e2ee_context_send_decision (ctx, record, buddy, &error))
+    {
+    case E2EE_SEND_ENCRYPT:
+      send_encrypted (account, receiver, buddy, record, conv, message);
+      break;
+
+    case E2EE_SEND_PLAINTEXT:
+      /* Where keys only travel in-band, asking now lets the next message
+       * be encrypted. */
+      if (!e2ee_messages_buddy_has_key (record, buddy)
+          && !policy_is_off (ctx, record, buddy))
+        e2ee_publish_send_offer (account, receiver, FALSE);
+      break;
+
+    case E2EE_SEND_BLOCK:
+    default:
+      purple_debug_info (E2EE_DEBUG_CAT, "not sending to %s: %s\n", buddy,
+                         error != NULL ? error->message : "blocked");
+      if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_NO_KEY))
+        e2ee_publish_send_offer (account, receiver, FALSE);
+      cancel_send (message);
+      e2ee_ui_report_blocked (account, buddy, error);
+      break;
+    }
+}
+
+static void
+drop_message (char **message)
+{
+  g_free (*message);
+  *message = NULL;
+}
+
+/* Returns TRUE when the message must not be shown. */
+static gboolean
+handle_incoming (PurpleAccount *account, char **sender, char **message,
+                 PurpleMessageFlags *flags, const char *stripped)
+{
+  E2eeContext *ctx = e2ee_plugin_context ();
+  E2eeRecvResult res = { 0 };
+  g_autofree char *buddy = e2ee_plugin_normalize (account, *sender);
+  E2eeAccountRecord *record = ctx != NULL ? e2ee_plugin_account (account) : NULL;
+  gboolean swallow = FALSE;
+
+  if (record == NULL)
+    {
+      if (!looks_like_ours (stripped))
+        return FALSE;
+      e2ee_ui_say (account, buddy, TRUE,
+                   _("%s sent an encrypted message, but end-to-end encryption is "
+                     "unavailable here (%s), so it cannot be shown."),
+                   buddy, ctx == NULL ? e2ee_plugin_inactive_reason ()
+                                      : _("this account has no key"));
+      drop_message (message);
+      return TRUE;
+    }
+
+  e2ee_context_receive (ctx, record, buddy, stripped,
+                        g_get_monotonic_time () / G_USEC_PER_SEC, &res);
+  switch (res.kind)
+    {
+    case E2EE_RECV_PLAINTEXT:
+      if (res.downgrade)
+        {
+          purple_debug_info (E2EE_DEBUG_CAT, "unencrypted message from %s\n", buddy);
+          remember_mark (account, *sender, *message, E2EE_MARK_PLAINTEXT);
+        }
+      break;
+
+    case E2EE_RECV_PENDING:
+      swallow = TRUE;
+      break;
+
+    case E2EE_RECV_OFFER:
+      if (res.reply != NULL)
+        {
+          PurpleConnection *gc = purple_account_get_connection (account);
+
+          if (gc != NULL)
+            serv_send_im (gc, *sender, res.reply, 0);
+        }
+      e2ee_ui_report_learned (account, buddy, res.learned, res.new_devices);
+      swallow = TRUE;
+      break;
+
+    case E2EE_RECV_MESSAGE:
+      purple_debug_info (E2EE_DEBUG_CAT, "decrypted a message from %s (device %.8s)\n",
+                         buddy, res.sender_kid != NULL ? res.sender_kid : "?");
+      g_free (*message);
+      *message = g_strdup (res.plaintext);
+      remember_mark (account, *sender, *message, e2ee_ui_mark_for_trust (res.sender_trust));
+      if (!e2ee_prefs_log_encrypted ())
+        *flags |= PURPLE_MESSAGE_NO_LOG;
+      break;
+
+    case E2EE_RECV_ERROR:
+    default:
+      purple_debug_warning (E2EE_DEBUG_CAT, "rejected a message from %s: %s\n", buddy,
+                            res.error != NULL ? res.error->message : "?");
+      e2ee_ui_report_receive_error (account, buddy, res.error);
+      swallow = TRUE;
+      break;
+    }
+  e2ee_recv_result_clear (&res);
+  if (swallow)
+    drop_message (message);
+  return swallow;
+}
+
+static gboolean
+receiving_im_cb (PurpleAccount *account, char **sender, char **message,
+                 PurpleConversation *conv, PurpleMessageFlags *flags, gpointer data)
+{
+  char *stripped;
+  gboolean ret;
+
+  otr_passed = FALSE;
+  if (sender == NULL || *sender == NULL || message == NULL || *message == NULL)
+    return FALSE;
+  stripped = purple_markup_strip_html (*message);
+  if (stripped == NULL)
+    return FALSE;
+  if (owned_by_other_plugin (stripped))
+    {
+      otr_passed = TRUE;
+      e2ee_string_free (stripped);
+      return FALSE;
+    }
+  ret = handle_incoming (account, sender, message, flags, stripped);
+  e2ee_string_free (stripped);
+  return ret;
+}
+
+/* After OTR decrypted a message: if what was inside is ours, handle it now. */
+static gboolean
+receiving_im_late_cb (PurpleAccount *account, char **sender, char **message,
+                      PurpleConversation *conv, PurpleMessageFlags *flags, gpointer data)
+{
+  char *stripped;
+  gboolean ret = FALSE;
+
+  if (!otr_passed)
+    return FALSE;
+  otr_passed = FALSE;
+  if (sender == NULL || *sender == NULL || message == NULL || *message == NULL)
+    return FALSE;
+  stripped = purple_markup_strip_html (*message);
+  if (stripped != NULL && looks_like_ours (stripped))
+    ret = handle_incoming (account, sender, message, flags, stripped);
+  e2ee_string_free (stripped);
+  return ret;
+}
+
+static void
+prefix_message (char **message, E2eeMark mark)
+{
+  g_autofree char *prefix = e2ee_ui_mark_prefix (mark);
+  char *marked = g_strconcat (prefix, *message, NULL);
+
+  e2ee_string_free (*message);
+  *message = marked;
+}
+
+static gboolean
+writing_im_cb (PurpleAccount *account, const char *who, char **message,
+               PurpleConversation *conv, PurpleMessageFlags flags, gpointer data)
+{
+  E2eeMark mark = E2EE_MARK_NONE;
+
+  if (message == NULL || *message == NULL || (flags & PURPLE_MESSAGE_SYSTEM))
+    return FALSE;
+
+  if ((flags & PURPLE_MESSAGE_SEND) && conv != NULL)
+    {
+      mark = GPOINTER_TO_INT (purple_conversation_get_data (conv, DATA_ECHO_MARK));
+      purple_conversation_set_data (conv, DATA_ECHO_MARK, NULL);
+    }
+  else if (flags & PURPLE_MESSAGE_RECV)
+    {
+      mark = take_mark (account, who, *message);
+      if (mark != E2EE_MARK_NONE && mark != E2EE_MARK_PLAINTEXT && conv != NULL
+          && !e2ee_prefs_log_encrypted ())
+        purple_conversation_set_logging (conv, FALSE);
+    }
+  if (mark != E2EE_MARK_NONE)
+    prefix_message (message, mark);
+  return FALSE;
+}
+
+void
+e2ee_messages_connect (PurplePlugin *plugin)
+{
+  void *conv_handle = purple_conversations_get_handle ();
+
+  purple_signal_connect_priority (conv_handle, "sending-im-msg", plugin,
+                                  PURPLE_CALLBACK (sending_im_cb), NULL,
+                                  E2EE_SIGNAL_PRIORITY);
+  purple_signal_connect_priority (conv_handle, "receiving-im-msg", plugin,
+                                  PURPLE_CALLBACK (receiving_im_cb), NULL,
+                                  E2EE_SIGNAL_PRIORITY);
+  purple_signal_connect_priority (conv_handle, "receiving-im-msg", plugin,
+                                  PURPLE_CALLBACK (receiving_im_late_cb), NULL,
+                                  -E2EE_SIGNAL_PRIORITY);
+  purple_signal_connect (conv_handle, "writing-im-msg", plugin,
+                         PURPLE_CALLBACK (writing_im_cb), NULL);
+}

@@ -1,0 +1,128 @@
+/* purple-e2ee — what the plugin's files share.  Only plugin/ includes this.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#ifndef PURPLE_PLUGINS
+#define PURPLE_PLUGINS
+#endif
+
+#include <glib.h>
+#include <glib/gi18n-lib.h>
+
+#include <account.h>
+#include <blist.h>
+#include <cmds.h>
+#include <connection.h>
+#include <conversation.h>
+#include <debug.h>
+#include <notify.h>
+#include <plugin.h>
+#include <pluginpref.h>
+#include <prefs.h>
+#include <request.h>
+#include <server.h>
+#include <signals.h>
+#include <status.h>
+#include <util.h>
+#include <version.h>
+
+#include "e2ee-session.h"
+
+G_BEGIN_DECLS
+
+#define E2EE_PLUGIN_ID "core-purple-e2ee"
+#define E2EE_PREFS_ROOT "/plugins/core/" E2EE_PLUGIN_ID
+#define E2EE_DEBUG_CAT "purple-e2ee"
+
+/* IRC servers cut lines near 512 bytes minus the prefix; 400 leaves room
+ * for long nicks and hostnames. */
+#define E2EE_IRC_BUDGET 400
+
+/* Priority on the message signals: below the default 0 so that on sending
+ * we encrypt before other message-transforming plugins, and on receiving
+ * we see the wire text before them. */
+#define E2EE_SIGNAL_PRIORITY (-100)
+
+/* ---- e2ee-plugin.c: the plugin's state ---- */
+PurplePlugin *e2ee_plugin_get (void);
+/* The session, or NULL while the keyring is locked or unreadable. */
+E2eeContext *e2ee_plugin_context (void);
+/* Why the plugin is inactive (translated), or NULL when active. */
+const char *e2ee_plugin_inactive_reason (void);
+/* The keyring record of @account (creating its identity key if needed and
+ * saving at once in that case).  NULL while inactive or on failure. */
+E2eeAccountRecord *e2ee_plugin_account (PurpleAccount *account);
+/* A new string: @who as the protocol normalises it (bare JID, lower-cased nick). */
+char *e2ee_plugin_normalize (PurpleAccount *account, const char *who);
+/* Saves the keyring now (cancelling any pending delayed save). */
+void e2ee_plugin_save_now (void);
+/* Asks for the keyring passphrase (plugin action and load). */
+void e2ee_plugin_request_unlock (void);
+
+/* ---- e2ee-messages.c: send / receive / display hooks ---- */
+void e2ee_messages_connect (PurplePlugin *plugin);
+void e2ee_messages_reset (void);
+/* TRUE if @buddy has at least one device we could encrypt to or decide on. */
+gboolean e2ee_messages_buddy_has_key (E2eeAccountRecord *record, const char *buddy);
+
+/* ---- e2ee-publish.c: publishing our keys, learning theirs ---- */
+void e2ee_publish_connect (PurplePlugin *plugin);
+void e2ee_publish_account (PurpleAccount *account);
+void e2ee_publish_all (void);
+void e2ee_publish_withdraw_all (void);
+/* TRUE for protocols where keys travel in-band (no profile or status). */
+gboolean e2ee_publish_uses_inband (PurpleAccount *account);
+/* Sends our key offer to @who once per session (always when @force). */
+void e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force);
+void e2ee_publish_reset (void);
+
+/* ---- e2ee-commands.c ---- */
+void e2ee_commands_register (PurplePlugin *plugin);
+void e2ee_commands_unregister (void);
+
+/* ---- e2ee-prefs.c ---- */
+void e2ee_prefs_init (void);
+void e2ee_prefs_connect (PurplePlugin *plugin);
+PurplePluginPrefFrame *e2ee_prefs_frame (PurplePlugin *plugin);
+E2eePolicy e2ee_prefs_get_policy (void);
+/* FALSE when the user asked not to log encrypted conversations. */
+gboolean e2ee_prefs_log_encrypted (void);
+const char *e2ee_prefs_get_marker (void);
+
+/* ---- e2ee-ui.c: what the user sees, the same in every libpurple UI ---- */
+typedef enum {
+  E2EE_MARK_NONE = 0,
+  E2EE_MARK_VERIFIED,
+  E2EE_MARK_UNVERIFIED,
+  E2EE_MARK_PLAINTEXT,
+} E2eeMark;
+
+/* The conversation with @who (created when @create). */
+PurpleConversation *e2ee_ui_find_conv (PurpleAccount *account, const char *who,
+                                       gboolean create);
+/* Writes @text (plain, escaped here) as a system line that is not logged. */
+void e2ee_ui_system (PurpleConversation *conv, const char *text);
+void e2ee_ui_say (PurpleAccount *account, const char *who, gboolean create,
+                  const char *format, ...) G_GNUC_PRINTF (4, 5);
+/* The prefix shown before a message (escaped markup), "" for NONE. */
+char *e2ee_ui_mark_prefix (E2eeMark mark);
+E2eeMark e2ee_ui_mark_for_trust (E2eeTrust trust);
+/* The mark an outgoing encrypted message gets: verified only if every
+ * device it goes to is. */
+E2eeMark e2ee_ui_mark_for_buddy (E2eeAccountRecord *record, const char *buddy);
+
+void e2ee_ui_report_learned (PurpleAccount *account, const char *who,
+                             E2eeLearnResult result, GPtrArray *new_devices);
+void e2ee_ui_report_blocked (PurpleAccount *account, const char *who,
+                             const GError *error);
+void e2ee_ui_report_receive_error (PurpleAccount *account, const char *who,
+                                   const GError *error);
+/* Multi-line descriptions (plain text, new strings). */
+char *e2ee_ui_describe_buddy (E2eeAccountRecord *record, const char *buddy);
+char *e2ee_ui_describe_own (E2eeAccountRecord *record);
+char *e2ee_ui_describe_keyring (E2eeContext *ctx);
+
+void e2ee_ui_action_fingerprints (PurplePluginAction *action);
+void e2ee_ui_action_known_keys (PurplePluginAction *action);
+
+G_END_DECLS
