@@ -1,0 +1,243 @@
+/* The C side of the WebCrypto interop test: a thin driver of the core API.
+ *   e2ee-interop-helper keygen                 private JWK (with kid, e2ee_v)
+ *   e2ee-interop-helper public FILE            public JWK with kid, e2ee_v
+ *   e2ee-interop-helper derive PRIV PUB        Z, K(priv->pub), K(pub->priv) in hex
+ *   e2ee-interop-helper seal COUNTER PAD PRIV PUB...   stdin -> armored line
+ *   e2ee-interop-helper open PRIV PUB          armored stdin -> plaintext
+ * Errors: "error <code>: <message>" on stderr, exit status 1, no stdout.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2ee-envelope.h"
+#include "e2ee-error.h"
+#include "e2ee-gcrypt.h"
+#include "e2ee-jwk.h"
+#include "e2ee-kdf.h"
+#include "e2ee-wipe.h"
+
+static int
+fail (GError *error)
+{
+  fprintf (stderr, "error %d: %s\n", error ? error->code : 0,
+           error ? error->message : "failed");
+  g_clear_error (&error);
+  return 1;
+}
+
+static E2eeKey *
+load_key (const char *file, E2eeKeyExpect expect, GError **error)
+{
+  char *text = NULL;
+  gsize len = 0;
+  E2eeKey *key;
+
+  if (!g_file_get_contents (file, &text, &len, error))
+    return NULL;
+  key = e2ee_key_from_jwk (text, (gssize) len, expect, error);
+  e2ee_string_free (text);
+  return key;
+}
+
+static char *
+read_stdin (gsize *len)
+{
+  GString *s = g_string_new (NULL);
+  char buf[4096];
+  size_t n;
+
+  while ((n = fread (buf, 1, sizeof buf, stdin)) > 0)
+    g_string_append_len (s, buf, (gssize) n);
+  *len = s->len;
+  return g_string_free (s, FALSE);
+}
+
+static void
+print_hex (const guint8 *data, gsize len)
+{
+  for (gsize i = 0; i < len; i++)
+    printf ("%02x", data[i]);
+  printf ("\n");
+}
+
+static int
+cmd_keygen (void)
+{
+  GError *error = NULL;
+  g_autoptr (E2eeKey) key = e2ee_key_generate (&error);
+  char *jwk;
+
+  if (!key)
+    return fail (error);
+  jwk = e2ee_key_to_jwk (key, TRUE, TRUE);
+  printf ("%s\n", jwk);
+  e2ee_string_free (jwk);
+  return 0;
+}
+
+static int
+cmd_public (const char *file)
+{
+  GError *error = NULL;
+  g_autoptr (E2eeKey) key = load_key (file, E2EE_KEY_EXPECT_ANY, &error);
+  g_autofree char *jwk = NULL;
+
+  if (!key)
+    return fail (error);
+  jwk = e2ee_key_to_jwk (key, FALSE, TRUE);
+  printf ("%s\n", jwk);
+  return 0;
+}
+
+static int
+cmd_derive (const char *priv, const char *pub)
+{
+  GError *error = NULL;
+  g_autoptr (E2eeKey) local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_autoptr (E2eeKey) remote = local ? load_key (pub, E2EE_KEY_EXPECT_PUBLIC, &error) : NULL;
+  guint8 z[E2EE_KEY_COORD_LEN], ks[E2EE_KEY_LEN], kr[E2EE_KEY_LEN];
+
+  if (!remote || !e2ee_key_ecdh (local, remote, z, &error)
+      || !e2ee_kdf_pair_keys (local, remote, e2ee_key_get_caps (local),
+                              e2ee_key_get_caps (remote), ks, kr, &error))
+    return fail (error);
+  print_hex (z, sizeof z);
+  print_hex (ks, sizeof ks);
+  print_hex (kr, sizeof kr);
+  e2ee_wipe (z, sizeof z);
+  e2ee_wipe (ks, sizeof ks);
+  e2ee_wipe (kr, sizeof kr);
+  return 0;
+}
+
+static int
+cmd_seal (const char *counter, const char *pad, const char *priv,
+          char **pubs, guint n)
+{
+  GError *error = NULL;
+  g_autoptr (E2eeKey) sender = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  E2eeRecipient recipients[E2EE_ENVELOPE_MAX_RECIPIENTS];
+  guint8 wrap_keys[E2EE_ENVELOPE_MAX_RECIPIENTS][E2EE_KEY_LEN];
+  E2eeSealParams params = { 0 };
+  g_autoptr (GBytes) env = NULL;
+  g_autofree char *armored = NULL;
+  char *plain;
+  gsize len;
+  int rc = 1;
+
+  if (!sender)
+    return fail (error);
+  if (n == 0 || n > E2EE_ENVELOPE_MAX_RECIPIENTS)
+    {
+      fprintf (stderr, "error: 1 to %d recipients\n", E2EE_ENVELOPE_MAX_RECIPIENTS);
+      return 1;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      E2eeKey *r = load_key (pubs[i], E2EE_KEY_EXPECT_PUBLIC, &error);
+      if (!r)
+        goto out;
+      g_ptr_array_add (keys, r);
+      if (!e2ee_kdf_direction_key (sender, r, e2ee_key_get_caps (sender), wrap_keys[i], &error))
+        goto out;
+      memcpy (recipients[i].id, e2ee_key_get_device_id (r), E2EE_DEVICE_ID_LEN);
+      recipients[i].key = wrap_keys[i];
+    }
+  params.caps = e2ee_key_get_caps (sender);
+  memcpy (params.sender_id, e2ee_key_get_device_id (sender), E2EE_DEVICE_ID_LEN);
+  params.counter = g_ascii_strtoull (counter, NULL, 10);
+  params.recipients = recipients;
+  params.n_recipients = n;
+  params.pad_block = (gsize) g_ascii_strtoull (pad, NULL, 10);
+
+  plain = read_stdin (&len);
+  env = e2ee_envelope_seal (&params, (const guint8 *) plain, len, &error);
+  e2ee_secret_free (plain, len);
+  if (!env)
+    goto out;
+  armored = e2ee_armor_encode (env);
+  printf ("%s\n", armored);
+  rc = 0;
+
+out:
+  e2ee_wipe (wrap_keys, sizeof wrap_keys);
+  if (rc)
+    return fail (error);
+  return rc;
+}
+
+static int
+cmd_open (const char *priv, const char *pub)
+{
+  GError *error = NULL;
+  g_autoptr (E2eeKey) me = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_autoptr (E2eeKey) sender = me ? load_key (pub, E2EE_KEY_EXPECT_PUBLIC, &error) : NULL;
+  g_autoptr (GBytes) raw = NULL;
+  g_autoptr (E2eeEnvelope) env = NULL;
+  guint8 key[E2EE_KEY_LEN];
+  guint8 *plain = NULL;
+  gsize len = 0, in_len;
+  char *in;
+  gint index;
+  gboolean ok;
+
+  if (!sender)
+    return fail (error);
+  in = read_stdin (&in_len);
+  raw = e2ee_armor_decode (in, &error);
+  g_free (in);
+  if (!raw || !(env = e2ee_envelope_parse (g_bytes_get_data (raw, NULL),
+                                           g_bytes_get_size (raw), &error)))
+    return fail (error);
+  if (memcmp (e2ee_envelope_get_sender_id (env), e2ee_key_get_device_id (sender),
+              E2EE_DEVICE_ID_LEN) != 0)
+    {
+      g_set_error_literal (&error, E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
+                           "the envelope is from another device");
+      return fail (error);
+    }
+  index = e2ee_envelope_find_recipient (env, e2ee_key_get_device_id (me));
+  if (index < 0)
+    {
+      g_set_error_literal (&error, E2EE_ERROR, E2EE_ERROR_NOT_FOR_US,
+                           "the envelope is not addressed to this device");
+      return fail (error);
+    }
+  /* The sender's capabilities as the (authenticated) header states them. */
+  ok = e2ee_kdf_direction_key (sender, me, e2ee_envelope_get_caps (env), key, &error)
+       && e2ee_envelope_open (env, (guint) index, key, &plain, &len, &error);
+  e2ee_wipe (key, sizeof key);
+  if (!ok)
+    {
+      if (error && error->code == E2EE_ERROR_AEAD_TAG)
+        g_prefix_error (&error, "AEAD_TAG: ");
+      return fail (error);
+    }
+  fwrite (plain, 1, len, stdout);
+  e2ee_secret_free (plain, len + 1);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+
+  if (!e2ee_gcrypt_init (&error))
+    return fail (error);
+  if (argc == 2 && strcmp (argv[1], "keygen") == 0)
+    return cmd_keygen ();
+  if (argc == 3 && strcmp (argv[1], "public") == 0)
+    return cmd_public (argv[2]);
+  if (argc == 4 && strcmp (argv[1], "derive") == 0)
+    return cmd_derive (argv[2], argv[3]);
+  if (argc >= 6 && strcmp (argv[1], "seal") == 0)
+    return cmd_seal (argv[2], argv[3], argv[4], argv + 5, (guint) (argc - 5));
+  if (argc == 4 && strcmp (argv[1], "open") == 0)
+    return cmd_open (argv[2], argv[3]);
+  fprintf (stderr, "usage: %s keygen | public FILE | derive PRIV PUB | "
+           "seal COUNTER PAD PRIV PUB... | open PRIV PUB\n", argv[0]);
+  return 2;
+}
