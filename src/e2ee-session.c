@@ -570,12 +570,14 @@ e2ee_context_receive (E2eeContext *ctx, E2eeAccountRecord *account, const char *
                       const char *text, gint64 now, E2eeRecvResult *result)
 {
   g_autofree char *complete = NULL;
+  g_autofree char *trimmed = g_strstrip (g_strdup (text));
   GError *error = NULL;
 
   memset (result, 0, sizeof *result);
   e2ee_reassembler_expire (ctx->reassembler, now);
-  while (g_ascii_isspace (*text))
-    text++;
+  /* Transports add or keep line breaks around a message; the wire forms
+   * themselves never contain white space. */
+  text = trimmed;
 
   if (e2ee_fragment_detect (text))
     {
