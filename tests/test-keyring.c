@@ -1,0 +1,1425 @@
+/* Unit tests for src/e2ee-keyring.c.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "e2ee-b64.h"
+#include "e2ee-error.h"
+#include "e2ee-keyring.h"
+#include "e2ee-test-util.h"
+#include "e2ee-wipe.h"
+
+/* Keys are costly to make (and much more so under valgrind): a few are
+ * made once and shared. */
+#define N_IDENTITIES 3
+#define N_DEVICES 4
+static E2eeKey *identities[N_IDENTITIES];
+static E2eeKey *devices[N_DEVICES];
+
+typedef struct {
+  char *dir;
+  char *path;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+
+  f->dir = g_dir_make_tmp ("e2ee-keyring-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->path = g_build_filename (f->dir, "keyring.json", NULL);
+}
+
+static void
+remove_tree (const char *path)
+{
+  GDir *dir;
+  const char *name;
+
+  chmod (path, 0700);
+  dir = g_dir_open (path, 0, NULL);
+  if (dir == NULL)
+    {
+      unlink (path);
+      return;
+    }
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        unlink (child);
+    }
+  g_dir_close (dir);
+  rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  remove_tree (f->dir);
+  g_free (f->dir);
+  g_free (f->path);
+}
+
+static char *
+read_bytes (const char *path, gsize *len)
+{
+  char *data = NULL;
+  GError *error = NULL;
+
+  g_file_get_contents (path, &data, len, &error);
+  g_assert_no_error (error);
+  return data;
+}
+
+static void
+write_private (const char *path, const char *data, gssize len)
+{
+  gsize n = len < 0 ? strlen (data) : (gsize) len;
+  int fd;
+
+  unlink (path);
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, data, n), ==, (gssize) n);
+  g_assert_cmpint (close (fd), ==, 0);
+}
+
+static guint
+count_temp_files (const char *dirname)
+{
+  GDir *dir = g_dir_open (dirname, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (strstr (name, ".tmp-") != NULL)
+      n++;
+  g_dir_close (dir);
+  return n;
+}
+
+static E2eeDeviceRecord *
+add_device (E2eeBuddyRecord *buddy, E2eeKey *key, E2eeTrust trust, gint64 seen)
+{
+  E2eeDeviceRecord *dev = e2ee_device_record_new (key, trust, seen);
+  g_ptr_array_add (buddy->devices, dev);
+  return dev;
+}
+
+/* A keyring exercising every field. */
+static E2eeKeyring *
+make_keyring (const char *path)
+{
+  E2eeKeyring *keyring = e2ee_keyring_new (path);
+  E2eeAccountRecord *acc;
+  E2eeBuddyRecord *buddy;
+  E2eeDeviceRecord *dev;
+
+  acc = e2ee_keyring_add_account (keyring, "prpl-jabber", "alice@example.org", identities[0]);
+  g_assert_nonnull (acc);
+  acc->last_counter = G_GUINT64_CONSTANT (0xFFFFFFFFFF);
+
+  buddy = e2ee_account_ensure_buddy (acc, "bob@example.org");
+  buddy->policy = E2EE_POLICY_OPPORTUNISTIC;
+  dev = add_device (buddy, devices[0], E2EE_TRUST_TOFU, 1700000000);
+  dev->last_seen = 1700000500;
+  dev->replay_init = TRUE;
+  dev->replay_high = 123456789;
+  dev->replay_window = G_GUINT64_CONSTANT (0x8000000000000001);
+  dev->have_keys = TRUE;
+  dev->keys_local_caps = 0x01;
+  dev->keys_remote_caps = 0x03;
+  for (guint i = 0; i < E2EE_KEY_LEN; i++)
+    {
+      dev->k_send[i] = (guint8) (0xA0 + i);
+      dev->k_recv[i] = (guint8) (0x10 + 3 * i);
+    }
+  dev = add_device (buddy, devices[1], E2EE_TRUST_UNDECIDED, 1700000100);
+  dev->last_seen = -5;
+
+  buddy = e2ee_account_ensure_buddy (acc, "carol@example.org");
+  buddy->policy = E2EE_POLICY_REQUIRED;
+  buddy->key_changed = TRUE;
+  buddy->had_encrypted = TRUE;
+  dev = add_device (buddy, devices[2], E2EE_TRUST_VERIFIED, 0);
+  dev->replay_init = TRUE;          /* all-zero replay state is still state */
+
+  /* The account's own name holds its other devices. */
+  buddy = e2ee_account_ensure_buddy (acc, "alice@example.org");
+  buddy->policy = E2EE_POLICY_OFF;
+  add_device (buddy, devices[3], E2EE_TRUST_REJECTED, 42);
+
+  /* A buddy without devices, and a second account without buddies. */
+  e2ee_account_ensure_buddy (acc, "dave@example.org");
+  acc = e2ee_keyring_add_account (keyring, "prpl-irc", "alice@irc.example.org", identities[1]);
+  g_assert_nonnull (acc);
+  acc->last_counter = 0;
+  return keyring;
+}
+
+static void
+assert_devices_equal (const E2eeDeviceRecord *a, const E2eeDeviceRecord *b)
+{
+  g_assert_true (e2ee_key_equal (a->key, b->key));
+  g_assert_false (e2ee_key_has_private (b->key));
+  g_assert_cmpuint (e2ee_key_get_caps (a->key), ==, e2ee_key_get_caps (b->key));
+  g_assert_cmpint (a->trust, ==, b->trust);
+  g_assert_cmpint (a->first_seen, ==, b->first_seen);
+  g_assert_cmpint (a->last_seen, ==, b->last_seen);
+  g_assert_cmpint (a->replay_init, ==, b->replay_init);
+  if (a->replay_init)
+    {
+      g_assert_cmpuint (a->replay_high, ==, b->replay_high);
+      g_assert_cmpuint (a->replay_window, ==, b->replay_window);
+    }
+  g_assert_cmpint (a->have_keys, ==, b->have_keys);
+  if (a->have_keys)
+    {
+      g_assert_cmpuint (a->keys_local_caps, ==, b->keys_local_caps);
+      g_assert_cmpuint (a->keys_remote_caps, ==, b->keys_remote_caps);
+      g_assert_cmpmem (a->k_send, E2EE_KEY_LEN, b->k_send, E2EE_KEY_LEN);
+      g_assert_cmpmem (a->k_recv, E2EE_KEY_LEN, b->k_recv, E2EE_KEY_LEN);
+    }
+}
+
+static void
+assert_keyrings_equal (E2eeKeyring *a, E2eeKeyring *b)
+{
+  GPtrArray *aa = e2ee_keyring_get_accounts (a);
+  GPtrArray *ba = e2ee_keyring_get_accounts (b);
+
+  g_assert_cmpuint (aa->len, ==, ba->len);
+  for (guint i = 0; i < aa->len; i++)
+    {
+      E2eeAccountRecord *x = g_ptr_array_index (aa, i);
+      E2eeAccountRecord *y = g_ptr_array_index (ba, i);
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_assert_cmpstr (x->protocol, ==, y->protocol);
+      g_assert_cmpstr (x->name, ==, y->name);
+      g_assert_true (e2ee_key_equal (x->identity, y->identity));
+      g_assert_true (e2ee_key_has_private (y->identity));
+      g_assert_cmpuint (x->last_counter, ==, y->last_counter);
+      g_assert_cmpuint (g_hash_table_size (x->buddies), ==, g_hash_table_size (y->buddies));
+      g_hash_table_iter_init (&iter, x->buddies);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          E2eeBuddyRecord *bx = value;
+          E2eeBuddyRecord *by = e2ee_account_lookup_buddy (y, key);
+
+          g_assert_nonnull (by);
+          g_assert_cmpstr (bx->name, ==, by->name);
+          g_assert_cmpint (bx->policy, ==, by->policy);
+          g_assert_cmpint (bx->key_changed, ==, by->key_changed);
+          g_assert_cmpint (bx->had_encrypted, ==, by->had_encrypted);
+          g_assert_cmpuint (bx->devices->len, ==, by->devices->len);
+          for (guint d = 0; d < bx->devices->len; d++)
+            assert_devices_equal (g_ptr_array_index (bx->devices, d),
+                                  g_ptr_array_index (by->devices, d));
+        }
+    }
+}
+
+static void
+save_ok (E2eeKeyring *keyring)
+{
+  GError *error = NULL;
+
+  g_assert_true (e2ee_keyring_save (keyring, &error));
+  g_assert_no_error (error);
+}
+
+static E2eeKeyring *
+load_ok (const char *path, const char *passphrase)
+{
+  GError *error = NULL;
+  E2eeKeyring *keyring = e2ee_keyring_load (path, passphrase, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (keyring);
+  return keyring;
+}
+
+static void
+load_fails (const char *path, const char *passphrase, gint code)
+{
+  GError *error = NULL;
+  E2eeKeyring *keyring = e2ee_keyring_load (path, passphrase, &error);
+
+  g_assert_null (keyring);
+  g_assert_error (error, E2EE_ERROR, code);
+  g_assert_nonnull (error->message);
+  g_test_message ("expected failure: %s", error->message);
+  g_error_free (error);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_enums (void)
+{
+  static const char *trust[] = { "undecided", "tofu", "verified", "rejected" };
+  static const char *policy[] = { "default", "off", "opportunistic", "required" };
+  E2eeTrust t;
+  E2eePolicy p;
+
+  for (guint i = 0; i < G_N_ELEMENTS (trust); i++)
+    {
+      g_assert_cmpstr (e2ee_trust_to_string ((E2eeTrust) i), ==, trust[i]);
+      g_assert_true (e2ee_trust_from_string (trust[i], &t));
+      g_assert_cmpint (t, ==, (E2eeTrust) i);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (policy); i++)
+    {
+      g_assert_cmpstr (e2ee_policy_to_string ((E2eePolicy) i), ==, policy[i]);
+      g_assert_true (e2ee_policy_from_string (policy[i], &p));
+      g_assert_cmpint (p, ==, (E2eePolicy) i);
+    }
+  g_assert_null (e2ee_trust_to_string ((E2eeTrust) 4));
+  g_assert_null (e2ee_policy_to_string ((E2eePolicy) 99));
+  g_assert_false (e2ee_trust_from_string ("Tofu", &t));
+  g_assert_false (e2ee_trust_from_string ("", &t));
+  g_assert_false (e2ee_policy_from_string ("always", &p));
+  g_assert_false (e2ee_policy_from_string (NULL, &p));
+}
+
+static void
+test_records (void)
+{
+  g_autoptr (E2eeKeyring) keyring = e2ee_keyring_new ("/nonexistent/keyring.json");
+  E2eeAccountRecord *acc;
+  E2eeBuddyRecord *buddy;
+  E2eeDeviceRecord *dev;
+
+  g_assert_cmpstr (e2ee_keyring_get_path (keyring), ==, "/nonexistent/keyring.json");
+  g_assert_false (e2ee_keyring_is_protected (keyring));
+  g_assert_null (e2ee_keyring_lookup_account (keyring, "prpl-jabber", "a@x"));
+  acc = e2ee_keyring_add_account (keyring, "prpl-jabber", "a@x", identities[0]);
+  g_assert_true (e2ee_keyring_lookup_account (keyring, "prpl-jabber", "a@x") == acc);
+  g_assert_null (e2ee_keyring_lookup_account (keyring, "prpl-irc", "a@x"));
+  g_assert_null (e2ee_keyring_lookup_account (keyring, "prpl-jabber", "b@x"));
+  g_assert_cmpuint (e2ee_keyring_get_accounts (keyring)->len, ==, 1);
+
+  g_assert_null (e2ee_account_lookup_buddy (acc, "bob"));
+  buddy = e2ee_account_ensure_buddy (acc, "bob");
+  g_assert_true (e2ee_account_ensure_buddy (acc, "bob") == buddy);
+  g_assert_true (e2ee_account_lookup_buddy (acc, "bob") == buddy);
+  g_assert_cmpint (buddy->policy, ==, E2EE_POLICY_DEFAULT);
+  g_assert_cmpuint (buddy->devices->len, ==, 0);
+
+  dev = add_device (buddy, devices[0], E2EE_TRUST_TOFU, 77);
+  g_assert_cmpint (dev->first_seen, ==, 77);
+  g_assert_cmpint (dev->last_seen, ==, 77);
+  g_assert_false (dev->have_keys);
+  add_device (buddy, devices[1], E2EE_TRUST_UNDECIDED, 78);
+  g_assert_true (e2ee_buddy_find_device (buddy, devices[1])
+                 == g_ptr_array_index (buddy->devices, 1));
+  g_assert_null (e2ee_buddy_find_device (buddy, devices[2]));
+  g_assert_true (e2ee_buddy_find_device_by_kid (buddy, e2ee_key_get_kid (devices[0])) == dev);
+  g_assert_null (e2ee_buddy_find_device_by_kid (buddy, e2ee_key_get_kid (devices[2])));
+
+  g_assert_true (e2ee_account_remove_buddy (acc, "bob"));
+  g_assert_false (e2ee_account_remove_buddy (acc, "bob"));
+  g_assert_null (e2ee_account_lookup_buddy (acc, "bob"));
+}
+
+static void
+test_missing (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = load_ok (f->path, NULL);
+  g_autofree char *nested = g_build_filename (f->dir, "no-such-dir", "k.json", NULL);
+  g_autoptr (E2eeKeyring) nested_keyring = load_ok (nested, NULL);
+
+  g_assert_cmpuint (e2ee_keyring_get_accounts (keyring)->len, ==, 0);
+  g_assert_cmpstr (e2ee_keyring_get_path (keyring), ==, f->path);
+  g_assert_false (g_file_test (f->path, G_FILE_TEST_EXISTS));
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+  g_assert_cmpuint (e2ee_keyring_get_accounts (nested_keyring)->len, ==, 0);
+}
+
+static void
+test_roundtrip (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (E2eeKeyring) loaded = NULL;
+  g_autoptr (E2eeKeyring) again = NULL;
+  g_autofree char *first = NULL, *second = NULL;
+  gsize first_len, second_len;
+  g_autoptr (JsonNode) root = NULL;
+  JsonObject *obj;
+
+  save_ok (keyring);
+  loaded = load_ok (f->path, NULL);
+  assert_keyrings_equal (keyring, loaded);
+  g_assert_false (e2ee_keyring_is_protected (loaded));
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+  first = read_bytes (f->path, &first_len);
+
+  /* Deterministic: the loaded copy saves to the same bytes. */
+  save_ok (loaded);
+  second = read_bytes (f->path, &second_len);
+  g_assert_cmpmem (first, first_len, second, second_len);
+  again = load_ok (f->path, NULL);
+  assert_keyrings_equal (keyring, again);
+
+  /* The layout other tools read. */
+  {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_assert_true (json_parser_load_from_data (parser, first, (gssize) first_len, NULL));
+    root = json_node_copy (json_parser_get_root (parser));
+  }
+  obj = json_node_get_object (root);
+  g_assert_cmpstr (json_object_get_string_member (obj, "format"), ==, "purple-e2ee-keyring");
+  g_assert_cmpint (json_object_get_int_member (obj, "version"), ==, 1);
+  {
+    JsonObject *acc = json_array_get_object_element (json_object_get_array_member (obj, "accounts"), 0);
+    JsonArray *buddies = json_object_get_array_member (acc, "buddies");
+    JsonObject *bob = json_array_get_object_element (buddies, 1);
+    JsonObject *dev = json_array_get_object_element (json_object_get_array_member (bob, "devices"), 0);
+    JsonObject *dev2 = json_array_get_object_element (json_object_get_array_member (bob, "devices"), 1);
+
+    g_assert_true (json_object_has_member (json_object_get_object_member (acc, "identity"), "d"));
+    g_assert_cmpint (json_object_get_int_member (acc, "last_counter"), ==, 0xFFFFFFFFFF);
+    /* Sorted by name. */
+    g_assert_cmpuint (json_array_get_length (buddies), ==, 4);
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (buddies, 0), "name"), ==, "alice@example.org");
+    g_assert_cmpstr (json_object_get_string_member (bob, "name"), ==, "bob@example.org");
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (buddies, 3), "name"), ==, "dave@example.org");
+    g_assert_cmpstr (json_object_get_string_member (bob, "policy"), ==, "opportunistic");
+    g_assert_cmpstr (json_object_get_string_member (dev, "trust"), ==, "tofu");
+    g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (dev, "jwk"), "kid"),
+                     ==, e2ee_key_get_kid (devices[0]));
+    g_assert_false (json_object_has_member (json_object_get_object_member (dev, "jwk"), "d"));
+    g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (dev, "replay"), "window"),
+                     ==, "8000000000000001");
+    g_assert_true (json_object_has_member (dev, "derived"));
+    g_assert_false (json_object_has_member (dev2, "derived"));
+    g_assert_false (json_object_has_member (dev2, "replay"));
+  }
+}
+
+static void
+test_add_account_rules (void)
+{
+  g_autoptr (E2eeKeyring) keyring = e2ee_keyring_new ("/nonexistent/k.json");
+  g_autoptr (E2eeKey) pub = e2ee_key_public_copy (identities[0]);
+
+  if (g_test_subprocess ())
+    {
+      /* A public key cannot be an account identity. */
+      e2ee_keyring_add_account (keyring, "prpl-jabber", "a@x", pub);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*e2ee_key_has_private*");
+}
+
+typedef struct {
+  Fixture *f;
+  volatile gint stop;
+  guint seen;
+  guint bad;
+} Watcher;
+
+static gpointer
+watch_temp_files (gpointer user_data)
+{
+  Watcher *w = user_data;
+
+  while (!g_atomic_int_get (&w->stop))
+    {
+      GDir *dir = g_dir_open (w->f->dir, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *p = g_build_filename (w->f->dir, name, NULL);
+          struct stat st;
+
+          if (strstr (name, ".tmp-") == NULL || stat (p, &st) != 0)
+            continue;
+          w->seen++;
+          if ((st.st_mode & 077) != 0)
+            w->bad++;
+        }
+      if (dir != NULL)
+        g_dir_close (dir);
+    }
+  return NULL;
+}
+
+static void
+test_file_modes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+  g_autofree char *lock = g_strconcat (f->path, ".lock", NULL);
+  Watcher w = { f, 0, 0, 0 };
+  GThread *thread;
+  struct stat st;
+  mode_t old = umask (0);
+
+  /* Even with an empty umask nothing is created readable by others, and
+   * a thread looking at the folder meanwhile never sees an open temp file. */
+  thread = g_thread_new ("watch", watch_temp_files, &w);
+  for (int i = 0; i < 5; i++)
+    save_ok (keyring);
+  g_atomic_int_set (&w.stop, 1);
+  g_thread_join (thread);
+  umask (old);
+  g_test_message ("temporary files observed: %u", w.seen);
+  g_assert_cmpuint (w.bad, ==, 0);
+
+  g_assert_cmpint (stat (f->path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0600);
+  g_assert_cmpint (stat (backup, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0600);
+  g_assert_cmpint (stat (lock, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0600);
+  g_assert_cmpuint (count_temp_files (f->dir), ==, 0);
+}
+
+static void
+test_backup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (E2eeKeyring) first_copy = NULL;
+  g_autoptr (E2eeKeyring) from_backup = NULL;
+  g_autoptr (E2eeKeyring) current = NULL;
+  g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+  g_autofree char *first = NULL, *backup_bytes = NULL;
+  gsize first_len, backup_len;
+  E2eeAccountRecord *acc;
+
+  save_ok (keyring);
+  g_assert_false (g_file_test (backup, G_FILE_TEST_EXISTS));
+  first = read_bytes (f->path, &first_len);
+  first_copy = load_ok (f->path, NULL);
+
+  acc = e2ee_keyring_lookup_account (keyring, "prpl-irc", "alice@irc.example.org");
+  acc->last_counter = 99;
+  e2ee_account_ensure_buddy (acc, "erin");
+  save_ok (keyring);
+
+  /* The previous file is now the backup, byte for byte, and loads. */
+  backup_bytes = read_bytes (backup, &backup_len);
+  g_assert_cmpmem (first, first_len, backup_bytes, backup_len);
+  from_backup = load_ok (backup, NULL);
+  assert_keyrings_equal (first_copy, from_backup);
+  current = load_ok (f->path, NULL);
+  assert_keyrings_equal (keyring, current);
+}
+
+static void
+test_recover_from_backup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (E2eeKeyring) first_copy = NULL;
+  g_autoptr (E2eeKeyring) recovered = NULL;
+  g_autoptr (E2eeKeyring) after = NULL;
+  g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+  E2eeAccountRecord *acc;
+
+  save_ok (keyring);
+  first_copy = load_ok (f->path, NULL);
+  acc = e2ee_keyring_lookup_account (keyring, "prpl-irc", "alice@irc.example.org");
+  acc->last_counter = 1234;
+  save_ok (keyring);
+
+  /* A save interrupted after the backup and before the rename. */
+  g_assert_cmpint (unlink (f->path), ==, 0);
+  recovered = load_ok (f->path, NULL);
+  assert_keyrings_equal (first_copy, recovered);
+  g_assert_cmpstr (e2ee_keyring_get_path (recovered), ==, f->path);
+
+  /* The next save writes the main file again. */
+  save_ok (keyring);
+  g_assert_true (g_file_test (f->path, G_FILE_TEST_IS_REGULAR));
+  after = load_ok (f->path, NULL);
+  assert_keyrings_equal (keyring, after);
+}
+
+static void
+test_corrupt_untouched (Fixture *f, gconstpointer data)
+{
+  static const char garbage[] = "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accou";
+  g_autoptr (E2eeKeyring) fresh = make_keyring (f->path);
+  g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+  g_autofree char *after = NULL;
+  GError *error = NULL;
+  gsize len;
+
+  write_private (f->path, garbage, -1);
+  load_fails (f->path, NULL, E2EE_ERROR_KEYRING_CORRUPT);
+  after = read_bytes (f->path, &len);
+  g_assert_cmpmem (after, len, garbage, strlen (garbage));
+
+  /* A fresh keyring (what a caller might make after the failure) must not
+   * replace the file it could not read. */
+  g_assert_false (e2ee_keyring_save (fresh, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
+  g_free (after);
+  after = read_bytes (f->path, &len);
+  g_assert_cmpmem (after, len, garbage, strlen (garbage));
+  g_assert_false (g_file_test (backup, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (count_temp_files (f->dir), ==, 0);
+}
+
+/* ---- Corruption cases: mutations of a valid document ---------------- */
+
+typedef void (*Mutate) (JsonObject *root);
+
+static JsonObject *
+account0 (JsonObject *root)
+{
+  return json_array_get_object_element (json_object_get_array_member (root, "accounts"), 0);
+}
+
+static JsonObject *
+buddy_named (JsonObject *root, const char *name)
+{
+  JsonArray *buddies = json_object_get_array_member (account0 (root), "buddies");
+
+  for (guint i = 0; i < json_array_get_length (buddies); i++)
+    {
+      JsonObject *b = json_array_get_object_element (buddies, i);
+      if (strcmp (json_object_get_string_member (b, "name"), name) == 0)
+        return b;
+    }
+  g_assert_not_reached ();
+}
+
+static JsonObject *
+bob_device0 (JsonObject *root)
+{
+  JsonArray *devs = json_object_get_array_member (buddy_named (root, "bob@example.org"), "devices");
+  return json_array_get_object_element (devs, 0);
+}
+
+static void m_root_array (JsonObject *r) { (void) r; }
+static void m_format (JsonObject *r) { json_object_set_string_member (r, "format", "purple-otr-keyring"); }
+static void m_format_missing (JsonObject *r) { json_object_remove_member (r, "format"); }
+static void m_version_string (JsonObject *r) { json_object_set_string_member (r, "version", "1"); }
+static void m_version_zero (JsonObject *r) { json_object_set_int_member (r, "version", 0); }
+static void m_version_float (JsonObject *r) { json_object_set_double_member (r, "version", 1.5); }
+static void m_version_newer (JsonObject *r) { json_object_set_int_member (r, "version", 2); }
+static void m_accounts_object (JsonObject *r) { json_object_set_object_member (r, "accounts", json_object_new ()); }
+static void m_accounts_missing (JsonObject *r) { json_object_remove_member (r, "accounts"); }
+static void m_root_unknown (JsonObject *r) { json_object_set_int_member (r, "extra", 1); }
+static void m_sealed_junk (JsonObject *r) { json_object_set_int_member (r, "sealed", 1); }
+static void m_account_not_object (JsonObject *r)
+{
+  json_array_add_string_element (json_object_get_array_member (r, "accounts"), "x");
+}
+static void m_identity_missing (JsonObject *r) { json_object_remove_member (account0 (r), "identity"); }
+static void m_identity_public (JsonObject *r)
+{
+  json_object_remove_member (json_object_get_object_member (account0 (r), "identity"), "d");
+}
+static void m_identity_wrong_d (JsonObject *r)
+{
+  JsonArray *accs = json_object_get_array_member (r, "accounts");
+  JsonObject *other = json_object_get_object_member (json_array_get_object_element (accs, 1), "identity");
+  json_object_set_string_member (json_object_get_object_member (account0 (r), "identity"), "d",
+                                 json_object_get_string_member (other, "d"));
+}
+static void m_protocol_empty (JsonObject *r) { json_object_set_string_member (account0 (r), "protocol", ""); }
+static void m_name_number (JsonObject *r) { json_object_set_int_member (account0 (r), "name", 5); }
+static void m_counter_negative (JsonObject *r) { json_object_set_int_member (account0 (r), "last_counter", -1); }
+static void m_counter_big (JsonObject *r)
+{
+  json_object_set_int_member (account0 (r), "last_counter", G_GINT64_CONSTANT (9007199254740992));
+}
+static void m_counter_string (JsonObject *r) { json_object_set_string_member (account0 (r), "last_counter", "7"); }
+static void m_counter_bool (JsonObject *r) { json_object_set_boolean_member (account0 (r), "last_counter", TRUE); }
+static void m_account_dup (JsonObject *r)
+{
+  JsonArray *accs = json_object_get_array_member (r, "accounts");
+  json_array_add_element (accs, json_node_copy (json_array_get_element (accs, 0)));
+}
+static void m_buddy_dup (JsonObject *r)
+{
+  JsonArray *buddies = json_object_get_array_member (account0 (r), "buddies");
+  json_array_add_element (buddies, json_node_copy (json_array_get_element (buddies, 1)));
+}
+static void m_buddy_name_empty (JsonObject *r) { json_object_set_string_member (buddy_named (r, "dave@example.org"), "name", ""); }
+static void m_policy_unknown (JsonObject *r) { json_object_set_string_member (buddy_named (r, "bob@example.org"), "policy", "always"); }
+static void m_key_changed_int (JsonObject *r) { json_object_set_int_member (buddy_named (r, "carol@example.org"), "key_changed", 1); }
+static void m_had_encrypted_missing (JsonObject *r) { json_object_remove_member (buddy_named (r, "carol@example.org"), "had_encrypted"); }
+static void m_devices_null (JsonObject *r) { json_object_set_null_member (buddy_named (r, "carol@example.org"), "devices"); }
+static void m_device_dup (JsonObject *r)
+{
+  JsonArray *devs = json_object_get_array_member (buddy_named (r, "bob@example.org"), "devices");
+  json_array_add_element (devs, json_node_copy (json_array_get_element (devs, 0)));
+}
+static void m_trust_unknown (JsonObject *r) { json_object_set_string_member (bob_device0 (r), "trust", "trusted"); }
+static void m_trust_case (JsonObject *r) { json_object_set_string_member (bob_device0 (r), "trust", "TOFU"); }
+static void m_first_seen_float (JsonObject *r) { json_object_set_double_member (bob_device0 (r), "first_seen", 1.0); }
+static void m_device_unknown (JsonObject *r) { json_object_set_int_member (bob_device0 (r), "colour", 3); }
+static void m_device_private (JsonObject *r)
+{
+  JsonObject *id = json_object_get_object_member (account0 (r), "identity");
+  json_object_set_object_member (bob_device0 (r), "jwk", json_object_ref (id));
+}
+static void m_device_off_curve (JsonObject *r)
+{
+  JsonObject *jwk = json_object_get_object_member (bob_device0 (r), "jwk");
+  g_autofree char *y = g_strdup (json_object_get_string_member (jwk, "y"));
+  y[3] = y[3] == 'A' ? 'B' : 'A';
+  json_object_set_string_member (jwk, "y", y);
+}
+static void m_device_no_kid (JsonObject *r)
+{
+  json_object_remove_member (json_object_get_object_member (bob_device0 (r), "jwk"), "kid");
+}
+static void m_device_wrong_kid (JsonObject *r)
+{
+  json_object_set_string_member (json_object_get_object_member (bob_device0 (r), "jwk"), "kid",
+                                 e2ee_key_get_kid (devices[3]));
+}
+static void m_window_short (JsonObject *r)
+{
+  json_object_set_string_member (json_object_get_object_member (bob_device0 (r), "replay"), "window", "800000000000001");
+}
+static void m_window_upper (JsonObject *r)
+{
+  json_object_set_string_member (json_object_get_object_member (bob_device0 (r), "replay"), "window", "800000000000000A");
+}
+static void m_replay_high_missing (JsonObject *r)
+{
+  json_object_remove_member (json_object_get_object_member (bob_device0 (r), "replay"), "high");
+}
+static void m_derived_short (JsonObject *r)
+{
+  guint8 k[31] = { 1 };
+  g_autofree char *t = e2ee_b64url_encode (k, sizeof k);
+  json_object_set_string_member (json_object_get_object_member (bob_device0 (r), "derived"), "send", t);
+}
+static void m_derived_padded (JsonObject *r)
+{
+  JsonObject *d = json_object_get_object_member (bob_device0 (r), "derived");
+  g_autofree char *t = g_strconcat (json_object_get_string_member (d, "recv"), "=", NULL);
+  json_object_set_string_member (d, "recv", t);
+}
+static void m_derived_caps (JsonObject *r)
+{
+  json_object_set_int_member (json_object_get_object_member (bob_device0 (r), "derived"), "local_caps", 256);
+}
+
+typedef struct {
+  const char *name;
+  Mutate mutate;
+  gint code;
+} Case;
+
+static const Case cases[] = {
+  { "root-array", m_root_array, E2EE_ERROR_KEYRING_CORRUPT },
+  { "format-other", m_format, E2EE_ERROR_KEYRING_CORRUPT },
+  { "format-missing", m_format_missing, E2EE_ERROR_KEYRING_CORRUPT },
+  { "version-string", m_version_string, E2EE_ERROR_KEYRING_CORRUPT },
+  { "version-zero", m_version_zero, E2EE_ERROR_KEYRING_CORRUPT },
+  { "version-float", m_version_float, E2EE_ERROR_KEYRING_CORRUPT },
+  { "version-newer", m_version_newer, E2EE_ERROR_KEYRING_VERSION },
+  { "accounts-object", m_accounts_object, E2EE_ERROR_KEYRING_CORRUPT },
+  { "accounts-missing", m_accounts_missing, E2EE_ERROR_KEYRING_CORRUPT },
+  { "root-unknown-member", m_root_unknown, E2EE_ERROR_KEYRING_CORRUPT },
+  { "sealed-junk", m_sealed_junk, E2EE_ERROR_KEYRING_CORRUPT },
+  { "account-not-object", m_account_not_object, E2EE_ERROR_KEYRING_CORRUPT },
+  { "identity-missing", m_identity_missing, E2EE_ERROR_KEYRING_CORRUPT },
+  { "identity-public-only", m_identity_public, E2EE_ERROR_KEYRING_CORRUPT },
+  { "identity-wrong-d", m_identity_wrong_d, E2EE_ERROR_KEYRING_CORRUPT },
+  { "protocol-empty", m_protocol_empty, E2EE_ERROR_KEYRING_CORRUPT },
+  { "name-number", m_name_number, E2EE_ERROR_KEYRING_CORRUPT },
+  { "counter-negative", m_counter_negative, E2EE_ERROR_KEYRING_CORRUPT },
+  { "counter-2^53", m_counter_big, E2EE_ERROR_KEYRING_CORRUPT },
+  { "counter-string", m_counter_string, E2EE_ERROR_KEYRING_CORRUPT },
+  { "counter-bool", m_counter_bool, E2EE_ERROR_KEYRING_CORRUPT },
+  { "account-duplicate", m_account_dup, E2EE_ERROR_KEYRING_CORRUPT },
+  { "buddy-duplicate", m_buddy_dup, E2EE_ERROR_KEYRING_CORRUPT },
+  { "buddy-name-empty", m_buddy_name_empty, E2EE_ERROR_KEYRING_CORRUPT },
+  { "policy-unknown", m_policy_unknown, E2EE_ERROR_KEYRING_CORRUPT },
+  { "key-changed-int", m_key_changed_int, E2EE_ERROR_KEYRING_CORRUPT },
+  { "had-encrypted-missing", m_had_encrypted_missing, E2EE_ERROR_KEYRING_CORRUPT },
+  { "devices-null", m_devices_null, E2EE_ERROR_KEYRING_CORRUPT },
+  { "device-duplicate", m_device_dup, E2EE_ERROR_KEYRING_CORRUPT },
+  { "trust-unknown", m_trust_unknown, E2EE_ERROR_KEYRING_CORRUPT },
+  { "trust-case", m_trust_case, E2EE_ERROR_KEYRING_CORRUPT },
+  { "first-seen-float", m_first_seen_float, E2EE_ERROR_KEYRING_CORRUPT },
+  { "device-unknown-member", m_device_unknown, E2EE_ERROR_KEYRING_CORRUPT },
+  { "device-private-key", m_device_private, E2EE_ERROR_KEYRING_CORRUPT },
+  { "device-off-curve", m_device_off_curve, E2EE_ERROR_KEYRING_CORRUPT },
+  { "device-no-kid", m_device_no_kid, E2EE_ERROR_KEYRING_CORRUPT },
+  { "device-wrong-kid", m_device_wrong_kid, E2EE_ERROR_KEYRING_CORRUPT },
+  { "window-short", m_window_short, E2EE_ERROR_KEYRING_CORRUPT },
+  { "window-upper-case", m_window_upper, E2EE_ERROR_KEYRING_CORRUPT },
+  { "replay-high-missing", m_replay_high_missing, E2EE_ERROR_KEYRING_CORRUPT },
+  { "derived-31-bytes", m_derived_short, E2EE_ERROR_KEYRING_CORRUPT },
+  { "derived-padded", m_derived_padded, E2EE_ERROR_KEYRING_CORRUPT },
+  { "derived-caps-256", m_derived_caps, E2EE_ERROR_KEYRING_CORRUPT },
+};
+
+static char *
+to_json (JsonNode *node, gsize *len)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+
+  json_generator_set_root (gen, node);
+  return json_generator_to_data (gen, len);
+}
+
+static void
+check_refused_untouched_pw (Fixture *f, const char *passphrase, const char *content,
+                            gsize content_len, gint code)
+{
+  g_autofree char *after = NULL;
+  gsize after_len;
+
+  load_fails (f->path, passphrase, code);
+  after = read_bytes (f->path, &after_len);
+  g_assert_cmpmem (after, after_len, content, content_len);
+}
+
+static void
+check_refused_untouched (Fixture *f, const char *content, gsize content_len, gint code)
+{
+  check_refused_untouched_pw (f, NULL, content, content_len, code);
+}
+
+static void
+test_corruption_cases (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *valid = NULL;
+  gsize valid_len;
+
+  save_ok (keyring);
+  valid = read_bytes (f->path, &valid_len);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+      gsize len;
+
+      g_test_message ("case %s", cases[i].name);
+      g_assert_true (json_parser_load_from_data (parser, valid, (gssize) valid_len, NULL));
+      root = json_node_copy (json_parser_get_root (parser));
+      if (cases[i].mutate == m_root_array)
+        {
+          JsonArray *arr = json_array_new ();
+          json_array_add_element (arr, g_steal_pointer (&root));
+          root = json_node_new (JSON_NODE_ARRAY);
+          json_node_take_array (root, arr);
+        }
+      else
+        cases[i].mutate (json_node_get_object (root));
+      text = to_json (root, &len);
+      write_private (f->path, text, (gssize) len);
+      check_refused_untouched (f, text, len, cases[i].code);
+    }
+
+  /* The unmodified document still loads (so the failures came from the
+   * mutations). */
+  write_private (f->path, valid, (gssize) valid_len);
+  e2ee_keyring_free (load_ok (f->path, NULL));
+}
+
+/* Text-level cases json-glib alone would accept. */
+static void
+test_corruption_text (Fixture *f, gconstpointer data)
+{
+  static const char *const texts[] = {
+    "",
+    "   ",
+    "[]",
+    "\"purple-e2ee-keyring\"",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}{}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]} x",
+    "/* c */{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}",
+    "{'format':\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"format\":\"x\",\"version\":1,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":18446744073709551617,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]",
+    "{\"form\\u0061t\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_test_message ("text %u: %s", i, texts[i]);
+      write_private (f->path, texts[i], -1);
+      check_refused_untouched (f, texts[i], strlen (texts[i]), E2EE_ERROR_KEYRING_CORRUPT);
+    }
+  /* A NUL byte inside the file. */
+  {
+    static const char nul[] = "{\"format\":\"purple-e2ee-keyring\0\",\"version\":1,\"accounts\":[]}";
+    write_private (f->path, nul, sizeof nul - 1);
+    check_refused_untouched (f, nul, sizeof nul - 1, E2EE_ERROR_KEYRING_CORRUPT);
+  }
+}
+
+/* Fixture files under tests/vectors/. */
+static void
+test_vector_files (Fixture *f, gconstpointer data)
+{
+  static const struct { const char *file; gint code; } vectors[] = {
+    { "vectors/keyring-empty.json", 0 },
+    { "vectors/keyring-newer-version.json", E2EE_ERROR_KEYRING_VERSION },
+    { "vectors/keyring-wrong-format.json", E2EE_ERROR_KEYRING_CORRUPT },
+    { "vectors/keyring-version-missing.json", E2EE_ERROR_KEYRING_CORRUPT },
+    { "vectors/keyring-bad-identity.json", E2EE_ERROR_KEYRING_CORRUPT },
+    { "vectors/keyring-sealed-bad-kdf.json", E2EE_ERROR_KEYRING_CORRUPT },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++)
+    {
+      g_autofree char *src = e2ee_test_data_path (vectors[i].file);
+      g_autofree char *content = NULL;
+      gsize len;
+
+      g_test_message ("vector %s", vectors[i].file);
+      content = read_bytes (src, &len);
+      write_private (f->path, content, (gssize) len);
+      if (vectors[i].code == 0)
+        {
+          g_autoptr (E2eeKeyring) k = load_ok (f->path, NULL);
+          g_assert_cmpuint (e2ee_keyring_get_accounts (k)->len, ==, 0);
+        }
+      else
+        check_refused_untouched (f, content, len, vectors[i].code);
+    }
+}
+
+static void
+test_newer_version_not_replaced (Fixture *f, gconstpointer data)
+{
+  static const char newer[] =
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":7,\"accounts\":{\"new\":\"layout\"}}\n";
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  GError *error = NULL;
+
+  write_private (f->path, newer, -1);
+  check_refused_untouched (f, newer, strlen (newer), E2EE_ERROR_KEYRING_VERSION);
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_VERSION);
+  g_clear_error (&error);
+  check_refused_untouched (f, newer, strlen (newer), E2EE_ERROR_KEYRING_VERSION);
+}
+
+static void
+test_permissions (Fixture *f, gconstpointer data)
+{
+  static const mode_t modes[] = { 0644, 0640, 0604, 0620, 0602, 0610 };
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *content = NULL;
+  GError *error = NULL;
+  gsize len;
+
+  save_ok (keyring);
+  content = read_bytes (f->path, &len);
+  for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      g_assert_cmpint (chmod (f->path, modes[i]), ==, 0);
+      check_refused_untouched (f, content, len, E2EE_ERROR_KEYRING_PERMISSIONS);
+    }
+  /* Nor is such a file silently replaced. */
+  g_assert_cmpint (chmod (f->path, 0644), ==, 0);
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PERMISSIONS);
+  g_clear_error (&error);
+
+  g_assert_cmpint (chmod (f->path, 0400), ==, 0);
+  e2ee_keyring_free (load_ok (f->path, NULL));
+  g_assert_cmpint (chmod (f->path, 0600), ==, 0);
+  e2ee_keyring_free (load_ok (f->path, NULL));
+}
+
+static void
+test_size_limit (Fixture *f, gconstpointer data)
+{
+  int fd = open (f->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+  g_assert_cmpint (fd, >=, 0);
+  /* Sparse: no disk space used. */
+  g_assert_cmpint (ftruncate (fd, (off_t) E2EE_KEYRING_MAX_BYTES + 1), ==, 0);
+  close (fd);
+  load_fails (f->path, NULL, E2EE_ERROR_KEYRING_LIMIT);
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+}
+
+static void
+assert_intact_after_failed_save (Fixture *f, E2eeKeyring *keyring, const char *content,
+                                 gsize len, const char *expect_in_message)
+{
+  g_autofree char *after = NULL;
+  gsize after_len;
+  GError *error = NULL;
+
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO);
+  g_test_message ("save failed as expected: %s", error->message);
+  if (expect_in_message != NULL)
+    g_assert_nonnull (strstr (error->message, expect_in_message));
+  g_clear_error (&error);
+  after = read_bytes (f->path, &after_len);
+  g_assert_cmpmem (after, after_len, content, len);
+  g_assert_cmpuint (count_temp_files (f->dir), ==, 0);
+}
+
+static void
+test_save_not_a_directory (Fixture *f, gconstpointer data)
+{
+  g_autofree char *file = g_build_filename (f->dir, "plain-file", NULL);
+  g_autofree char *inside = g_build_filename (file, "keyring.json", NULL);
+  g_autoptr (E2eeKeyring) keyring = make_keyring (inside);
+  GError *error = NULL;
+
+  write_private (file, "x", 1);
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO);
+  g_assert_nonnull (strstr (error->message, g_strerror (ENOTDIR)));
+  g_clear_error (&error);
+}
+
+/* The backup cannot be made (path~ is a non-empty folder): fails for root
+ * too, after the temporary file was written. */
+static void
+test_save_backup_blocked (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+  g_autofree char *inner = g_build_filename (backup, "x", NULL);
+  g_autofree char *content = NULL;
+  gsize len;
+
+  save_ok (keyring);
+  content = read_bytes (f->path, &len);
+  g_assert_cmpint (mkdir (backup, 0700), ==, 0);
+  write_private (inner, "x", 1);
+  e2ee_keyring_lookup_account (keyring, "prpl-irc", "alice@irc.example.org")->last_counter = 5;
+  assert_intact_after_failed_save (f, keyring, content, len, NULL);
+}
+
+static void
+test_save_read_only_folder (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *content = NULL;
+  gsize len;
+  int dfd = -1, flags = 0;
+  gboolean immutable = FALSE;
+
+  save_ok (keyring);
+  content = read_bytes (f->path, &len);
+  e2ee_keyring_lookup_account (keyring, "prpl-irc", "alice@irc.example.org")->last_counter = 6;
+
+  if (geteuid () != 0)
+    g_assert_cmpint (chmod (f->dir, 0500), ==, 0);
+  else
+    {
+      /* Root ignores permission bits, not the immutable attribute. */
+      dfd = open (f->dir, O_RDONLY | O_DIRECTORY);
+      g_assert_cmpint (dfd, >=, 0);
+      if (ioctl (dfd, FS_IOC_GETFLAGS, &flags) == 0)
+        {
+          int set = flags | FS_IMMUTABLE_FL;
+          immutable = ioctl (dfd, FS_IOC_SETFLAGS, &set) == 0;
+        }
+      if (!immutable)
+        {
+          close (dfd);
+          g_test_skip ("running as root and the file system (or missing "
+                       "CAP_LINUX_IMMUTABLE) does not allow an immutable folder");
+          return;
+        }
+    }
+  assert_intact_after_failed_save (f, keyring, content, len, NULL);
+  if (immutable)
+    {
+      g_assert_cmpint (ioctl (dfd, FS_IOC_SETFLAGS, &flags), ==, 0);
+      close (dfd);
+    }
+  else
+    g_assert_cmpint (chmod (f->dir, 0700), ==, 0);
+  /* Once writable again, saving works. */
+  save_ok (keyring);
+}
+
+static void
+test_locked (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *lock = g_strconcat (f->path, ".lock", NULL);
+  g_autofree char *content = NULL;
+  GError *error = NULL;
+  gint64 start, elapsed;
+  gsize len;
+  int fd;
+
+  save_ok (keyring);
+  content = read_bytes (f->path, &len);
+  fd = open (lock, O_RDWR);
+  g_assert_cmpint (fd, >=, 0);
+
+  /* A writer elsewhere: a load waits, then gives up. */
+  g_assert_cmpint (flock (fd, LOCK_EX), ==, 0);
+  start = g_get_monotonic_time ();
+  load_fails (f->path, NULL, E2EE_ERROR_KEYRING_LOCKED);
+  elapsed = (g_get_monotonic_time () - start) / 1000;
+  g_test_message ("load gave up after %" G_GINT64_FORMAT " ms", elapsed);
+  g_assert_cmpint (elapsed, >=, E2EE_KEYRING_LOCK_TIMEOUT_MS - 100);
+  g_assert_cmpint (elapsed, <=, E2EE_KEYRING_LOCK_TIMEOUT_MS + 10000);
+
+  /* A reader elsewhere: loads proceed, a save waits and gives up. */
+  g_assert_cmpint (flock (fd, LOCK_SH), ==, 0);
+  e2ee_keyring_free (load_ok (f->path, NULL));
+  e2ee_keyring_lookup_account (keyring, "prpl-irc", "alice@irc.example.org")->last_counter = 9;
+  start = g_get_monotonic_time ();
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  elapsed = (g_get_monotonic_time () - start) / 1000;
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+  g_assert_cmpint (elapsed, >=, E2EE_KEYRING_LOCK_TIMEOUT_MS - 100);
+  g_assert_cmpint (elapsed, <=, E2EE_KEYRING_LOCK_TIMEOUT_MS + 10000);
+  {
+    g_autofree char *after = NULL;
+    gsize after_len;
+    after = read_bytes (f->path, &after_len);
+    g_assert_cmpmem (after, after_len, content, len);
+  }
+
+  /* Released: the save goes through. */
+  close (fd);
+  save_ok (keyring);
+}
+
+/* ---- Passphrase protection ----------------------------------------- */
+
+static void
+set_passphrase_ok (E2eeKeyring *keyring, const char *passphrase)
+{
+  GError *error = NULL;
+
+  g_assert_true (e2ee_keyring_set_passphrase (keyring, passphrase, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_passphrase_roundtrip (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (E2eeKeyring) loaded = NULL;
+  g_autoptr (E2eeKeyring) again = NULL;
+  g_autofree char *bytes = NULL;
+  gsize len;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root, *sealed;
+
+  set_passphrase_ok (keyring, "correct horse battery staple");
+  g_assert_true (e2ee_keyring_is_protected (keyring));
+  save_ok (keyring);
+  g_assert_true (e2ee_keyring_file_is_protected (f->path));
+
+  bytes = read_bytes (f->path, &len);
+  g_assert_true (json_parser_load_from_data (parser, bytes, (gssize) len, NULL));
+  root = json_node_get_object (json_parser_get_root (parser));
+  sealed = json_object_get_object_member (root, "sealed");
+  g_assert_nonnull (sealed);
+  g_assert_cmpstr (json_object_get_string_member (sealed, "kdf"), ==, "argon2id");
+  g_assert_cmpint (json_object_get_int_member (sealed, "p"), ==, 1);
+  g_assert_true (json_object_has_member (sealed, "salt"));
+  g_assert_true (json_object_has_member (sealed, "iv"));
+  g_assert_true (json_object_has_member (sealed, "ct"));
+  /* The public structure stays readable. */
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (root, "accounts")), ==, 2);
+
+  loaded = load_ok (f->path, "correct horse battery staple");
+  g_assert_true (e2ee_keyring_is_protected (loaded));
+  assert_keyrings_equal (keyring, loaded);
+
+  /* Saving the loaded keyring keeps the protection (new IV each time). */
+  save_ok (loaded);
+  {
+    g_autofree char *bytes2 = NULL;
+    gsize len2;
+    bytes2 = read_bytes (f->path, &len2);
+    g_assert_false (len == len2 && memcmp (bytes, bytes2, len) == 0);
+  }
+  again = load_ok (f->path, "correct horse battery staple");
+  assert_keyrings_equal (keyring, again);
+
+  /* Removing the passphrase. */
+  set_passphrase_ok (again, NULL);
+  g_assert_false (e2ee_keyring_is_protected (again));
+  save_ok (again);
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+  e2ee_keyring_free (load_ok (f->path, NULL));
+}
+
+static void
+test_passphrase_wrong (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *content = NULL;
+  g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+  GError *error = NULL;
+  gsize len;
+
+  g_assert_false (e2ee_keyring_set_passphrase (keyring, "", &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE);
+  g_clear_error (&error);
+  g_assert_false (e2ee_keyring_is_protected (keyring));
+
+  set_passphrase_ok (keyring, "secret one");
+  save_ok (keyring);
+  content = read_bytes (f->path, &len);
+
+  load_fails (f->path, "secret two", E2EE_ERROR_KEYRING_PASSPHRASE);
+  load_fails (f->path, "Secret one", E2EE_ERROR_KEYRING_PASSPHRASE);
+  load_fails (f->path, NULL, E2EE_ERROR_KEYRING_PASSPHRASE);
+  load_fails (f->path, "", E2EE_ERROR_KEYRING_PASSPHRASE);
+  {
+    g_autofree char *after = NULL;
+    gsize after_len;
+    after = read_bytes (f->path, &after_len);
+    g_assert_cmpmem (after, after_len, content, len);
+  }
+  g_assert_false (g_file_test (backup, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (count_temp_files (f->dir), ==, 0);
+  e2ee_keyring_free (load_ok (f->path, "secret one"));
+}
+
+/* Changing the clear part of a protected file (say, a device's trust)
+ * breaks the seal, even with the right passphrase. */
+static void
+test_passphrase_tamper (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *content = NULL;
+  gsize len;
+  g_autoptr (GString) tampered = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+  gsize text_len;
+
+  set_passphrase_ok (keyring, "pw");
+  save_ok (keyring);
+  content = read_bytes (f->path, &len);
+
+  tampered = g_string_new_len (content, (gssize) len);
+  g_assert_cmpuint (g_string_replace (tampered, "\"undecided\"", "\"verified\"", 1), ==, 1);
+  write_private (f->path, tampered->str, (gssize) tampered->len);
+  check_refused_untouched_pw (f, "pw", tampered->str, tampered->len, E2EE_ERROR_KEYRING_CORRUPT);
+
+  /* Dropping a whole buddy. */
+  g_assert_true (json_parser_load_from_data (parser, content, (gssize) len, NULL));
+  root = json_node_copy (json_parser_get_root (parser));
+  json_array_remove_element (json_object_get_array_member (account0 (json_node_get_object (root)),
+                                                           "buddies"), 3);
+  text = to_json (root, &text_len);
+  write_private (f->path, text, (gssize) text_len);
+  check_refused_untouched_pw (f, "pw", text, text_len, E2EE_ERROR_KEYRING_CORRUPT);
+
+  /* Derived keys in clear next to a seal. */
+  {
+    g_autoptr (JsonParser) p2 = json_parser_new ();
+    g_autoptr (JsonNode) r2 = NULL;
+    g_autofree char *t2 = NULL;
+    gsize t2_len;
+    JsonObject *d;
+
+    g_assert_true (json_parser_load_from_data (p2, content, (gssize) len, NULL));
+    r2 = json_node_copy (json_parser_get_root (p2));
+    d = json_object_new ();
+    json_object_set_int_member (d, "local_caps", 1);
+    json_object_set_object_member (bob_device0 (json_node_get_object (r2)), "derived", d);
+    t2 = to_json (r2, &t2_len);
+    write_private (f->path, t2, (gssize) t2_len);
+    check_refused_untouched_pw (f, "pw", t2, t2_len, E2EE_ERROR_KEYRING_CORRUPT);
+  }
+
+  /* The original still opens. */
+  write_private (f->path, content, (gssize) len);
+  e2ee_keyring_free (load_ok (f->path, "pw"));
+}
+
+static void
+collect_secrets (E2eeKeyring *keyring, GPtrArray *out)
+{
+  GPtrArray *accounts = e2ee_keyring_get_accounts (keyring);
+
+  for (guint a = 0; a < accounts->len; a++)
+    {
+      E2eeAccountRecord *acc = g_ptr_array_index (accounts, a);
+      g_autoptr (JsonObject) jwk = e2ee_key_to_jwk_object (acc->identity, TRUE, FALSE);
+      GHashTableIter iter;
+      gpointer value;
+
+      g_ptr_array_add (out, g_strdup (json_object_get_string_member (jwk, "d")));
+      g_hash_table_iter_init (&iter, acc->buddies);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          E2eeBuddyRecord *b = value;
+          for (guint d = 0; d < b->devices->len; d++)
+            {
+              E2eeDeviceRecord *dev = g_ptr_array_index (b->devices, d);
+              if (!dev->have_keys)
+                continue;
+              g_ptr_array_add (out, e2ee_b64url_encode (dev->k_send, E2EE_KEY_LEN));
+              g_ptr_array_add (out, e2ee_b64url_encode (dev->k_recv, E2EE_KEY_LEN));
+              g_ptr_array_add (out, e2ee_test_hex (dev->k_send, E2EE_KEY_LEN));
+            }
+        }
+    }
+}
+
+static void
+test_passphrase_hides_secrets (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (GPtrArray) secrets = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *plain = NULL, *sealed = NULL;
+  gsize plain_len, sealed_len;
+
+  collect_secrets (keyring, secrets);
+  g_assert_cmpuint (secrets->len, ==, 5);
+
+  /* Unprotected, they are there (so the search below can fail)... */
+  save_ok (keyring);
+  plain = read_bytes (f->path, &plain_len);
+  for (guint i = 0; i < secrets->len; i++)
+    {
+      const char *secret = g_ptr_array_index (secrets, i);
+      if (strlen (secret) != 2 * E2EE_KEY_LEN)   /* hex forms are never written */
+        g_assert_nonnull (g_strstr_len (plain, (gssize) plain_len, secret));
+    }
+
+  /* ...protected, none is. */
+  set_passphrase_ok (keyring, "hunter2");
+  save_ok (keyring);
+  sealed = read_bytes (f->path, &sealed_len);
+  for (guint i = 0; i < secrets->len; i++)
+    g_assert_null (g_strstr_len (sealed, (gssize) sealed_len, g_ptr_array_index (secrets, i)));
+  g_assert_null (g_strstr_len (sealed, (gssize) sealed_len, "\"d\""));
+  g_assert_null (g_strstr_len (sealed, (gssize) sealed_len, "\"derived\""));
+  g_assert_null (g_strstr_len (sealed, (gssize) sealed_len, "hunter2"));
+}
+
+static void
+test_protected_peek (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+  save_ok (keyring);
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+  set_passphrase_ok (keyring, "pw");
+  save_ok (keyring);
+  g_assert_true (e2ee_keyring_file_is_protected (f->path));
+  /* The backup is the unprotected one; with the main file gone the peek
+   * (like a load) looks at it. */
+  g_assert_cmpint (unlink (f->path), ==, 0);
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+  g_assert_cmpint (rename (backup, f->path), ==, 0);
+  g_assert_false (e2ee_keyring_file_is_protected (f->path));
+}
+
+static void
+test_save_invalid_values (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  E2eeAccountRecord *acc = e2ee_keyring_lookup_account (keyring, "prpl-jabber", "alice@example.org");
+  E2eeDeviceRecord *dev = g_ptr_array_index (e2ee_account_lookup_buddy (acc, "bob@example.org")->devices, 0);
+  GError *error = NULL;
+
+  /* Values the loader would refuse are not written. */
+  dev->trust = (E2eeTrust) 17;
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FAILED);
+  g_clear_error (&error);
+  dev->trust = E2EE_TRUST_TOFU;
+  acc->last_counter = G_GUINT64_CONSTANT (1) << 60;
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_false (g_file_test (f->path, G_FILE_TEST_EXISTS));
+  acc->last_counter = 1;
+  save_ok (keyring);
+}
+
+int
+main (int argc, char **argv)
+{
+  e2ee_test_init (&argc, &argv);
+  /* Cheap KDF parameters for the passphrase tests (test-only switch). */
+  g_setenv ("E2EE_TEST_FAST_KDF", "1", TRUE);
+
+  for (guint i = 0; i < N_IDENTITIES; i++)
+    {
+      GError *error = NULL;
+      identities[i] = e2ee_key_generate (&error);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < N_DEVICES; i++)
+    {
+      GError *error = NULL;
+      g_autoptr (E2eeKey) pair = e2ee_key_generate (&error);
+      g_assert_no_error (error);
+      devices[i] = e2ee_key_public_copy (pair);
+    }
+
+#define ADD(name, fn) \
+  g_test_add (name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+
+  g_test_add_func ("/keyring/enums", test_enums);
+  g_test_add_func ("/keyring/records", test_records);
+  g_test_add_func ("/keyring/add-account-needs-private", test_add_account_rules);
+  ADD ("/keyring/missing", test_missing);
+  ADD ("/keyring/roundtrip", test_roundtrip);
+  ADD ("/keyring/file-modes", test_file_modes);
+  ADD ("/keyring/backup", test_backup);
+  ADD ("/keyring/recover-from-backup", test_recover_from_backup);
+  ADD ("/keyring/corrupt/untouched", test_corrupt_untouched);
+  ADD ("/keyring/corrupt/cases", test_corruption_cases);
+  ADD ("/keyring/corrupt/text", test_corruption_text);
+  ADD ("/keyring/corrupt/vector-files", test_vector_files);
+  ADD ("/keyring/newer-version", test_newer_version_not_replaced);
+  ADD ("/keyring/permissions", test_permissions);
+  ADD ("/keyring/size-limit", test_size_limit);
+  ADD ("/keyring/save-fails/not-a-directory", test_save_not_a_directory);
+  ADD ("/keyring/save-fails/backup-blocked", test_save_backup_blocked);
+  ADD ("/keyring/save-fails/read-only-folder", test_save_read_only_folder);
+  ADD ("/keyring/save-fails/invalid-values", test_save_invalid_values);
+  ADD ("/keyring/locked", test_locked);
+  ADD ("/keyring/passphrase/roundtrip", test_passphrase_roundtrip);
+  ADD ("/keyring/passphrase/wrong", test_passphrase_wrong);
+  ADD ("/keyring/passphrase/tamper", test_passphrase_tamper);
+  ADD ("/keyring/passphrase/hides-secrets", test_passphrase_hides_secrets);
+  ADD ("/keyring/passphrase/peek", test_protected_peek);
+
+  {
+    int ret = g_test_run ();
+    for (guint i = 0; i < N_IDENTITIES; i++)
+      e2ee_key_unref (identities[i]);
+    for (guint i = 0; i < N_DEVICES; i++)
+      e2ee_key_unref (devices[i]);
+    return ret;
+  }
+}
