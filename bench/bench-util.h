@@ -15,6 +15,10 @@ gint64 bench_now_ns (void);
  * that silently measures an error path would report nonsense). */
 typedef void (*BenchFunc) (gpointer data, guint iters);
 
+/* Runs func (data, 1) once.  Never inlined: callgrind counts exactly this
+ * call with --toggle-collect=bench_cg_measure. */
+void bench_cg_measure (BenchFunc func, gpointer data);
+
 typedef struct {
   const char *key;        /* result key, e.g. "raw.gcm.1024" */
   BenchFunc func;
