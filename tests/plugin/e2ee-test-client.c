@@ -200,9 +200,15 @@ debug_level_name (PurpleDebugLevel level)
 static void
 debug_print (PurpleDebugLevel level, const char *category, const char *arg_s)
 {
+  gint64 now = g_get_real_time ();
+
   if (debug_file == NULL)
     return;
-  fprintf (debug_file, "%s %s: %s", debug_level_name (level),
+  fprintf (debug_file, "%02d:%02d:%02d.%06d %s %s: %s",
+           (int) ((now / G_USEC_PER_SEC / 3600) % 24),
+           (int) ((now / G_USEC_PER_SEC / 60) % 60),
+           (int) ((now / G_USEC_PER_SEC) % 60), (int) (now % G_USEC_PER_SEC),
+           debug_level_name (level),
            category != NULL ? category : "-", arg_s);
   if (*arg_s == '\0' || arg_s[strlen (arg_s) - 1] != '\n')
     fputc ('\n', debug_file);

@@ -54,25 +54,22 @@ def _register_proc(proc):
 
 
 def _stop_proc(proc, grace=2.0):
-    """SIGTERM the process group, then SIGKILL after `grace` seconds."""
-    if proc.poll() is None:
+    """SIGTERM the process group, then SIGKILL it after `grace` seconds.
+
+    Signals go to the group only while its leader (our child) is alive and
+    unreaped, so the group id cannot have been reused by anything else.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
-    # the leader may be gone while children of its group remain
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     with _live_lock:
         if proc in _live_procs:
             _live_procs.remove(proc)
@@ -546,6 +543,8 @@ class Client:
             raise HarnessError("E2EE_TEST_CLIENT is not set to the built "
                                "e2ee-test-client (got %r)" % CLIENT)
         self.name = name
+        self.plugins = tuple(plugins)
+        self.connect = connect
         self.protocol = protocol
         self.username = username
         self.user_dir = user_dir or os.path.join(workdir, "client-" + name)
@@ -578,6 +577,12 @@ class Client:
         env["HOME"] = self.user_dir
         env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=/nonexistent"
         env.pop("DISPLAY", None)
+        # libpurple's media code initialises GStreamer; scanning its plugins
+        # into a fresh registry costs seconds per client and is not needed
+        env["GST_PLUGIN_SYSTEM_PATH_1_0"] = os.path.join(self.user_dir,
+                                                         "no-gst-plugins")
+        env["GST_PLUGIN_PATH_1_0"] = ""
+        env["GST_REGISTRY_UPDATE"] = "no"
         env.pop("PURPLE_UNSAFE_DEBUG", None)
         env.pop("PURPLE_VERBOSE_DEBUG", None)
         self._stderr = open(self.stderr_path, "ab")
@@ -790,10 +795,13 @@ class Client:
                          (who is None or bare(e.get("who")) == bare(who)))
 
     def wait_message(self, text=None, who=None, flag="RECV", since=0,
-                     timeout=DEFAULT_TIMEOUT, contains=None):
-        """A conversation write with `flag` (default RECV) whose text equals
-        `text` (or contains `contains`), from `who` (bare-JID compared)."""
+                     timeout=DEFAULT_TIMEOUT, contains=None, pred=None):
+        """A conversation write with `flag` (default RECV; None for any)
+        whose text equals `text` and/or contains `contains`, from or in the
+        conversation with `who` (bare-JID compared), and matching pred(e)."""
         def ok(e):
+            if pred is not None and not pred(e):
+                return False
             if flag is not None and flag not in e["flags"]:
                 return False
             if who is not None and bare(e.get("who")) != bare(who) and \
@@ -875,6 +883,11 @@ class Client:
                 pass
         _stop_proc(self.proc)
         self._reader.join(timeout=2)
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
         if self._stderr:
             self._stderr.close()
             self._stderr = None
@@ -992,6 +1005,12 @@ class Harness:
         if wait:
             self._wait_started(c, plugins, connect, timeout)
         return c
+
+    def wait_started(self, *clients, timeout=DEFAULT_TIMEOUT):
+        """Finish starting clients made with wait=False (start several in
+        parallel, then wait for all of them)."""
+        for c in clients:
+            self._wait_started(c, c.plugins, c.connect, timeout)
 
     def _wait_started(self, c, plugins, connect, timeout):
         c.wait_event("ready", timeout=timeout)

@@ -22,8 +22,9 @@ class XmppSmoke(unittest.TestCase):
         self.h = harness.Harness()
         self.addCleanup(self.h.close)
         self.server = self.h.prosody(users=("alice", "bob"))
-        self.alice = self.h.xmpp_client("alice", tap=True)
-        self.bob = self.h.xmpp_client("bob")
+        self.alice = self.h.xmpp_client("alice", tap=True, wait=False)
+        self.bob = self.h.xmpp_client("bob", wait=False)
+        self.h.wait_started(self.alice, self.bob)
 
     def test_message_both_ways(self):
         alice, bob = self.alice, self.bob
@@ -106,8 +107,9 @@ class IrcSmoke(unittest.TestCase):
         self.h = harness.Harness()
         self.addCleanup(self.h.close)
         self.server = self.h.ngircd()
-        self.alice = self.h.irc_client("alice", tap=True)
-        self.bob = self.h.irc_client("bob")
+        self.alice = self.h.irc_client("alice", tap=True, wait=False)
+        self.bob = self.h.irc_client("bob", wait=False)
+        self.h.wait_started(self.alice, self.bob)
 
     def test_message_both_ways(self):
         alice, bob = self.alice, self.bob
