@@ -411,23 +411,6 @@ test_roundtrip (Fixture *f, gconstpointer data)
   }
 }
 
-static void
-test_add_account_rules (void)
-{
-  g_autoptr (E2eeKeyring) keyring = e2ee_keyring_new ("/nonexistent/k.json");
-  g_autoptr (E2eeKey) pub = e2ee_key_public_copy (identities[0]);
-
-  if (g_test_subprocess ())
-    {
-      /* A public key cannot be an account identity. */
-      e2ee_keyring_add_account (keyring, "prpl-jabber", "a@x", pub);
-      return;
-    }
-  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
-  g_test_trap_assert_failed ();
-  g_test_trap_assert_stderr ("*e2ee_key_has_private*");
-}
-
 typedef struct {
   Fixture *f;
   volatile gint stop;
@@ -1390,7 +1373,6 @@ main (int argc, char **argv)
 
   g_test_add_func ("/keyring/enums", test_enums);
   g_test_add_func ("/keyring/records", test_records);
-  g_test_add_func ("/keyring/add-account-needs-private", test_add_account_rules);
   ADD ("/keyring/missing", test_missing);
   ADD ("/keyring/roundtrip", test_roundtrip);
   ADD ("/keyring/file-modes", test_file_modes);
