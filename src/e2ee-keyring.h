@@ -88,7 +88,16 @@ void e2ee_keyring_free (E2eeKeyring *keyring);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeKeyring, e2ee_keyring_free)
 
 const char *e2ee_keyring_get_path (const E2eeKeyring *keyring);
-/* NULL removes the protection.  Takes effect at the next save. */
+/* Protects the secrets (identity scalars "d" and derived keys) with a
+ * passphrase: they move into one "sealed" member, AES-256-GCM under a key
+ * from Argon2id (t=3, 64 MiB, p=1; costs recorded in the file), with the
+ * clear part of the file as associated data, so editing it (trust, replay
+ * state, devices) is detected.  Runs the KDF once here (~0.5 s); saves
+ * reuse the derived key, never the passphrase, which is not kept.  An
+ * empty passphrase is E2EE_ERROR_KEYRING_PASSPHRASE.
+ * Test-only: with E2EE_TEST_FAST_KDF=1 in the environment the costs are
+ * trivial (t=1, 64 KiB); never set it outside the unit tests.
+ * NULL removes the protection.  Takes effect at the next save. */
 gboolean e2ee_keyring_set_passphrase (E2eeKeyring *keyring, const char *passphrase,
                                       GError **error);
 gboolean e2ee_keyring_is_protected (const E2eeKeyring *keyring);

@@ -1154,6 +1154,35 @@ test_passphrase_roundtrip (Fixture *f, gconstpointer data)
   e2ee_keyring_free (load_ok (f->path, NULL));
 }
 
+/* The real cost parameters (everything else uses the test-only cheap
+ * ones): Argon2id t=3, 64 MiB, one lane, recorded in the file. */
+static void
+test_passphrase_default_cost (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (E2eeKeyring) loaded = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *bytes = NULL;
+  JsonObject *sealed;
+  gsize len;
+
+  g_unsetenv ("E2EE_TEST_FAST_KDF");
+  set_passphrase_ok (keyring, "a real passphrase");
+  g_setenv ("E2EE_TEST_FAST_KDF", "1", TRUE);
+  save_ok (keyring);
+  bytes = read_bytes (f->path, &len);
+  g_assert_true (json_parser_load_from_data (parser, bytes, (gssize) len, NULL));
+  sealed = json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)),
+                                          "sealed");
+  g_assert_cmpstr (json_object_get_string_member (sealed, "kdf"), ==, "argon2id");
+  g_assert_cmpint (json_object_get_int_member (sealed, "t"), ==, 3);
+  g_assert_cmpint (json_object_get_int_member (sealed, "m"), ==, 65536);
+  g_assert_cmpint (json_object_get_int_member (sealed, "p"), ==, 1);
+  /* The loader takes the costs from the file, whatever the environment. */
+  loaded = load_ok (f->path, "a real passphrase");
+  assert_keyrings_equal (keyring, loaded);
+}
+
 static void
 test_passphrase_wrong (Fixture *f, gconstpointer data)
 {
@@ -1392,6 +1421,7 @@ main (int argc, char **argv)
   ADD ("/keyring/locked", test_locked);
   ADD ("/keyring/passphrase/roundtrip", test_passphrase_roundtrip);
   ADD ("/keyring/passphrase/wrong", test_passphrase_wrong);
+  ADD ("/keyring/passphrase/default-cost", test_passphrase_default_cost);
   ADD ("/keyring/passphrase/tamper", test_passphrase_tamper);
   ADD ("/keyring/passphrase/hides-secrets", test_passphrase_hides_secrets);
   ADD ("/keyring/passphrase/peek", test_protected_peek);
