@@ -40,6 +40,7 @@ static gchar *opt_alias;
 static gchar *opt_passphrase;
 static gchar *opt_debug_log;
 static gboolean opt_no_connect;
+static gchar *opt_prepare_ui;
 
 static GMainLoop *main_loop;
 static PurpleAccount *the_account;
@@ -759,13 +760,19 @@ typedef struct
 {
   PurpleAccountRequestAuthorizationCb cb;
   void *user_data;
+  guint idle_id;
 } AuthAccept;
+
+/* Pending answers, so a request closed by libpurple (e.g. on sign-off)
+ * is never answered afterwards. */
+static GHashTable *pending_auth;
 
 static gboolean
 auth_accept_cb (gpointer data)
 {
   AuthAccept *a = data;
 
+  g_hash_table_remove (pending_auth, a);
   a->cb (a->user_data);
   g_free (a);
   return G_SOURCE_REMOVE;
@@ -788,13 +795,22 @@ account_request_authorize (PurpleAccount *account, const char *remote_user,
   /* libpurple registers the request after this returns: answer later */
   a->cb = authorize_cb;
   a->user_data = user_data;
-  g_idle_add (auth_accept_cb, a);
+  a->idle_id = g_idle_add (auth_accept_cb, a);
+  if (pending_auth == NULL)
+    pending_auth = g_hash_table_new (NULL, NULL);
+  g_hash_table_add (pending_auth, a);
   return a;
 }
 
 static void
 account_close_request (void *ui_handle)
 {
+  AuthAccept *a = ui_handle;
+
+  if (pending_auth == NULL || !g_hash_table_remove (pending_auth, a))
+    return;
+  g_source_remove (a->idle_id);
+  g_free (a);
 }
 
 static void
@@ -1789,10 +1805,73 @@ setup_account (GError **error)
       purple_account_set_int (the_account, "ratelimit-burst", 100);
     }
 
+  /* a restored account may still be enabled: activating a status would
+   * then connect it */
+  if (opt_no_connect || opt_prepare_ui != NULL)
+    purple_account_set_enabled (the_account, UI_ID, FALSE);
   saved = purple_savedstatus_new (NULL, PURPLE_STATUS_AVAILABLE);
   purple_savedstatus_activate (saved);
-  if (!opt_no_connect)
+  if (!opt_no_connect && opt_prepare_ui == NULL)
     purple_account_set_enabled (the_account, UI_ID, TRUE);
+  return TRUE;
+}
+
+/* --prepare-ui finch|pidgin: leave a user dir that the real client starts
+ * with: the account set to log in automatically for that UI, the plugins
+ * in its saved "loaded" list, and IM logging on (text format) so a test
+ * can read what the UI displayed. */
+static gboolean
+prepare_ui (GError **error)
+{
+  const char *ui_id, *root;
+  g_autofree gchar *plugins_key = NULL;
+  g_autofree gchar *loaded_key = NULL;
+  GList *paths = NULL;
+  gchar **p;
+
+  if (g_strcmp0 (opt_prepare_ui, "finch") == 0)
+    {
+      ui_id = "gnt-purple";
+      root = "/finch";
+    }
+  else if (g_strcmp0 (opt_prepare_ui, "pidgin") == 0)
+    {
+      ui_id = "gtk-gaim";
+      root = "/pidgin";
+    }
+  else
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "unknown UI %s", opt_prepare_ui);
+      return FALSE;
+    }
+  /* auto-login without connecting here */
+  purple_account_set_ui_bool (the_account, ui_id, "auto-login", TRUE);
+
+  for (p = opt_plugins; p != NULL && *p != NULL; p++)
+    {
+      PurplePlugin *plugin = purple_plugins_find_with_id (*p);
+
+      if (plugin == NULL || plugin->path == NULL)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "plugin %s not found", *p);
+          g_list_free (paths);
+          return FALSE;
+        }
+      paths = g_list_append (paths, plugin->path);
+    }
+  plugins_key = g_strconcat (root, "/plugins", NULL);
+  loaded_key = g_strconcat (root, "/plugins/loaded", NULL);
+  purple_prefs_add_none (root);
+  purple_prefs_add_none (plugins_key);
+  purple_prefs_add_path_list (loaded_key, NULL);
+  purple_prefs_set_path_list (loaded_key, paths);
+  g_list_free (paths);
+
+  purple_prefs_set_bool ("/purple/logging/log_ims", TRUE);
+  purple_prefs_set_bool ("/purple/logging/log_system", TRUE);
+  purple_prefs_set_string ("/purple/logging/format", "txt");
   return TRUE;
 }
 
@@ -1813,6 +1892,7 @@ static GOptionEntry option_entries[] = {
   { "passphrase", 0, 0, G_OPTION_ARG_STRING, &opt_passphrase, "Answer for input requests", "TEXT" },
   { "debug-log", 0, 0, G_OPTION_ARG_FILENAME, &opt_debug_log, "Write libpurple debug output here", "FILE" },
   { "no-connect", 0, 0, G_OPTION_ARG_NONE, &opt_no_connect, "Do not sign on at start", NULL },
+  { "prepare-ui", 0, 0, G_OPTION_ARG_STRING, &opt_prepare_ui, "Only write a user dir for finch or pidgin, then exit", "UI" },
   { NULL }
 };
 
@@ -1871,7 +1951,7 @@ main (int argc, char **argv)
   purple_prefs_load ();
   connect_signals ();
 
-  for (p = opt_plugins; p != NULL && *p != NULL; p++)
+  for (p = opt_plugins; opt_prepare_ui == NULL && p != NULL && *p != NULL; p++)
     load_plugin (*p, err);
 
   b = event_begin ("ready");
@@ -1885,6 +1965,16 @@ main (int argc, char **argv)
     {
       emit_error ("account", error->message);
       exit_status = 1;
+    }
+  else if (opt_prepare_ui != NULL)
+    {
+      if (prepare_ui (&error))
+        emit_simple ("prepared", "ui", opt_prepare_ui);
+      else
+        {
+          emit_error ("prepare", error->message);
+          exit_status = 1;
+        }
     }
   else
     {
@@ -1902,7 +1992,12 @@ main (int argc, char **argv)
   purple_core_quit ();
   emit_simple ("bye", NULL, NULL);
   if (debug_file != NULL)
-    fclose (debug_file);
+    {
+      FILE *f = debug_file;
+
+      debug_file = NULL;
+      fclose (f);
+    }
   g_main_loop_unref (main_loop);
   return exit_status;
 }

@@ -895,6 +895,177 @@ class Client:
 
 
 # --------------------------------------------------------------------------
+# Real UIs: Finch in a private tmux server, Pidgin under xvfb-run
+# --------------------------------------------------------------------------
+
+def _ui_env(home):
+    env = dict(os.environ)
+    env["HOME"] = home
+    env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=/nonexistent"
+    env["GST_PLUGIN_SYSTEM_PATH_1_0"] = os.path.join(home, "no-gst-plugins")
+    env["GST_PLUGIN_PATH_1_0"] = ""
+    env["GST_REGISTRY_UPDATE"] = "no"
+    env.pop("PURPLE_UNSAFE_DEBUG", None)
+    return env
+
+
+def prepare_ui_home(home, ui, protocol, username, password, port,
+                    plugins=(), server="127.0.0.1", timeout=DEFAULT_TIMEOUT):
+    """Write a purple user dir for Finch ("finch") or Pidgin ("pidgin").
+
+    The account is set up as the test client does it and auto-logs in for
+    that UI; `plugins` (ids) are linked into home/plugins and put in the UI's
+    saved "loaded" list; IMs are logged as text under home/logs.
+    """
+    plugdir = os.path.join(home, "plugins")
+    os.makedirs(plugdir, exist_ok=True)
+    if plugins:
+        if not plugin_available():
+            raise HarnessError("plugin not built at %s" % plugin_path())
+        link = os.path.join(plugdir, PLUGIN_FILE)
+        if not os.path.exists(link):
+            os.symlink(plugin_path(), link)
+    args = [CLIENT, "--user-dir", home, "--plugin-dir", plugdir,
+            "--protocol", protocol, "--username", username,
+            "--server", server, "--port", str(port), "--prepare-ui", ui]
+    if password is not None:
+        args += ["--password", password]
+    for p in plugins:
+        args += ["--load-plugin", p]
+    r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, env=_ui_env(home),
+                       timeout=timeout * 2)
+    out = r.stdout.decode("utf-8", errors="replace")
+    if r.returncode != 0 or '"prepared"' not in out:
+        raise HarnessError("preparing %s home failed (%s):\n%s"
+                           % (ui, r.returncode, out))
+    return home
+
+
+class _UiSession:
+    home = None
+
+    def conversation_logs(self):
+        """Text of every IM log the UI wrote (home/logs/**/*.txt)."""
+        parts = []
+        for root, dirs, files in os.walk(os.path.join(self.home, "logs")):
+            for f in sorted(files):
+                parts.append(_read_text(os.path.join(root, f)))
+        return "\n".join(parts)
+
+    def debug_log(self):
+        return _read_text(self.debug_path)
+
+    def wait_log(self, pred, timeout=DEFAULT_TIMEOUT, what="log text",
+                 source=None):
+        """Poll a text source (default: conversation logs) until pred(text)."""
+        source = source or self.conversation_logs
+        deadline = time.monotonic() + timeout
+        while True:
+            text = source()
+            if pred(text):
+                return text
+            if time.monotonic() >= deadline:
+                raise HarnessError("%s: no %s within %.1fs; last 1500 chars:"
+                                   "\n%s" % (self.name, what, timeout,
+                                             text[-1500:]))
+            time.sleep(0.1)
+
+
+class FinchSession(_UiSession):
+    """finch -c HOME inside a private tmux server (its own socket)."""
+
+    def __init__(self, name, home, width=200, height=50):
+        if which("tmux") is None or which("finch") is None:
+            raise HarnessError("tmux or finch is not installed")
+        self.name = name
+        self.home = home
+        self.debug_path = os.path.join(home, "finch-debug.log")
+        self.socket = "e2ee-%d-%s" % (os.getpid(), name)
+        cmd = "exec finch -c %s -d 2>>%s" % (_shquote(home),
+                                            _shquote(self.debug_path))
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d",
+                        "-s", "main", "-x", str(width), "-y", str(height), cmd],
+                       check=True, env=_ui_env(home), timeout=10)
+        out = subprocess.run(["tmux", "-L", self.socket, "display-message",
+                              "-p", "-t", "main", "#{pane_pid}"],
+                             stdout=subprocess.PIPE, timeout=10)
+        self.pid = int(out.stdout.decode().strip() or 0)
+
+    def keys(self, *keys, literal=False):
+        """tmux send-keys (e.g. keys("hello", "Enter"), keys("M-a"))."""
+        args = ["tmux", "-L", self.socket, "send-keys", "-t", "main"]
+        if literal:
+            args.append("-l")
+        subprocess.run(args + list(keys), check=True, timeout=10)
+
+    def type(self, text):
+        self.keys(text, literal=True)
+
+    def screen(self):
+        """The visible screen as text."""
+        r = subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p",
+                            "-t", "main"], stdout=subprocess.PIPE, timeout=10)
+        return r.stdout.decode("utf-8", errors="replace")
+
+    def wait_screen(self, pred, timeout=DEFAULT_TIMEOUT, what="screen text"):
+        return self.wait_log(pred, timeout, what, source=self.screen)
+
+    def alive(self):
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    def stop(self):
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=10)
+        deadline = time.monotonic() + 3
+        while self.pid and self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.pid and self.alive():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _shquote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+class PidginSession(_UiSession):
+    """xvfb-run -a pidgin -c HOME -d (debug output in debug_log())."""
+
+    def __init__(self, name, home):
+        if which("xvfb-run") is None or which("pidgin") is None:
+            raise HarnessError("xvfb-run or pidgin is not installed")
+        self.name = name
+        self.home = home
+        self.debug_path = os.path.join(home, "pidgin-debug.log")
+        self._out = open(self.debug_path, "ab")
+        env = _ui_env(home)
+        env.pop("DISPLAY", None)
+        self.proc = subprocess.Popen([which("xvfb-run"), "-a", which("pidgin"),
+                                      "-c", home, "-d"],
+                                     stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        _register_proc(self.proc)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        _stop_proc(self.proc, grace=3.0)
+        if self._out:
+            self._out.close()
+            self._out = None
+
+
+# --------------------------------------------------------------------------
 # The harness object a test uses
 # --------------------------------------------------------------------------
 
@@ -913,6 +1084,7 @@ class Harness:
         self._servers = []
         self._clients = []
         self._taps = []
+        self._uis = []
         self._prosody = None
         self._ngircd = None
 
@@ -1035,7 +1207,42 @@ class Harness:
         return self.xmpp_client(local, user_dir=client.user_dir,
                                 resource=resource, name=user, **kw)
 
+    # -- real UIs --
+
+    def _ui_home(self, ui, user, protocol, plugins):
+        home = os.path.join(self.dir, "%s-%s" % (ui, user))
+        if protocol == "prpl-irc":
+            n = self.ngircd()
+            prepare_ui_home(home, ui, protocol, "%s@%s" % (user, n.server),
+                            None, n.port, plugins=plugins)
+        else:
+            p = self.prosody()
+            prepare_ui_home(home, ui, protocol, p.jid(user, ui),
+                            p.passwords.get(user, DEFAULT_PASSWORD), p.port,
+                            plugins=plugins)
+        return home
+
+    def finch(self, user, plugins=(), protocol="prpl-jabber"):
+        """Finch signed in as `user` (resource "finch"), in tmux.
+        Readiness: wait for its presence on a test client's buddy list."""
+        s = FinchSession(user, self._ui_home("finch", user, protocol, plugins))
+        self._uis.append(s)
+        return s
+
+    def pidgin(self, user, plugins=(), protocol="prpl-jabber"):
+        """Pidgin signed in as `user` (resource "pidgin"), under xvfb-run."""
+        s = PidginSession(user, self._ui_home("pidgin", user, protocol,
+                                              plugins))
+        self._uis.append(s)
+        return s
+
     def close(self):
+        for u in self._uis:
+            try:
+                u.stop()
+            except Exception:
+                pass
+        self._uis = []
         for c in self._clients:
             try:
                 c.stop(timeout=3)

@@ -134,5 +134,38 @@ class IrcSmoke(unittest.TestCase):
                          "not-found")
 
 
+class RealUiSmoke(unittest.TestCase):
+    """Finch and Pidgin started from a prepared user dir sign on and show
+    (log) an incoming message."""
+
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        self.h.prosody(users=("alice", "bob"))
+        self.bob = self.h.xmpp_client("bob")
+
+    def _check(self, session, resource):
+        self.bob.wait_buddy_online(self.bob_peer, timeout=15)
+        text = "to %s: grüße ✓" % resource
+        self.bob.send("alice@localhost/" + resource, text)
+        session.wait_log(lambda t: text in t, timeout=10, what=repr(text))
+
+    @unittest.skipUnless(harness.which("finch") and harness.which("tmux"),
+                         "finch or tmux not installed")
+    def test_finch(self):
+        self.bob_peer = "alice@localhost"
+        f = self.h.finch("alice")
+        self._check(f, "finch")
+        self.assertIn("alice", f.screen() + f.debug_log())
+
+    @unittest.skipUnless(harness.which("pidgin") and harness.which("xvfb-run"),
+                         "pidgin or xvfb-run not installed")
+    def test_pidgin(self):
+        self.bob_peer = "alice@localhost"
+        g = self.h.pidgin("alice")
+        self._check(g, "pidgin")
+        self.assertTrue(g.alive())
+
+
 if __name__ == "__main__":
     harness.main(servers=("prosody", "ngircd"))
