@@ -33,6 +33,7 @@ check_structure (const char *text, gsize len, guint max_depth, gint code,
   /* One set of member names per open object; NULL entries for arrays. */
   GPtrArray *stack = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
   gboolean expect_key = FALSE;
+  gboolean root_closed = FALSE;
   gboolean ok = FALSE;
   gsize i = 0;
 
@@ -45,6 +46,13 @@ check_structure (const char *text, gsize len, guint max_depth, gint code,
     {
       char c = text[i];
 
+      if (root_closed && !g_ascii_isspace (c))
+        {
+          /* json-glib silently drops a second root value ("{..}{..}"). */
+          g_set_error (error, E2EE_ERROR, code,
+                       "trailing data after the JSON value at offset %" G_GSIZE_FORMAT, i);
+          goto out;
+        }
       if (c == '{' || c == '[')
         {
           if (stack->len >= max_depth)
@@ -62,6 +70,7 @@ check_structure (const char *text, gsize len, guint max_depth, gint code,
         {
           if (stack->len > 0)
             g_ptr_array_remove_index (stack, stack->len - 1);
+          root_closed = stack->len == 0;
           expect_key = FALSE;
           i++;
         }
@@ -104,6 +113,14 @@ check_structure (const char *text, gsize len, guint max_depth, gint code,
               g_hash_table_insert (members, g_strdup ("\x01object"), GINT_TO_POINTER (1));
               expect_key = FALSE;
             }
+        }
+      else if (strchr (" \t\n\r:-+.0123456789eEtrufalsn", c) == NULL)
+        {
+          /* json-glib also takes single-quoted strings and comments; both
+           * would hide member names from the checks above. */
+          g_set_error (error, E2EE_ERROR, code,
+                       "JSON text uses a non-standard character at offset %" G_GSIZE_FORMAT, i);
+          goto out;
         }
       else
         i++;

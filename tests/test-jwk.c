@@ -1,0 +1,696 @@
+/* P-256 keys as JWK: every rejection path with its error code, thumbprints,
+ * JWK Sets, invalid-curve points and ECDH.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <gcrypt.h>
+#include <string.h>
+
+#include "e2ee-b64.h"
+#include "e2ee-error.h"
+#include "e2ee-jwk.h"
+#include "e2ee-wipe.h"
+#include "e2ee-test-util.h"
+
+/* "alice" and "bob" of tests/vectors/protocol-v1.json. */
+#define AX "BXxh-IWc_0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8c"
+#define AY "uRhRFAHuBhQgNckfOSLIf-PbFTRs0912HC7zEcoiSnY"
+#define AD "3qiwc4HaXtw87jORTjqnJ7iyTdikxYsGq4dpC_ezUuE"
+#define AKID "U5spmta66Gu22hFYaLqeoSrmdoHZAtTJA5LxFjUHNpY"
+#define BX "pz86-yxB7-ooS7qyxfxaPpANmSZdH8o8dMW7sr-nNno"
+#define BY "MS7ESXKoiDY4NclInW7RuRhHKP5YWReP9bTJAlQIDX8"
+#define BD "fMq2OI9cp4wcUpBTfEWyX5F68hVn_8rRC-bVJfoVVXk"
+
+#define P256_P "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff"
+#define P256_N "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"
+
+static char *
+b64_of_hex (const char *hex)
+{
+  gsize len;
+  g_autofree guint8 *raw = e2ee_test_unhex (hex, &len);
+  return e2ee_b64url_encode (raw, len);
+}
+
+static char *
+jwk3 (const char *x, const char *y, const char *d)
+{
+  if (d)
+    return g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}",
+                            x, y, d);
+  return g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+}
+
+/* Imports @json and checks the error code (0: success). */
+static void
+expect_code (const char *json, gssize len, E2eeKeyExpect expect, gint code)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeKey) key = e2ee_key_from_jwk (json, len, expect, &error);
+
+  if (code == 0)
+    {
+      g_assert_no_error (error);
+      g_assert_nonnull (key);
+    }
+  else
+    {
+      if (key != NULL || error == NULL || error->code != code)
+        g_test_message ("input: %s", json);
+      g_assert_null (key);
+      g_assert_error (error, E2EE_ERROR, code);
+      /* Messages never echo key material. */
+      g_assert_null (strstr (error->message, AD));
+    }
+}
+
+static void
+test_valid (void)
+{
+  g_autofree char *pub = jwk3 (AX, AY, NULL);
+  g_autofree char *priv = jwk3 (AX, AY, AD);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeKey) key = NULL;
+  g_autofree char *extra = NULL;
+
+  expect_code (pub, -1, E2EE_KEY_EXPECT_PUBLIC, 0);
+  expect_code (pub, -1, E2EE_KEY_EXPECT_ANY, 0);
+  expect_code (priv, -1, E2EE_KEY_EXPECT_PRIVATE, 0);
+  expect_code (priv, -1, E2EE_KEY_EXPECT_ANY, 0);
+  /* Explicit length, not NUL-terminated. */
+  {
+    g_autofree char *padded = g_strconcat (pub, "GARBAGE", NULL);
+    expect_code (padded, (gssize) strlen (pub), E2EE_KEY_EXPECT_PUBLIC, 0);
+  }
+  /* Other members (as WebCrypto exports them) are ignored; whitespace ok. */
+  extra = g_strdup_printf ("{ \"alg\" : \"ECDH-ES\", \"ext\": true, \"key_ops\": [\"deriveBits\"],\n"
+                           "  \"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"%s\", \"y\": \"%s\","
+                           "  \"kid\": \"%s\", \"e2ee_v\": [2, 1] }", AX, AY, AKID);
+  key = e2ee_key_from_jwk (extra, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (e2ee_key_get_caps (key), ==, 0x03);
+  g_assert_cmpstr (e2ee_key_get_kid (key), ==, AKID);
+  g_assert_false (e2ee_key_has_private (key));
+}
+
+static void
+test_syntax (void)
+{
+  g_autofree char *dup_x = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"x\":\"%s\"}",
+                                            BX, AY, AX);
+  g_autofree char *esc = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"\\u0078\":\"%s\",\"y\":\"%s\"}",
+                                          AX, AY);
+  g_autofree char *deep = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\","
+                                           "\"z\":[[[1]]]}", AX, AY);
+  g_autofree char *pub = jwk3 (AX, AY, NULL);
+  g_autofree char *trailing = g_strdup_printf ("%s}", pub);
+  g_autofree char *two = g_strdup_printf ("%s%s", pub, pub);
+  const char *non_objects[] = { "", "[]", "\"EC\"", "null", "42", "{", "{\"kty\":\"EC\"",
+                                "{\"kty\":\"EC\",}", "{'kty':'EC'}" };
+
+  /* json-glib extensions that could hide a second "x" from the duplicate
+   * check: single-quoted names and comments. */
+  const char *extensions[] = {
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" BX "\",\"y\":\"" AY "\",'x':\"" AX "\"}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" BX "\",/* \" */\"y\":\"" AY "\",\"x\":\"" AX "\"}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\"} // end",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"n\":0x10}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (non_objects); i++)
+    expect_code (non_objects[i], -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_SYNTAX);
+  for (guint i = 0; i < G_N_ELEMENTS (extensions); i++)
+    expect_code (extensions[i], -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_SYNTAX);
+  expect_code (dup_x, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SYNTAX);
+  expect_code (esc, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SYNTAX);
+  expect_code (deep, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SYNTAX);
+  expect_code (trailing, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SYNTAX);
+  expect_code (two, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SYNTAX);
+  /* An embedded NUL inside the given length. */
+  {
+    g_autofree char *nul = g_strdup (pub);
+    nul[10] = '\0';
+    expect_code (nul, (gssize) strlen (pub), E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SYNTAX);
+  }
+}
+
+static void
+test_non_string_members (void)
+{
+  const char *templates[] = {
+    "{\"kty\":1,\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\"}",
+    "{\"kty\":\"EC\",\"crv\":null,\"x\":\"" AX "\",\"y\":\"" AY "\"}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":[\"" AX "\"],\"y\":\"" AY "\"}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":{\"v\":\"" AY "\"}}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"d\":true}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"kid\":7}",
+    /* e2ee_v: must be a non-empty array of versions 1..8 including 1. */
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":1}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[]}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[2]}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[0,1]}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[1,9]}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[\"1\"]}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[1.0]}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (templates); i++)
+    expect_code (templates[i], -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_SYNTAX);
+}
+
+static void
+test_missing (void)
+{
+  expect_code ("{\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\"}", -1,
+               E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_MISSING);
+  expect_code ("{\"kty\":\"EC\",\"x\":\"" AX "\",\"y\":\"" AY "\"}", -1,
+               E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_MISSING);
+  expect_code ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"y\":\"" AY "\"}", -1,
+               E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_MISSING);
+  expect_code ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\"}", -1,
+               E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_MISSING);
+  expect_code ("{}", -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_MISSING);
+  /* d missing where a private key is expected. */
+  expect_code ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\"}", -1,
+               E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_MISSING);
+}
+
+static void
+test_kty_crv (void)
+{
+  const char *ktys[] = { "RSA", "OKP", "ec", "EC ", "oct", "" };
+  const char *crvs[] = { "P-384", "P-521", "secp256k1", "p-256", "P256", "X25519", "" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (ktys); i++)
+    {
+      g_autofree char *j = g_strdup_printf ("{\"kty\":\"%s\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}",
+                                            ktys[i], AX, AY);
+      expect_code (j, -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_KTY);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (crvs); i++)
+    {
+      g_autofree char *j = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}",
+                                            crvs[i], AX, AY);
+      expect_code (j, -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_CRV);
+    }
+}
+
+static void
+test_base64 (void)
+{
+  /* AX with one change each; all would decode with a lenient decoder. */
+  const char *bad_x[] = {
+    AX "=",                                             /* padding */
+    "BXxh+IWc_0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8c",      /* '+' (standard alphabet) */
+    "BXxh-IWc/0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8c",      /* '/' */
+    "BXxh-IWc_0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8c ",     /* whitespace */
+    " BXxh-IWc_0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8c",
+    "BXxh-IWc_0q3au_IlRDu\no7Rzf4wSj00p-MPLGgPGz8c",
+    "BXxh-IWc_0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8d",      /* trailing bits set */
+    AX "AA",                                            /* length 1 mod 4 (45) */
+    "BXxh-IWc_0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8\xc3\xa9",  /* non-ASCII */
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_x); i++)
+    {
+      g_autofree char *esc = g_strescape (bad_x[i], NULL);
+      g_autofree char *jx = jwk3 (esc, AY, NULL);
+      g_autofree char *jy = jwk3 (AX, esc, NULL);
+      g_autofree char *jd = jwk3 (AX, AY, esc);
+      expect_code (jx, -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_BASE64);
+      expect_code (jy, -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_BASE64);
+      expect_code (jd, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_BASE64);
+    }
+}
+
+static void
+test_length (void)
+{
+  /* AX without its last byte, and AX with a leading zero byte. */
+  g_autofree char *h31 = b64_of_hex ("057c61f8859cff4ab76aefc89510eea3b4737f8c128f4d29f8c3cb1a03c6cf");
+  g_autofree char *h33 = b64_of_hex ("00057c61f8859cff4ab76aefc89510eea3b4737f8c128f4d29f8c3cb1a03c6cfc7");
+  g_autofree char *empty = g_strdup ("");
+  const char *lens[] = { h31, h33, empty };
+
+  for (guint i = 0; i < G_N_ELEMENTS (lens); i++)
+    {
+      g_autofree char *jx = jwk3 (lens[i], AY, NULL);
+      g_autofree char *jy = jwk3 (AX, lens[i], NULL);
+      g_autofree char *jd = jwk3 (AX, AY, lens[i]);
+      expect_code (jx, -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_LENGTH);
+      expect_code (jy, -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_LENGTH);
+      expect_code (jd, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_LENGTH);
+    }
+  /* The 33-byte form is the same number with a leading zero: still refused. */
+  {
+    gsize len;
+    g_autofree guint8 *raw = e2ee_b64url_decode (h33, strlen (h33), &len, NULL);
+    gsize ax_len;
+    g_autofree guint8 *ax = e2ee_b64url_decode (AX, strlen (AX), &ax_len, NULL);
+    g_assert_cmpuint (len, ==, 33);
+    g_assert_cmpmem (raw + 1, 32, ax, 32);
+  }
+}
+
+static void
+test_range (void)
+{
+  g_autofree char *p = b64_of_hex (P256_P);
+  g_autofree char *ff = b64_of_hex ("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
+  g_autofree char *zero = b64_of_hex ("0000000000000000000000000000000000000000000000000000000000000000");
+  g_autofree char *one = b64_of_hex ("0000000000000000000000000000000000000000000000000000000000000001");
+  g_autofree char *n = b64_of_hex (P256_N);
+
+  /* Coordinates >= p. */
+  {
+    g_autofree char *a = jwk3 (p, AY, NULL), *b = jwk3 (AX, p, NULL), *c = jwk3 (ff, AY, NULL);
+    expect_code (a, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_RANGE);
+    expect_code (b, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_RANGE);
+    expect_code (c, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_RANGE);
+  }
+  /* Scalars 0, n, 2^256-1 are outside [1, n-1]. */
+  {
+    g_autofree char *a = jwk3 (AX, AY, zero), *b = jwk3 (AX, AY, n), *c = jwk3 (AX, AY, ff);
+    expect_code (a, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_RANGE);
+    expect_code (b, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_RANGE);
+    expect_code (c, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_RANGE);
+  }
+  /* d = 1 is in range; G itself is its public point. */
+  {
+    g_autofree char *gx = b64_of_hex ("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
+    g_autofree char *gy = b64_of_hex ("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
+    g_autofree char *a = jwk3 (gx, gy, one);
+    expect_code (a, -1, E2EE_KEY_EXPECT_PRIVATE, 0);
+  }
+}
+
+static void
+test_curve_checks (void)
+{
+  g_autofree char *zero = b64_of_hex ("0000000000000000000000000000000000000000000000000000000000000000");
+  /* y of alice + 1: not on the curve. */
+  g_autofree char *y1 = NULL;
+  {
+    gsize len;
+    g_autofree guint8 *y = e2ee_b64url_decode (AY, strlen (AY), &len, NULL);
+    y[31] ^= 1;
+    y1 = e2ee_b64url_encode (y, 32);
+  }
+  {
+    g_autofree char *a = jwk3 (AX, y1, NULL);
+    g_autofree char *b = jwk3 (zero, zero, NULL);
+    g_autofree char *c = jwk3 (AX, y1, AD);
+    g_autofree char *d = jwk3 (zero, zero, AD);
+    expect_code (a, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_NOT_ON_CURVE);
+    expect_code (b, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_INFINITY);
+    expect_code (c, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_NOT_ON_CURVE);
+    expect_code (d, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_INFINITY);
+  }
+  /* The same checks through the raw constructor. */
+  {
+    guint8 x[32], y[32];
+    gsize len;
+    g_autofree guint8 *ax = e2ee_b64url_decode (AX, strlen (AX), &len, NULL);
+    g_autofree guint8 *ay = e2ee_b64url_decode (AY, strlen (AY), &len, NULL);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (E2eeKey) ok = NULL;
+
+    memset (x, 0, 32);
+    memset (y, 0, 32);
+    g_assert_null (e2ee_key_new_public (x, y, &error));
+    g_assert_error (error, E2EE_ERROR, E2EE_ERROR_JWK_INFINITY);
+    g_clear_error (&error);
+    memcpy (x, ax, 32);
+    memcpy (y, ay, 32);
+    y[0] ^= 0x40;
+    g_assert_null (e2ee_key_new_public (x, y, &error));
+    g_assert_error (error, E2EE_ERROR, E2EE_ERROR_JWK_NOT_ON_CURVE);
+    g_clear_error (&error);
+    memset (x, 0xff, 32);
+    g_assert_null (e2ee_key_new_public (x, ay, &error));
+    g_assert_error (error, E2EE_ERROR, E2EE_ERROR_JWK_RANGE);
+    g_clear_error (&error);
+    ok = e2ee_key_new_public (ax, ay, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (e2ee_key_get_kid (ok), ==, AKID);
+    g_assert_cmpuint (e2ee_key_get_caps (ok), ==, E2EE_CAPS_V1);
+  }
+}
+
+/* The point (5, 0) lies on y^2 = x^3 - 3x + b' with b' = -(5^3 - 15) mod p,
+ * a curve that differs from P-256 only in b.  There it has order 2, so
+ * d * (5, 0) is (5, 0) or infinity by the parity of d: a peer offering it
+ * would learn a bit of our scalar per exchange.  libgcrypt's point
+ * multiplication never looks at b, so the key layer must refuse it. */
+static void
+test_invalid_curve (void)
+{
+  guint8 x[32] = { 0 }, y[32] = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *bx = NULL, *by = NULL, *json = NULL;
+  gcry_ctx_t ctx = NULL;
+  gcry_mpi_point_t pt, r;
+  gcry_mpi_t mx, my, one, d_even, d_odd, rx, ry;
+
+  x[31] = 5;
+  g_assert_null (e2ee_key_new_public (x, y, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_JWK_NOT_ON_CURVE);
+  g_clear_error (&error);
+  bx = e2ee_b64url_encode (x, 32);
+  by = e2ee_b64url_encode (y, 32);
+  json = jwk3 (bx, by, NULL);
+  expect_code (json, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_NOT_ON_CURVE);
+
+  /* What would happen without the check: the unchecked multiplication
+   * leaks the scalar's parity. */
+  g_assert_cmpint (gcry_mpi_ec_new (&ctx, NULL, "NIST P-256"), ==, 0);
+  mx = gcry_mpi_set_ui (NULL, 5);
+  my = gcry_mpi_set_ui (NULL, 0);
+  one = gcry_mpi_set_ui (NULL, 1);
+  pt = gcry_mpi_point_set (NULL, mx, my, one);
+  g_assert_false (gcry_mpi_ec_curve_point (pt, ctx));
+  d_even = gcry_mpi_set_ui (NULL, 1000);
+  d_odd = gcry_mpi_set_ui (NULL, 1001);
+  r = gcry_mpi_point_new (0);
+  rx = gcry_mpi_new (0);
+  ry = gcry_mpi_new (0);
+  gcry_mpi_ec_mul (r, d_odd, pt, ctx);
+  g_assert_cmpint (gcry_mpi_ec_get_affine (rx, ry, r, ctx), ==, 0);
+  g_assert_cmpint (gcry_mpi_cmp (rx, mx), ==, 0);
+  gcry_mpi_ec_mul (r, d_even, pt, ctx);
+  g_assert_cmpint (gcry_mpi_ec_get_affine (rx, ry, r, ctx), !=, 0); /* infinity */
+  gcry_mpi_release (rx);
+  gcry_mpi_release (ry);
+  gcry_mpi_point_release (r);
+  gcry_mpi_release (d_even);
+  gcry_mpi_release (d_odd);
+  gcry_mpi_point_release (pt);
+  gcry_mpi_release (mx);
+  gcry_mpi_release (my);
+  gcry_mpi_release (one);
+  gcry_ctx_release (ctx);
+}
+
+static void
+test_private_rules (void)
+{
+  g_autofree char *priv = jwk3 (AX, AY, AD);
+  g_autofree char *mismatch = jwk3 (AX, AY, BD);
+  g_autofree char *bob = jwk3 (BX, BY, BD);
+
+  expect_code (priv, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE);
+  expect_code (mismatch, -1, E2EE_KEY_EXPECT_PRIVATE, E2EE_ERROR_JWK_KEY_MISMATCH);
+  expect_code (mismatch, -1, E2EE_KEY_EXPECT_ANY, E2EE_ERROR_JWK_KEY_MISMATCH);
+  expect_code (bob, -1, E2EE_KEY_EXPECT_PRIVATE, 0);
+}
+
+static void
+test_kid (void)
+{
+  g_autofree char *good = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}",
+                                           AX, AY, AKID);
+  g_autofree char *other = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}",
+                                            BX, BY, AKID);
+  g_autofree char *name = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"alice\"}",
+                                           AX, AY);
+
+  expect_code (good, -1, E2EE_KEY_EXPECT_PUBLIC, 0);
+  expect_code (other, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SET);
+  expect_code (name, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SET);
+}
+
+/* RFC 7638 computed here from its definition, and pinned by the vector
+ * file (whose values the WebCrypto side computes on its own). */
+static void
+test_thumbprint (void)
+{
+  g_autofree char *pub = jwk3 (AX, AY, NULL);
+  g_autoptr (E2eeKey) key = e2ee_key_from_jwk (pub, -1, E2EE_KEY_EXPECT_PUBLIC, NULL);
+  const char *canon = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" AX "\",\"y\":\"" AY "\"}";
+  guint8 digest[32];
+  g_autofree char *kid = NULL;
+  JsonNode *root = e2ee_test_load_json ("vectors/protocol-v1.json");
+  JsonArray *ids = json_object_get_array_member (json_node_get_object (root), "identities");
+  JsonObject *alice = json_array_get_object_element (ids, 0);
+
+  gcry_md_hash_buffer (GCRY_MD_SHA256, digest, canon, strlen (canon));
+  g_assert_cmpmem (e2ee_key_get_thumbprint (key), 32, digest, 32);
+  kid = e2ee_b64url_encode (digest, 32);
+  g_assert_cmpstr (e2ee_key_get_kid (key), ==, kid);
+  g_assert_cmpstr (kid, ==, AKID);
+  g_assert_cmpmem (e2ee_key_get_device_id (key), 4, digest, 4);
+  g_assert_cmpstr (json_object_get_string_member (alice, "key"), ==, "alice");
+  g_assert_cmpstr (json_object_get_string_member (alice, "kid"), ==, kid);
+  json_node_unref (root);
+}
+
+static void
+test_roundtrip (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeKey) key = e2ee_key_generate (&error);
+  g_autoptr (E2eeKey) back = NULL;
+  g_autoptr (E2eeKey) pub = NULL;
+  g_autoptr (E2eeKey) pub_back = NULL;
+  g_autoptr (E2eeKey) v2 = NULL;
+  char *priv_json;
+  g_autofree char *pub_json = NULL;
+  g_autofree char *meta_json = NULL;
+  g_autoptr (JsonObject) obj = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (e2ee_key_has_private (key));
+  g_assert_cmpuint (e2ee_key_get_caps (key), ==, E2EE_CAPS_SUPPORTED);
+
+  priv_json = e2ee_key_to_jwk (key, TRUE, FALSE);
+  g_assert_nonnull (strstr (priv_json, "\"d\":\""));
+  back = e2ee_key_from_jwk (priv_json, -1, E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_assert_no_error (error);
+  g_assert_true (e2ee_key_equal (key, back));
+  g_assert_true (e2ee_key_has_private (back));
+  e2ee_string_free (priv_json);
+
+  pub = e2ee_key_public_copy (key);
+  g_assert_false (e2ee_key_has_private (pub));
+  /* with_private on a public key has nothing to add. */
+  pub_json = e2ee_key_to_jwk (pub, TRUE, FALSE);
+  g_assert_null (strstr (pub_json, "\"d\""));
+  pub_back = e2ee_key_from_jwk (pub_json, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+  g_assert_no_error (error);
+  g_assert_true (e2ee_key_equal (pub, pub_back));
+  g_assert_cmpstr (e2ee_key_get_kid (pub_back), ==, e2ee_key_get_kid (key));
+
+  /* Meta: kid and e2ee_v, and caps survive. */
+  v2 = e2ee_key_with_caps (key, 0x03);
+  g_assert_true (e2ee_key_has_private (v2));
+  meta_json = e2ee_key_to_jwk (v2, FALSE, TRUE);
+  g_assert_nonnull (strstr (meta_json, "\"e2ee_v\":[1,2]"));
+  g_assert_nonnull (strstr (meta_json, e2ee_key_get_kid (key)));
+  {
+    g_autoptr (E2eeKey) k = e2ee_key_from_jwk (meta_json, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (e2ee_key_get_caps (k), ==, 0x03);
+    /* Caps do not change the thumbprint. */
+    g_assert_cmpstr (e2ee_key_get_kid (k), ==, e2ee_key_get_kid (key));
+  }
+  obj = e2ee_key_to_jwk_object (key, FALSE, FALSE);
+  g_assert_cmpstr (json_object_get_string_member (obj, "kty"), ==, "EC");
+  g_assert_cmpstr (json_object_get_string_member (obj, "crv"), ==, "P-256");
+  g_assert_false (json_object_has_member (obj, "d"));
+  g_assert_false (json_object_has_member (obj, "kid"));
+}
+
+static void
+test_ecdh (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeKey) a = e2ee_key_generate (&error);
+  g_autoptr (E2eeKey) b = e2ee_key_generate (&error);
+  g_autoptr (E2eeKey) a_pub = e2ee_key_public_copy (a);
+  g_autoptr (E2eeKey) b_pub = e2ee_key_public_copy (b);
+  guint8 z1[32], z2[32], z3[32];
+
+  g_assert_no_error (error);
+  g_assert_true (e2ee_key_ecdh (a, b_pub, z1, &error));
+  g_assert_true (e2ee_key_ecdh (b, a_pub, z2, &error));
+  g_assert_true (e2ee_key_ecdh (a, b, z3, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (z1, 32, z2, 32);
+  g_assert_cmpmem (z1, 32, z3, 32);
+  /* d*G's own ECDH with itself is x(d^2 G), different from the pair's. */
+  g_assert_true (e2ee_key_ecdh (a, a_pub, z3, &error));
+  g_assert_true (memcmp (z1, z3, 32) != 0);
+  /* Only with a private part. */
+  g_assert_false (e2ee_key_ecdh (a_pub, b_pub, z3, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FAILED);
+}
+
+/* ECDH with d = 1 gives the peer's own x coordinate. */
+static void
+test_ecdh_known (void)
+{
+  g_autofree char *one = b64_of_hex ("0000000000000000000000000000000000000000000000000000000000000001");
+  g_autofree char *gx = b64_of_hex ("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
+  g_autofree char *gy = b64_of_hex ("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
+  g_autofree char *json = jwk3 (gx, gy, one);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeKey) k1 = e2ee_key_from_jwk (json, -1, E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_autofree char *pub = jwk3 (AX, AY, NULL);
+  g_autoptr (E2eeKey) alice = e2ee_key_from_jwk (pub, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+  guint8 z[32];
+
+  g_assert_no_error (error);
+  g_assert_true (e2ee_key_ecdh (k1, alice, z, &error));
+  g_assert_cmpmem (z, 32, e2ee_key_get_x (alice), 32);
+}
+
+/* ---- JWK Set ------------------------------------------------------------ */
+
+static char *
+set_entry (const char *x, const char *y, const char *kid)
+{
+  return g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\","
+                          "\"kid\":\"%s\",\"e2ee_v\":[1]}", x, y, kid);
+}
+
+static void
+expect_set (const char *json, gint code, guint n)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) set = e2ee_keyset_parse (json, -1, &error);
+
+  if (code == 0)
+    {
+      g_assert_no_error (error);
+      g_assert_cmpuint (set->len, ==, n);
+    }
+  else
+    {
+      if (set != NULL || error == NULL || error->code != code)
+        g_test_message ("input: %s", json);
+      g_assert_null (set);
+      g_assert_error (error, E2EE_ERROR, code);
+    }
+}
+
+static void
+test_keyset (void)
+{
+  g_autoptr (E2eeKey) bob = e2ee_key_from_jwk ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" BX
+                                               "\",\"y\":\"" BY "\"}", -1,
+                                               E2EE_KEY_EXPECT_PUBLIC, NULL);
+  g_autofree char *ea = set_entry (AX, AY, AKID);
+  g_autofree char *eb = set_entry (BX, BY, e2ee_key_get_kid (bob));
+  g_autofree char *one = g_strdup_printf ("{\"keys\":[%s]}", ea);
+  g_autofree char *two = g_strdup_printf ("{\"keys\":[%s,%s]}", ea, eb);
+  g_autofree char *dup = g_strdup_printf ("{\"keys\":[%s,%s,%s]}", ea, eb, ea);
+  g_autofree char *plain = jwk3 (AX, AY, NULL);
+  g_autofree char *wrong = set_entry (BX, BY, AKID);
+  g_autofree char *nokid = g_strdup_printf ("{\"keys\":[%s]}", plain);
+  g_autofree char *badkid = g_strdup_printf ("{\"keys\":[%s]}", wrong);
+  g_autofree char *priv = g_strdup_printf ("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\","
+                                           "\"y\":\"%s\",\"d\":\"%s\",\"kid\":\"%s\"}]}",
+                                           AX, AY, AD, AKID);
+  g_autofree char *dupkeys = g_strdup_printf ("{\"keys\":[%s],\"keys\":[%s]}", ea, eb);
+  g_autofree char *offcurve = NULL;
+  GString *many = g_string_new ("{\"keys\":[");
+  GString *sixteen = NULL;
+  g_autoptr (GPtrArray) gen = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+
+  expect_set (one, 0, 1);
+  expect_set (two, 0, 2);
+  /* Extra members of the set are ignored (RFC 7517 5). */
+  {
+    g_autofree char *extra = g_strdup_printf ("{\"note\":\"hi\",\"keys\":[%s]}", ea);
+    expect_set (extra, 0, 1);
+  }
+  expect_set (dup, E2EE_ERROR_JWK_SET, 0);
+  expect_set (nokid, E2EE_ERROR_JWK_SET, 0);
+  expect_set (badkid, E2EE_ERROR_JWK_SET, 0);
+  expect_set (priv, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE, 0);
+  expect_set (dupkeys, E2EE_ERROR_JWK_SET, 0);
+  expect_set ("{\"keys\":[]}", E2EE_ERROR_JWK_SET, 0);
+  expect_set ("{\"keys\":{}}", E2EE_ERROR_JWK_SET, 0);
+  expect_set ("{\"keys\":[1]}", E2EE_ERROR_JWK_SET, 0);
+  expect_set ("{\"keys\":[[]]}", E2EE_ERROR_JWK_SET, 0);
+  expect_set ("{\"key\":[]}", E2EE_ERROR_JWK_SET, 0);
+  expect_set ("[]", E2EE_ERROR_JWK_SET, 0);
+  expect_set ("", E2EE_ERROR_JWK_SET, 0);
+  expect_set ("{\"keys\":[{\"a\":[[[]]]}]}", E2EE_ERROR_JWK_SET, 0);
+  /* An entry's own error comes through with its code. */
+  {
+    gsize len;
+    g_autofree guint8 *y = e2ee_b64url_decode (AY, strlen (AY), &len, NULL);
+    g_autofree char *y1 = NULL;
+    y[31] ^= 1;
+    y1 = e2ee_b64url_encode (y, 32);
+    offcurve = g_strdup_printf ("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\","
+                                "\"y\":\"%s\",\"kid\":\"x\"}]}", AX, y1);
+    expect_set (offcurve, E2EE_ERROR_JWK_NOT_ON_CURVE, 0);
+  }
+
+  /* 16 keys are fine, 17 are not. */
+  for (guint i = 0; i < E2EE_KEYSET_MAX + 1; i++)
+    {
+      E2eeKey *k = e2ee_key_generate (NULL);
+      g_autofree char *pub = e2ee_key_to_jwk (k, FALSE, TRUE);
+      g_ptr_array_add (gen, k);
+      if (i == E2EE_KEYSET_MAX)
+        {
+          sixteen = g_string_new (many->str);
+          g_string_truncate (sixteen, sixteen->len - 1);
+          g_string_append (sixteen, "]}");
+        }
+      g_string_append_printf (many, "%s,", pub);
+    }
+  g_string_truncate (many, many->len - 1);
+  g_string_append (many, "]}");
+  expect_set (sixteen->str, 0, E2EE_KEYSET_MAX);
+  expect_set (many->str, E2EE_ERROR_JWK_SET, 0);
+  g_string_free (many, TRUE);
+  g_string_free (sixteen, TRUE);
+
+  /* Serialise and parse back: same keys, same caps, no private parts. */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GPtrArray) back = NULL;
+    g_autofree char *json = NULL;
+    g_ptr_array_set_size (gen, 2);
+    g_ptr_array_add (gen, e2ee_key_with_caps (g_ptr_array_index (gen, 1), 0x05));
+    g_ptr_array_remove_index (gen, 1);
+    json = e2ee_keyset_to_json (gen);
+    g_assert_null (strstr (json, "\"d\""));
+    back = e2ee_keyset_parse (json, -1, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (back->len, ==, 2);
+    for (guint i = 0; i < 2; i++)
+      {
+        g_assert_true (e2ee_key_equal (back->pdata[i], gen->pdata[i]));
+        g_assert_cmpuint (e2ee_key_get_caps (back->pdata[i]), ==,
+                          e2ee_key_get_caps (gen->pdata[i]));
+        g_assert_false (e2ee_key_has_private (back->pdata[i]));
+      }
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  e2ee_test_init (&argc, &argv);
+  g_test_add_func ("/jwk/valid", test_valid);
+  g_test_add_func ("/jwk/syntax", test_syntax);
+  g_test_add_func ("/jwk/non-string-members", test_non_string_members);
+  g_test_add_func ("/jwk/missing", test_missing);
+  g_test_add_func ("/jwk/kty-crv", test_kty_crv);
+  g_test_add_func ("/jwk/base64", test_base64);
+  g_test_add_func ("/jwk/length", test_length);
+  g_test_add_func ("/jwk/range", test_range);
+  g_test_add_func ("/jwk/curve-checks", test_curve_checks);
+  g_test_add_func ("/jwk/invalid-curve", test_invalid_curve);
+  g_test_add_func ("/jwk/private-rules", test_private_rules);
+  g_test_add_func ("/jwk/kid", test_kid);
+  g_test_add_func ("/jwk/thumbprint", test_thumbprint);
+  g_test_add_func ("/jwk/roundtrip", test_roundtrip);
+  g_test_add_func ("/jwk/ecdh", test_ecdh);
+  g_test_add_func ("/jwk/ecdh-known", test_ecdh_known);
+  g_test_add_func ("/jwk/keyset", test_keyset);
+  return g_test_run ();
+}
