@@ -11,6 +11,11 @@
 static GHashTable *offered;     /* "protocol\naccount\nbuddy": offer sent this session */
 static gboolean publishing;     /* our own status update is in progress */
 static gboolean raw_presence;   /* XMPP presences are read per resource */
+/* XMPP: "protocol\naccount\nbuddy" -> (resource -> GPtrArray of E2eeKey)
+ * for the buddy's resources now online that publish a key tag. */
+static GHashTable *resource_keys;
+
+static void forget_account_resources (PurpleAccount *account);
 
 static gboolean
 is_xmpp (PurpleAccount *account)
@@ -28,6 +33,7 @@ void
 e2ee_publish_reset (void)
 {
   g_clear_pointer (&offered, g_hash_table_destroy);
+  g_clear_pointer (&resource_keys, g_hash_table_destroy);
   publishing = FALSE;
 }
 
@@ -169,13 +175,12 @@ update_profile (PurpleAccount *account, E2eeAccountRecord *record, gboolean with
 
   desc = xmlnode_get_child (vcard, "DESC");
   old = desc != NULL ? xmlnode_get_data (desc) : NULL;
+  /* Other installations of this account publish here too: their keys stay
+   * listed.  They are not trusted from here, though: a stale key of an
+   * earlier installation would otherwise come back as a device; our live
+   * devices are learned from their presence instead. */
   if (old != NULL && strstr (old, E2EE_PROFILE_BEGIN) != NULL)
-    {
-      published = e2ee_offer_profile_parse (old, NULL);
-      /* The other installations of this account publish here too. */
-      if (published != NULL && !withdraw)
-        learn_keys (account, record->name, published);
-    }
+    published = e2ee_offer_profile_parse (old, NULL);
 
   keys = merged_keyset (ctx, record, published, !withdraw);
   desc_text = e2ee_offer_profile_replace (old != NULL ? old : "",
@@ -314,6 +319,7 @@ e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force
 static void
 signed_on_cb (PurpleAccount *account, gpointer data)
 {
+  forget_account_resources (account);
   e2ee_publish_account (account);
 }
 
@@ -359,23 +365,107 @@ buddy_signed_on_cb (PurpleBuddy *buddy, gpointer data)
                             purple_status_get_attr_string (status, "message"));
 }
 
+static char *
+buddy_key (PurpleAccount *account, const char *buddy)
+{
+  return g_strdup_printf ("%s\n%s\n%s", purple_account_get_protocol_id (account),
+                          purple_account_get_username (account), buddy);
+}
+
+static void
+forget_account_resources (PurpleAccount *account)
+{
+  g_autofree char *prefix = NULL;
+  GHashTableIter iter;
+  gpointer key;
+
+  if (resource_keys == NULL)
+    return;
+  prefix = g_strdup_printf ("%s\n%s\n", purple_account_get_protocol_id (account),
+                            purple_account_get_username (account));
+  g_hash_table_iter_init (&iter, resource_keys);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (g_str_has_prefix (key, prefix))
+      g_hash_table_iter_remove (&iter);
+}
+
+/* Each XMPP resource publishes its own tag, which need not list the
+ * buddy's other devices yet.  Learning the union of what the online
+ * resources publish makes a second device a new device, and a key that
+ * replaces every device a key change. */
+static void
+learn_resource_keys (PurpleAccount *account, const char *from, GPtrArray *keys)
+{
+  g_autofree char *buddy = e2ee_plugin_normalize (account, from);
+  g_autofree char *key = buddy_key (account, buddy);
+  const char *slash = strchr (from, '/');
+  GHashTable *resources;
+  g_autoptr (GPtrArray) all = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  if (resource_keys == NULL)
+    resource_keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify) g_hash_table_destroy);
+  resources = g_hash_table_lookup (resource_keys, key);
+  if (resources == NULL)
+    {
+      resources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) g_ptr_array_unref);
+      g_hash_table_insert (resource_keys, g_strdup (key), resources);
+    }
+  if (keys != NULL)
+    g_hash_table_replace (resources, g_strdup (slash != NULL ? slash + 1 : ""),
+                          g_ptr_array_ref (keys));
+  else
+    g_hash_table_remove (resources, slash != NULL ? slash + 1 : "");
+
+  all = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  g_hash_table_iter_init (&iter, resources);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      GPtrArray *set = value;
+
+      for (guint i = 0; i < set->len; i++)
+        if (!keyset_has (all, g_ptr_array_index (set, i)))
+          g_ptr_array_add (all, e2ee_key_ref (g_ptr_array_index (set, i)));
+    }
+  if (keys != NULL && all->len > 0)
+    learn_keys (account, buddy, all);
+}
+
 /* Every resource's presence, including our own account's other devices,
  * which the buddy list (top resource only) would hide. */
 static gboolean
 jabber_presence_cb (PurpleConnection *gc, const char *type, const char *from,
                     xmlnode *presence, gpointer data)
 {
+  PurpleAccount *account;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
   xmlnode *status_node;
   g_autofree char *text = NULL;
+  char *stripped;
 
-  if (gc == NULL || from == NULL || presence == NULL
-      || (type != NULL && strcmp (type, "available") != 0))
+  if (gc == NULL || from == NULL || presence == NULL || e2ee_plugin_context () == NULL)
     return FALSE;
-  status_node = xmlnode_get_child (presence, "status");
-  if (status_node == NULL)
+  if (type != NULL && strcmp (type, "available") != 0 && strcmp (type, "unavailable") != 0)
     return FALSE;
-  text = xmlnode_get_data (status_node);
-  learn_from_status_text (purple_connection_get_account (gc), from, text);
+  account = purple_connection_get_account (gc);
+
+  status_node = type == NULL || strcmp (type, "available") == 0
+                ? xmlnode_get_child (presence, "status") : NULL;
+  text = status_node != NULL ? xmlnode_get_data (status_node) : NULL;
+  if (text != NULL && strstr (text, E2EE_STATUS_TAG_OPEN) != NULL)
+    {
+      stripped = purple_markup_strip_html (text);
+      keys = e2ee_offer_status_parse (stripped, &error);
+      g_free (stripped);
+      if (keys == NULL)
+        purple_debug_info (E2EE_DEBUG_CAT, "ignoring a malformed key tag from %s: %s\n",
+                           from, error->message);
+    }
+  learn_resource_keys (account, from, keys);
   return FALSE;
 }
 

@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""The plugin on XMPP: real libpurple clients against a real Prosody.
+
+Each test starts its own Prosody on 127.0.0.1 and headless clients that load
+the built plugin, and checks what users see (conversation writes), what the
+server and the wire see (Prosody's stanza log, a loopback tap) and what the
+debug log holds.
+"""
+
+import base64
+import os
+import re
+import shutil
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+P = harness.PLUGIN_ID
+T = 25.0  # bounded waits, generous because the machine may be busy
+MARK_U = "[\U0001F512 unverified] "
+MARK_V = "[\U0001F512 verified] "
+MARK_PLAIN = "[not encrypted] "
+PROFILE_BEGIN = "-----BEGIN PURPLE-E2EE KEYS-----"
+STATUS_TAG = "[e2ee:"
+
+# Tokens that must never appear outside the two clients' conversations.
+SECRET_A = "alpha-secret-4711"
+SECRET_B = "bravo-secret-0815"
+TEXT_AB = "Grüße aus Zürich <b>fett</b> ✓ 日本語 🙂 " + SECRET_A
+TEXT_BA = "¡Hola! ünïcödé <i>schräg</i> \u00e9 " + SECRET_B
+
+
+def is_system(e):
+    return "SYSTEM" in e.get("flags", ())
+
+
+def wait_system(client, contains, since=0, timeout=T, conv=None):
+    """A system line (plugin notice) whose text contains `contains`."""
+    def ok(e):
+        if not is_system(e) or contains not in (e.get("text") or ""):
+            return False
+        return conv is None or harness.bare(e.get("conv")) == harness.bare(conv)
+    return client.wait_for(pred=ok, since=since, timeout=timeout,
+                           event="write", what="system line with %r" % contains)
+
+
+def recv_texts(client, since=0):
+    return [e["text"] for e in client.writes(since=since, flag="RECV")]
+
+
+def wait_key(client, buddy, timeout=T, trust="trusted on first use"):
+    """Poll `/e2ee status` until `client` holds a key of `buddy` in state
+    `trust`; returns the status text."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        since = client.mark()
+        client.cmd(buddy, "e2ee status")
+        lines = [e["text"] for e in client.find(since=since, event="write")
+                 if is_system(e)]
+        text = "\n".join(lines)
+        if trust in text and "safety number" in text:
+            return text
+        time.sleep(0.3)
+    raise harness.HarnessError("%s: no %r key of %s after %.0fs; last status:\n%s"
+                               % (client.name, trust, buddy, timeout, text))
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def b64url_encode(b):
+    return base64.urlsafe_b64encode(b).decode("ascii").rstrip("=")
+
+
+def tamper(envelope):
+    """The armored envelope with a higher counter (header bytes 7..11, so
+    not a replay) and one flipped ciphertext bit."""
+    prefix, body = envelope[:5], envelope[5:]
+    data = bytearray(b64url_decode(body))
+    data[9] = (data[9] + 1) & 0xFF
+    data[-20] ^= 0x01
+    return prefix + b64url_encode(bytes(data))
+
+
+def safety_number(text):
+    m = re.search(r"safety number ((?:\d{5} ){11}\d{5})", text)
+    return m.group(1) if m else None
+
+
+class XmppBase(unittest.TestCase):
+    users = ("alice", "bob")
+
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        self.server = self.h.prosody(users=self.users)
+
+    def start(self, plain=(), tap=(), **kw):
+        clients = []
+        for u in self.users:
+            plugins = [] if u in plain else [P]
+            clients.append(self.h.xmpp_client(u, plugins=plugins, tap=u in tap,
+                                              wait=False, **kw))
+        self.h.wait_started(*clients, timeout=T)
+        return clients
+
+    def pair(self, tap=()):
+        alice, bob = self.start(tap=tap)[:2]
+        wait_key(alice, bob.jid)
+        wait_key(bob, alice.jid)
+        return alice, bob
+
+    def converse(self, alice, bob, text, mark=MARK_U):
+        """alice sends `text`; bob must show exactly mark + text."""
+        m = bob.mark()
+        a = alice.mark()
+        alice.send(bob.jid, text)
+        raw = alice.wait_event("sent-raw", since=a, timeout=T)
+        self.assertTrue(raw["text"].startswith("?E2E:"), raw["text"][:80])
+        got = bob.wait_message(mark + text, who=alice.jid, since=m, timeout=T)
+        return raw["text"], got
+
+    def assert_no_plaintext(self, where, blob, *tokens):
+        for t in tokens:
+            self.assertNotIn(t, blob, "%s holds plaintext %r" % (where, t))
+
+    def assert_clean(self, *clients):
+        for c in clients:
+            self.assertEqual(c.errors(), [], "%s: errors or criticals" % c.name)
+
+
+class FirstContact(XmppBase):
+    def test_discovery_conversation_and_server_view(self):
+        alice, bob = self.start(tap=("alice",))
+        # Keys are learned from the status tag on presence: no window opens.
+        wait_key(alice, bob.jid)
+        wait_key(bob, alice.jid)
+        for c in (alice, bob):
+            popups = c.find(pred=lambda e: e["event"] in ("request", "userinfo"))
+            self.assertEqual(popups, [], "%s: unexpected dialogs" % c.name)
+        st = bob.get_status(alice.jid)
+        self.assertIn(STATUS_TAG, st["message"] or "")
+
+        raw_ab, got = self.converse(alice, bob, TEXT_AB)
+        self.assertIn("RECV", got["flags"])
+        # Alice's own window shows her plaintext with the marker.
+        alice.wait_message(MARK_U + TEXT_AB, flag="SEND", timeout=T)
+        # Bob's client decrypted it before display: the signal after ours
+        # already carries the plaintext.
+        bob.wait_event("received", text=TEXT_AB, timeout=T)
+
+        m = alice.mark()
+        bob.send(alice.jid, TEXT_BA)
+        alice.wait_message(MARK_U + TEXT_BA, who=bob.jid, since=m, timeout=T)
+        self.assertEqual(recv_texts(bob).count(MARK_U + TEXT_AB), 1)
+        self.assertEqual(recv_texts(alice).count(MARK_U + TEXT_BA), 1)
+
+        # The server and the wire saw only envelopes.
+        log = self.server.log_text()
+        self.assertIn(raw_ab, log)
+        self.assert_no_plaintext("prosody log", log, SECRET_A, SECRET_B, "Zürich")
+        wire = alice.tap.text()
+        self.assertIn(raw_ab, wire)
+        self.assert_no_plaintext("wire", wire, SECRET_A, SECRET_B, "schräg")
+        # And libpurple's debug log (which shows every stanza) too.
+        for c in (alice, bob):
+            dbg = c.debug_log()
+            self.assertIn("purple-e2ee", dbg)
+            self.assert_no_plaintext("%s debug log" % c.name, dbg,
+                                     SECRET_A, SECRET_B, "Zürich", "schräg")
+        self.assert_clean(alice, bob)
+
+    def test_profile_block_kept_and_withdrawn(self):
+        alice, bob = self.pair()
+        info = bob.get_info(alice.jid, timeout=T,
+                            pred=lambda e: PROFILE_BEGIN in (e.get("text") or ""))
+        self.assertIn(PROFILE_BEGIN, info["text"])
+
+        # Disabling the plugin withdraws the status tag and the profile block.
+        m = bob.mark()
+        alice.unload_plugin()
+        bob.wait_buddy_status(alice.jid, since=m, timeout=T,
+                              pred=lambda e: STATUS_TAG not in (e.get("message") or ""))
+        info = bob.get_info(alice.jid, timeout=T,
+                            pred=lambda e: PROFILE_BEGIN not in (e.get("text") or ""))
+        self.assertNotIn(PROFILE_BEGIN, info["text"])
+
+        # Loading it again publishes the same key (no new identity).
+        m = bob.mark()
+        alice.load_plugin()
+        bob.wait_buddy_status(alice.jid, since=m, timeout=T,
+                              pred=lambda e: STATUS_TAG in (e.get("message") or ""))
+        time.sleep(0.5)
+        warnings = [e for e in bob.find(since=m, event="write")
+                    if is_system(e) and ("CHANGED" in e["text"] or "NEW DEVICE" in e["text"])]
+        self.assertEqual(warnings, [])
+        self.converse(alice, bob, "after reload " + SECRET_A)
+
+    def test_status_text_of_the_user_is_kept(self):
+        alice, bob = self.pair()
+        m = bob.mark()
+        alice.set_status("out for lunch")
+        ev = bob.wait_buddy_status(
+            alice.jid, since=m, timeout=T,
+            pred=lambda e: (e.get("message") or "").startswith("out for lunch")
+            and STATUS_TAG in e.get("message"))
+        self.assertTrue(ev["online"])
+
+
+class Devices(XmppBase):
+    def test_second_installation_reads_the_conversation(self):
+        alice, bob = self.pair()
+        self.converse(alice, bob, "before the second device")
+
+        # Bob signs on from a second installation (own user dir, own key).
+        m = alice.mark()
+        bob2 = self.h.xmpp_client("bob", resource="work", name="bob2",
+                                  plugins=[P], timeout=T)
+        line = wait_system(alice, "NEW DEVICE", since=m, conv=bob.jid)
+        self.assertNotIn("CHANGED", line["text"])
+        # Not used before Alice decides.
+        status = wait_key(alice, bob.jid, trust="awaiting your decision")
+        self.assertIn("trusted on first use", status)
+
+        res = alice.cmd(bob.jid, "e2ee trust")
+        self.assertEqual(res["status"], "ok")
+        wait_system(alice, "Accepted", since=m)
+
+        # A fresh conversation window goes to the bare JID: both devices.
+        alice.close_conversation(bob.jid)
+        m1, m2 = bob.mark(), bob2.mark()
+        text = "to both of your devices " + SECRET_A
+        alice.send(bob.jid, text)
+        bob.wait_message(MARK_U + text, who=alice.jid, since=m1, timeout=T)
+        bob2.wait_message(MARK_U + text, who=alice.jid, since=m2, timeout=T)
+
+        # And the new device's own messages are readable for Alice.
+        m = alice.mark()
+        bob2.send(alice.jid, "from the second device " + SECRET_B)
+        alice.wait_message(MARK_U + "from the second device " + SECRET_B,
+                           since=m, timeout=T)
+        self.assert_clean(alice, bob, bob2)
+
+    def test_key_change_warns_and_blocks(self):
+        alice, bob = self.pair()
+        self.converse(alice, bob, "first key")
+
+        # Bob reinstalls: same account, new identity key.
+        bob.stop()
+        shutil.rmtree(os.path.join(bob.user_dir, "purple-e2ee"))
+        m = alice.mark()
+        bob = self.h.restart(bob, plugins=[P], timeout=T)
+        wait_system(alice, "CHANGED", since=m, conv=bob.jid)
+
+        # Sending is blocked: nothing reaches the wire or Bob.
+        a, b = alice.mark(), bob.mark()
+        alice.send(bob.jid, "must not leave " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a)
+        alice.ping()
+        self.assertEqual(alice.find(since=a, event="sent-raw"), [])
+        time.sleep(1.0)
+        self.assertEqual([t for t in recv_texts(bob, since=b) if SECRET_A in t], [])
+        self.assertNotIn("must not leave", self.server.log_text())
+
+        # After the user accepts the new key, messages flow again.
+        self.assertEqual(alice.cmd(bob.jid, "e2ee trust")["status"], "ok")
+        wait_key(bob, alice.jid)
+        self.converse(alice, bob, "new key accepted")
+        self.assert_clean(alice, bob)
+
+
+class Offline(XmppBase):
+    def test_offline_buddy_gets_encrypted_message(self):
+        alice, bob = self.pair()
+        m = alice.mark()
+        bob.signoff()
+        alice.wait_for(since=m, timeout=T, what="bob offline",
+                       pred=lambda e: e["event"] == "buddy-signed-off"
+                       and harness.bare(e.get("who")) == bob.jid)
+        a = alice.mark()
+        text = "while you were away " + SECRET_A
+        alice.send(bob.jid, text)
+        raw = alice.wait_event("sent-raw", since=a, timeout=T)
+        self.assertTrue(raw["text"].startswith("?E2E:"))
+        b = bob.mark()
+        bob.signon(timeout=T)
+        bob.wait_message(MARK_U + text, who=alice.jid, since=b, timeout=T)
+        self.assertNotIn(SECRET_A, self.server.log_text())
+        # Prosody's offline store holds only the envelope.
+        store = ""
+        for root, _, files in os.walk(self.server.data_dir):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    store += fh.read().decode("utf-8", "replace")
+        self.assertNotIn(SECRET_A, store)
+
+
+class Rejections(XmppBase):
+    def test_tampered_replayed_and_downgrade(self):
+        alice, bob = self.pair()
+        env, _ = self.converse(alice, bob, "original " + SECRET_A)
+
+        # A replay of the same envelope is refused with a notice.
+        b = bob.mark()
+        alice.raw(bob.jid, env)
+        wait_system(bob, "replay", since=b)
+
+        # Changed in transit: authentication fails.
+        b = bob.mark()
+        alice.raw(bob.jid, tamper(env))
+        wait_system(bob, "altered", since=b)
+
+        bob.ping()
+        for e in bob.writes(flag="RECV"):
+            self.assertFalse(e["text"].lstrip().startswith("?E2E:"),
+                             "wire text shown as a message")
+        self.assertEqual(recv_texts(bob).count(MARK_U + "original " + SECRET_A), 1)
+
+        # Plaintext from a buddy who encrypted before is marked.
+        b = bob.mark()
+        alice.raw(bob.jid, "plain words")
+        bob.wait_message(MARK_PLAIN + "plain words", who=alice.jid, since=b,
+                         timeout=T)
+        self.assert_clean(alice, bob)
+
+
+class PolicyAndCommands(XmppBase):
+    users = ("alice", "bob", "carol")
+
+    def test_fail_closed_verify_and_coexistence(self):
+        alice, bob, carol = self.start(plain=("carol",))
+        wait_key(alice, bob.jid)
+        wait_key(bob, alice.jid)
+
+        # Carol has no plugin: requiring encryption never leaks plaintext.
+        self.assertEqual(alice.cmd(carol.jid, "e2ee require")["status"], "ok")
+        a, c = alice.mark(), carol.mark()
+        alice.send(carol.jid, "for carol only " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a)
+        # She gets one readable line explaining the key offer instead.
+        offer = carol.wait_for(since=c, timeout=T, event="write",
+                               pred=lambda e: "RECV" in e["flags"])
+        self.assertTrue(offer["text"].startswith("?E2K:"), offer["text"][:60])
+        self.assertRegex(offer["text"], r"[a-z]+ [a-z]+ [a-z]+")
+        time.sleep(0.5)
+        self.assertEqual([t for t in recv_texts(carol) if SECRET_A in t], [])
+
+        # /e2ee off lets plaintext go, as the user asked.
+        self.assertEqual(alice.cmd(carol.jid, "e2ee off")["status"], "ok")
+        c = carol.mark()
+        alice.send(carol.jid, "hello carol")
+        carol.wait_message("hello carol", since=c, timeout=T)
+
+        # Safety numbers agree on both sides; verifying changes the marker.
+        sa = safety_number(wait_key(alice, bob.jid))
+        sb = safety_number(wait_key(bob, alice.jid))
+        self.assertIsNotNone(sa)
+        self.assertEqual(sa, sb)
+        self.assertEqual(bob.cmd(alice.jid, "e2ee verify all")["status"], "ok")
+        wait_key(bob, alice.jid, trust="verified")
+        m = bob.mark()
+        alice.send(bob.jid, "verified now")
+        bob.wait_message(MARK_V + "verified now", since=m, timeout=T)
+
+        # Another plugin's message (pidgin-otr) is left untouched.
+        m = alice.mark()
+        bob.raw(alice.jid, "?OTRv23? Bob wants an OTR conversation")
+        alice.wait_message("?OTRv23? Bob wants an OTR conversation", since=m,
+                           timeout=T)
+
+        # Help and unknown subcommands.
+        m = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee help")["status"], "ok")
+        wait_system(alice, "/e2ee verify", since=m)
+        self.assertEqual(alice.cmd(bob.jid, "e2ee frobnicate")["status"], "failed")
+        self.assert_clean(alice, bob, carol)
+
+
+if __name__ == "__main__":
+    harness.main(servers=("prosody",), need_plugin=True)
