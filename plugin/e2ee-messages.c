@@ -317,6 +317,11 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
       purple_debug_warning (E2EE_DEBUG_CAT, "rejected a message from %s: %s\n", buddy,
                             res.error != NULL ? res.error->message : "?");
       e2ee_ui_report_receive_error (account, buddy, res.error);
+      /* They encrypted to keys of ours they should not use (we were
+       * reinstalled, or they never saw this device): tell them ours. */
+      if (g_error_matches (res.error, E2EE_ERROR, E2EE_ERROR_NOT_FOR_US)
+          || g_error_matches (res.error, E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER))
+        e2ee_publish_send_offer (account, *sender, FALSE);
       swallow = TRUE;
       break;
     }

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""The plugin on IRC: real libpurple clients against a real ngIRCd.
+
+IRC has no profiles and no usable status text, so keys travel in-band (a key
+offer answered by the other plugin), and long envelopes are split into
+fragments the receiving plugin puts back together.
+"""
+
+import os
+import re
+import shutil
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from test_e2ee_xmpp import (MARK_U, MARK_PLAIN, T, is_system,  # noqa: E402
+                            recv_texts, tamper, wait_key, wait_system)
+
+P = harness.PLUGIN_ID
+SECRET_A = "irc-alpha-secret-2718"
+SECRET_B = "irc-bravo-secret-3141"
+TEXT_AB = "Grüße <b>fett</b> & ünïcödé ✓ 日本語 " + SECRET_A
+TEXT_BA = "¡Hola! <i>schräg</i> 🙂 " + SECRET_B
+
+
+def privmsgs(blob, target):
+    """PRIVMSG lines to `target` in raw IRC bytes (as text)."""
+    text = blob.decode("utf-8", "replace")
+    return [l for l in text.split("\r\n")
+            if re.match(r"PRIVMSG %s :" % re.escape(target), l)]
+
+
+class IrcBase(unittest.TestCase):
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        self.server = self.h.ngircd()
+
+    def start(self, nicks=("alice", "bob"), plain=(), tap=()):
+        clients = [self.h.irc_client(n, plugins=[] if n in plain else [P],
+                                     tap=n in tap, wait=False)
+                   for n in nicks]
+        self.h.wait_started(*clients, timeout=T)
+        return clients
+
+    def pair(self, tap=()):
+        alice, bob = self.start(tap=tap)
+        # Opening the conversation sends Alice's key offer; Bob's plugin
+        # answers it, so both sides know each other's key.
+        alice.cmd("bob", "e2ee status")
+        wait_key(alice, "bob")
+        wait_key(bob, "alice")
+        return alice, bob
+
+    def converse(self, alice, bob, text, mark=MARK_U, timeout=T):
+        m, a = bob.mark(), alice.mark()
+        alice.send(bob.jid, text)
+        raw = alice.wait_event("sent-raw", since=a, timeout=timeout)
+        self.assertTrue(raw["text"].startswith(("?E2E:", "?E2F:")), raw["text"][:60])
+        got = bob.wait_message(mark + text, who=alice.jid, since=m, timeout=timeout)
+        return raw["text"], got
+
+    def assert_clean(self, *clients):
+        for c in clients:
+            self.assertEqual(c.errors(), [], "%s: errors or criticals" % c.name)
+
+
+class Conversation(IrcBase):
+    def test_inband_discovery_and_conversation(self):
+        alice, bob = self.pair(tap=("alice",))
+        # The offer and answer were handled, not shown.
+        for c in (alice, bob):
+            shown = [t for t in recv_texts(c) if "?E2K:" in t or "?E2A:" in t]
+            self.assertEqual(shown, [], "%s: key exchange shown" % c.name)
+        wire = alice.tap.to_server
+        self.assertEqual(len([l for l in privmsgs(wire, "bob") if ":?E2K:" in l]), 1)
+
+        self.converse(alice, bob, TEXT_AB)
+        alice.wait_message(MARK_U + TEXT_AB, flag="SEND", timeout=T)
+        m = alice.mark()
+        bob.send("alice", TEXT_BA)
+        alice.wait_message(MARK_U + TEXT_BA, who="bob", since=m, timeout=T)
+
+        # What the IRC server relayed holds only envelopes.
+        alice.ping()
+        both = alice.tap.text()
+        self.assertIn("?E2E:", both)
+        for token in (SECRET_A, SECRET_B, "fett", "schräg"):
+            self.assertNotIn(token, both)
+            for c in (alice, bob):
+                self.assertNotIn(token, c.debug_log(), "%s debug log" % c.name)
+        self.assert_clean(alice, bob)
+
+    def test_4k_message_is_fragmented_and_reassembled(self):
+        alice, bob = self.pair(tap=("alice",))
+        unit = "Fragment ünïcödé ✓ <u>markup</u> 0123456789 "
+        text = (unit * (4096 // len(unit.encode()) + 1))
+        text = text.encode()[:4096].decode("utf-8", "ignore") + SECRET_A
+        self.assertGreaterEqual(len(text.encode()), 4096)
+        before = len(privmsgs(alice.tap.to_server, "bob"))
+        # libpurple paces IRC output (2 s per line after a burst of 5).
+        self.converse(alice, bob, text, timeout=90)
+        lines = privmsgs(alice.tap.to_server, "bob")[before:]
+        frags = [l for l in lines if ":?E2F:" in l]
+        self.assertGreaterEqual(len(frags), 10)
+        self.assertEqual(len(frags), len(lines))
+        for l in frags:
+            self.assertLessEqual(len(l.encode()) + 2, 512)
+        self.assertNotIn(SECRET_A, alice.tap.text())
+        self.assertEqual(recv_texts(bob).count(MARK_U + text), 1)
+        # No fragment was shown on its own.
+        self.assertEqual([t for t in recv_texts(bob) if "?E2F:" in t], [])
+        self.assert_clean(alice, bob)
+
+
+class Trust(IrcBase):
+    def test_key_change_warns_blocks_and_recovers(self):
+        alice, bob = self.pair()
+        self.converse(alice, bob, "with the first key")
+
+        bob.stop()
+        shutil.rmtree(os.path.join(bob.user_dir, "purple-e2ee"))
+        bob = self.h.restart(bob, plugins=[P], timeout=T)
+
+        # Alice still encrypts to the old key; the reinstalled Bob cannot
+        # read it, says so, and offers his new key, which Alice's client
+        # reports as a key change.
+        a, b = alice.mark(), bob.mark()
+        alice.send("bob", "to the old key")
+        bob.wait_for(since=b, timeout=T, event="write", what="notice",
+                     pred=lambda e: is_system(e) and "alice" in e["text"]
+                     and ("not shown" in e["text"] or "cannot read" in e["text"]))
+        wait_system(alice, "CHANGED", since=a)
+        self.assertEqual([t for t in recv_texts(bob, since=b) if "old key" in t], [])
+
+        a = alice.mark()
+        alice.send("bob", "blocked " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a)
+        alice.ping()
+        self.assertEqual(alice.find(since=a, event="sent-raw"), [])
+
+        self.assertEqual(alice.cmd("bob", "e2ee trust")["status"], "ok")
+        wait_key(bob, "alice")
+        self.converse(alice, bob, "after trusting the new key")
+        self.assert_clean(alice, bob)
+
+    def test_tampered_replayed_and_downgrade(self):
+        alice, bob = self.pair()
+        env, _ = self.converse(alice, bob, "original " + SECRET_A)
+        b = bob.mark()
+        alice.raw("bob", env)
+        wait_system(bob, "replay", since=b)
+        b = bob.mark()
+        alice.raw("bob", tamper(env))
+        wait_system(bob, "altered", since=b)
+        bob.ping()
+        self.assertEqual([t for t in recv_texts(bob) if "?E2E:" in t], [])
+        b = bob.mark()
+        alice.raw("bob", "plain words")
+        bob.wait_message(MARK_PLAIN + "plain words", who="alice", since=b, timeout=T)
+        self.assert_clean(alice, bob)
+
+
+class WithoutPlugin(IrcBase):
+    def test_person_without_plugin(self):
+        alice, carol = self.start(nicks=("alice", "carol"), plain=("carol",))
+        c = carol.mark()
+        alice.cmd("carol", "e2ee status")
+        offer = carol.wait_for(since=c, timeout=T, event="write",
+                               pred=lambda e: "RECV" in e["flags"])
+        # One readable line, no markup trouble.
+        self.assertTrue(offer["text"].startswith("?E2K:"), offer["text"])
+        self.assertRegex(offer["text"], r"[A-Za-z]+ [a-z]+ [a-z]+ [a-z]+")
+        # Opportunistic: with no key, the message goes as is, no second offer.
+        c = carol.mark()
+        alice.send("carol", "hi carol, plain")
+        carol.wait_message("hi carol, plain", who="alice", since=c, timeout=T)
+        alice.send("carol", "second")
+        carol.wait_message("second", who="alice", since=c, timeout=T)
+        self.assertEqual(len([t for t in recv_texts(carol) if t.startswith("?E2K:")]), 1)
+        self.assert_clean(alice, carol)
+
+
+if __name__ == "__main__":
+    harness.main(servers=("ngircd",), need_plugin=True)
