@@ -86,6 +86,25 @@ secure_scalar (const guint8 d[E2EE_KEY_COORD_LEN])
   return m;
 }
 
+/* libgcrypt's ladder for a secure scalar does the same work per bit but
+ * runs once per bit of the scalar, so its running time would tell how
+ * many leading zero bits d has.  d + n or d + 2n, whichever is 257 bits
+ * long (one always is), names the same multiple of any point of order n
+ * (every validated P-256 point) and always has 257 bits.  Returns a new
+ * secure MPI. */
+static gcry_mpi_t
+full_length_scalar (gcry_mpi_t d, gcry_ctx_t ctx)
+{
+  gcry_mpi_t n = gcry_mpi_ec_get_mpi ("n", ctx, 1);
+  gcry_mpi_t k = gcry_mpi_snew (E2EE_KEY_COORD_LEN * 8 + 64);
+
+  gcry_mpi_add (k, d, n);
+  if (gcry_mpi_get_nbits (k) <= 8 * E2EE_KEY_COORD_LEN)
+    gcry_mpi_add (k, k, n);
+  gcry_mpi_release (n);
+  return k;
+}
+
 static gboolean
 point_affine (gcry_mpi_point_t point, gcry_ctx_t ctx,
               guint8 x[E2EE_KEY_COORD_LEN], guint8 y[E2EE_KEY_COORD_LEN])
@@ -224,13 +243,16 @@ public_from_scalar (gcry_mpi_t d, guint8 x[E2EE_KEY_COORD_LEN],
 {
   gcry_ctx_t ctx = curve_context (error);
   gcry_mpi_point_t g = NULL, q = NULL;
+  gcry_mpi_t k;
   gboolean ok = FALSE;
 
   if (!ctx)
     return FALSE;
   g = gcry_mpi_ec_get_point ("g", ctx, 1);
   q = gcry_mpi_point_new (0);
-  gcry_mpi_ec_mul (q, d, g, ctx);
+  k = full_length_scalar (d, ctx);
+  gcry_mpi_ec_mul (q, k, g, ctx);
+  gcry_mpi_release (k);
   ok = point_affine (q, ctx, x, y);
   if (!ok)
     g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
@@ -615,7 +637,7 @@ e2ee_key_ecdh (const E2eeKey *local, const E2eeKey *remote,
                guint8 out[E2EE_KEY_COORD_LEN], GError **error)
 {
   gcry_ctx_t ctx = NULL;
-  gcry_mpi_t qx = NULL, qy = NULL, one = NULL;
+  gcry_mpi_t qx = NULL, qy = NULL, one = NULL, k = NULL;
   gcry_mpi_point_t q = NULL, r = NULL;
   gboolean ok = FALSE;
 
@@ -637,7 +659,9 @@ e2ee_key_ecdh (const E2eeKey *local, const E2eeKey *remote,
   one = gcry_mpi_set_ui (NULL, 1);
   q = gcry_mpi_point_set (NULL, qx, qy, one);
   r = gcry_mpi_point_new (0);
-  gcry_mpi_ec_mul (r, local->d, q, ctx);
+  k = full_length_scalar (local->d, ctx);
+  gcry_mpi_ec_mul (r, k, q, ctx);
+  gcry_mpi_release (k);
   ok = point_affine (r, ctx, out, NULL);
   if (!ok)
     g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
