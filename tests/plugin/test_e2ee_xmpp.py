@@ -381,5 +381,51 @@ class PolicyAndCommands(XmppBase):
         self.assert_clean(alice, bob, carol)
 
 
+class KeyringProtection(XmppBase):
+    def test_passphrase_and_wrong_passphrase(self):
+        alice, bob = self.pair()
+        folder = os.path.join(alice.user_dir, "purple-e2ee")
+        path = os.path.join(folder, "keyring.json")
+        self.assertEqual(os.stat(folder).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(path).st_mode & 0o077, 0)
+
+        # Protect it (the passphrase is asked through libpurple's request API).
+        pw = "correct horse battery"
+        alice = self.h.restart(alice, plugins=[P], passphrase=pw, timeout=T)
+        m = alice.mark()
+        alice.action("Set keyring passphrase...")
+        alice.wait_for(since=m, timeout=T, event="notify",
+                       pred=lambda e: "protected" in (e.get("primary") or ""))
+        alice.stop()
+        with open(path, "rb") as f:
+            sealed = f.read()
+        self.assertRegex(sealed.decode("utf-8", "replace"), "argon2id|scrypt")
+
+        # A wrong passphrase: a clear notice, nothing sent, nothing destroyed.
+        alice = self.h.restart(alice, plugins=[P], passphrase="wrong", timeout=T)
+        alice.wait_for(timeout=T, event="notify",
+                       pred=lambda e: e.get("type") == "error"
+                       and "locked" in (e.get("primary") or ""))
+        a, b = alice.mark(), bob.mark()
+        alice.send(bob.jid, "while locked " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a)
+        alice.ping()
+        self.assertEqual(alice.find(since=a, event="sent-raw"), [])
+        alice.stop()
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), sealed)
+        self.assertEqual([t for t in recv_texts(bob, since=b) if SECRET_A in t], [])
+
+        # The right one opens the same identity: Bob sees no key change.
+        b = bob.mark()
+        alice = self.h.restart(alice, plugins=[P], passphrase=pw, timeout=T)
+        wait_key(alice, bob.jid)
+        self.converse(alice, bob, "unlocked again " + SECRET_A)
+        changes = [e for e in bob.find(since=b, event="write")
+                   if is_system(e) and ("CHANGED" in e["text"] or "NEW DEVICE" in e["text"])]
+        self.assertEqual(changes, [])
+        self.assert_no_plaintext("keyring", sealed.decode("utf-8", "replace"), SECRET_A)
+
+
 if __name__ == "__main__":
     harness.main(servers=("prosody",), need_plugin=True)
