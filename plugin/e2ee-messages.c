@@ -78,6 +78,9 @@ take_mark (PurpleAccount *account, const char *who, const char *text)
   digest = text_digest (text);
   if (strcmp (digest, m->digest) == 0)
     mark = m->mark;
+  else
+    purple_debug_warning (E2EE_DEBUG_CAT, "a message from %s changed on its way "
+                          "to the window; not marked\n", who);
   g_hash_table_remove (recv_marks, key);
   return mark;
 }
@@ -401,7 +404,10 @@ writing_im_cb (PurpleAccount *account, const char *who, char **message,
     }
   else if (flags & PURPLE_MESSAGE_RECV)
     {
-      mark = take_mark (account, who, *message);
+      /* Some UIs pass the buddy's alias as @who (Finch); the conversation
+       * name is the buddy the message came from. */
+      mark = take_mark (account, conv != NULL ? purple_conversation_get_name (conv) : who,
+                        *message);
       if (mark != E2EE_MARK_NONE && mark != E2EE_MARK_PLAINTEXT && conv != NULL
           && !e2ee_prefs_log_encrypted ())
         purple_conversation_set_logging (conv, FALSE);
