@@ -69,6 +69,25 @@ def wait_key(client, buddy, timeout=T, trust="trusted on first use"):
                                % (client.name, trust, buddy, timeout, text))
 
 
+def seed_vcard(server, user, desc, fn):
+    """Store a vCard for `user` in Prosody's internal storage, as mod_vcard
+    would after the user saved it (Prosody reads it on each request)."""
+    def lua(v):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    folder = os.path.join(server.data_dir, server.domain, "vcard")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, user + ".dat")
+    with open(path, "w") as f:
+        f.write('return {\n\t["name"] = "vCard";\n'
+                '\t["attr"] = { ["xmlns"] = "vcard-temp"; };\n'
+                '\t[1] = { ["name"] = "FN"; ["attr"] = { }; [1] = %s; };\n'
+                '\t[2] = { ["name"] = "DESC"; ["attr"] = { }; [1] = %s; };\n'
+                '};\n' % (lua(fn), lua(desc)))
+    if server.uid is not None:
+        for p in (os.path.join(server.data_dir, server.domain), folder, path):
+            os.chown(p, server.uid, server.gid)
+
+
 def b64url_decode(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
@@ -176,10 +195,15 @@ class FirstContact(XmppBase):
         self.assert_clean(alice, bob)
 
     def test_profile_block_kept_and_withdrawn(self):
+        own = "I like green tea and long walks."
+        seed_vcard(self.server, "alice", own, "Alice Example")
         alice, bob = self.pair()
         info = bob.get_info(alice.jid, timeout=T,
                             pred=lambda e: PROFILE_BEGIN in (e.get("text") or ""))
+        # Our block is added; the user's own profile text and fields stay.
         self.assertIn(PROFILE_BEGIN, info["text"])
+        self.assertIn(own, info["text"])
+        self.assertIn("Alice Example", info["text"])
 
         # Disabling the plugin withdraws the status tag and the profile block.
         m = bob.mark()
@@ -189,6 +213,7 @@ class FirstContact(XmppBase):
         info = bob.get_info(alice.jid, timeout=T,
                             pred=lambda e: PROFILE_BEGIN not in (e.get("text") or ""))
         self.assertNotIn(PROFILE_BEGIN, info["text"])
+        self.assertIn(own, info["text"])
 
         # Loading it again publishes the same key (no new identity).
         m = bob.mark()
