@@ -199,9 +199,12 @@ print_table (GHashTable *r, gboolean have_otr)
         g_strlcpy (obuf, "n/a", sizeof obuf);
       if (have_r)
         format_value (rbuf, sizeof rbuf, rv, l->unit, l->mbps_size);
+      else if (g_str_has_prefix (l->ref_key, "otr.") && !have_otr)
+        g_strlcpy (rbuf, "skipped (no libotr)", sizeof rbuf);
+      else if (strstr (l->ref_key, "fpstore.100000"))
+        g_strlcpy (rbuf, "not run: O(n^2) load", sizeof rbuf);
       else
-        g_strlcpy (rbuf, g_str_has_prefix (l->ref_key, "otr.") && !have_otr
-                   ? "skipped (no libotr)" : "n/a", sizeof rbuf);
+        g_strlcpy (rbuf, "n/a", sizeof rbuf);
       if (have_o && have_r && rv != 0)
         g_snprintf (ratio, sizeof ratio, "%.3g", ov / rv);
       printf ("%-26s %-24s %-29s %-24s %8s\n", l->label, obuf, l->ref_name, rbuf, ratio);
