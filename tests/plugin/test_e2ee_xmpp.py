@@ -452,5 +452,38 @@ class KeyringProtection(XmppBase):
         self.assert_no_plaintext("keyring", sealed.decode("utf-8", "replace"), SECRET_A)
 
 
+def im_logs(client):
+    parts = []
+    for root, _, files in os.walk(os.path.join(client.user_dir, "logs")):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                parts.append(fh.read().decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+class Privacy(XmppBase):
+    def test_option_not_to_log_encrypted_conversations(self):
+        alice, bob = self.start()
+        for c in (alice, bob):
+            c.set_pref("/purple/logging/log_ims", True)
+            c.set_pref("/purple/logging/format", "txt")
+        bob.set_pref("/plugins/core/%s/log_encrypted" % P, False)
+        wait_key(alice, bob.jid)
+        wait_key(bob, alice.jid)
+
+        self.converse(alice, bob, "logged only by alice " + SECRET_A)
+        m = alice.mark()
+        bob.send(alice.jid, "reply " + SECRET_B)
+        alice.wait_message(MARK_U + "reply " + SECRET_B, since=m, timeout=T)
+        # Alice follows libpurple's logging setting (on); Bob opted out.
+        deadline = time.monotonic() + T
+        while SECRET_B not in im_logs(alice) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertIn(SECRET_A, im_logs(alice))
+        self.assertIn(SECRET_B, im_logs(alice))
+        self.assertNotIn(SECRET_A, im_logs(bob))
+        self.assertNotIn(SECRET_B, im_logs(bob))
+
+
 if __name__ == "__main__":
     harness.main(servers=("prosody",), need_plugin=True)
