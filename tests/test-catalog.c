@@ -1,0 +1,1524 @@
+/* The bad-input catalog: malformed inputs for every parser that sees
+ * attacker data, each with the exact error it must give.  Inputs that go
+ * through e2ee_context_receive() must also leave the receiving keyring
+ * byte for byte as it was (compared through a save before and after) and
+ * never hand out plaintext.  Plus the resource bounds: fragment floods,
+ * message size and keyring size.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2ee-b64.h"
+#include "e2ee-envelope.h"
+#include "e2ee-error.h"
+#include "e2ee-offer.h"
+#include "e2ee-session.h"
+#include "e2ee-test-util.h"
+#include "e2ee-wipe.h"
+
+/* libgcrypt's entropy collector keeps its one-time state until exit. */
+const char *__lsan_default_suppressions (void);
+const char *
+__lsan_default_suppressions (void)
+{
+  return "leak:libgcrypt.so\n";
+}
+
+/* Every plaintext sealed here contains this, so a leak of it into a result
+ * or an error message is caught. */
+#define SECRET "SECRET-7f3a"
+#define ALICE "alice@example.test"
+#define BOB "bob@example.test"
+#define MALLORY "mallory@example.test"
+#define PROTO "prpl-jabber"
+
+/* P-256 group order n, big-endian. */
+static const char order_hex[] =
+  "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+
+typedef enum {
+  K_ARMOR,        /* e2ee_armor_decode */
+  K_ENVELOPE,     /* e2ee_envelope_parse on raw bytes */
+  K_JWK_PUBLIC,   /* e2ee_key_from_jwk, public expected */
+  K_JWK_PRIVATE,  /* e2ee_key_from_jwk, private expected */
+  K_KEYSET,       /* e2ee_keyset_parse */
+  K_COMPACT,      /* e2ee_offer_compact_decode */
+  K_STATUS,       /* e2ee_offer_status_parse */
+  K_PROFILE,      /* e2ee_offer_profile_parse */
+  K_INBAND,       /* e2ee_offer_inband_parse */
+  K_KEYRING,      /* e2ee_keyring_load of a file holding the input */
+  K_RECEIVE,      /* e2ee_context_receive at Bob */
+} Kind;
+
+typedef struct _Case Case;
+/* Builds the input (may first deliver setup messages); returns bytes. */
+typedef GBytes *(*BuildFunc) (const Case *c);
+
+struct _Case {
+  const char *name;
+  Kind kind;
+  const char *text;       /* the input, or NULL to call build */
+  BuildFunc build;
+  gint code;              /* expected E2EE_ERROR code */
+  const char *from;       /* K_RECEIVE: sender (default Alice) */
+  guint mode;             /* K_KEYRING: file mode (default 0600) */
+};
+
+/* ------------------------------------------------------------------ */
+/* The two parties */
+
+static struct {
+  char *dir;
+  E2eeContext *alice_ctx, *bob_ctx;
+  E2eeAccountRecord *alice, *bob;
+  guint8 k_ab[E2EE_KEY_LEN];  /* K(Alice -> Bob) */
+} fx;
+
+static char *
+tmp_path (const char *name)
+{
+  return g_build_filename (fx.dir, name, NULL);
+}
+
+/* Seconds on the receiver's fragment clock: one per message, unless a
+ * test holds it still. */
+static gint64 clock_now = 1000;
+static gboolean clock_held;
+
+static void
+receive (const char *from, const char *text, E2eeRecvResult *r)
+{
+  e2ee_context_receive (fx.bob_ctx, fx.bob, from, text,
+                        clock_held ? clock_now : clock_now++, r);
+}
+
+static const char *
+case_from (const Case *c)
+{
+  return c->from ? c->from : ALICE;
+}
+
+/* Counters of hand-made envelopes come from Alice's own sequence, so her
+ * genuine messages afterwards are still above them (as a real device's
+ * would be). */
+static guint64
+next_counter (guint64 skip)
+{
+  fx.alice->last_counter += 1 + skip;
+  return fx.alice->last_counter;
+}
+
+static void
+fixture_init (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *bob_path = NULL;
+  g_autoptr (GPtrArray) a_keys = NULL, b_keys = NULL;
+  char **pieces;
+  E2eeRecvResult r;
+  E2eeDeviceRecord *dev;
+
+  fx.dir = g_dir_make_tmp ("e2ee-catalog-XXXXXX", &error);
+  g_assert_no_error (error);
+  bob_path = tmp_path ("bob.json");
+  fx.alice_ctx = e2ee_context_new (e2ee_keyring_new ("/nonexistent/alice.json"));
+  fx.bob_ctx = e2ee_context_new (e2ee_keyring_new (bob_path));
+  fx.alice = e2ee_context_ensure_account (fx.alice_ctx, PROTO, ALICE, NULL, &error);
+  g_assert_no_error (error);
+  fx.bob = e2ee_context_ensure_account (fx.bob_ctx, PROTO, BOB, NULL, &error);
+  g_assert_no_error (error);
+  a_keys = e2ee_context_own_keyset (fx.alice_ctx, fx.alice);
+  b_keys = e2ee_context_own_keyset (fx.bob_ctx, fx.bob);
+  g_assert_cmpint (e2ee_context_learn_keys (fx.bob_ctx, fx.bob, ALICE, a_keys, NULL),
+                   ==, E2EE_LEARN_FIRST_CONTACT);
+  g_assert_cmpint (e2ee_context_learn_keys (fx.alice_ctx, fx.alice, BOB, b_keys, NULL),
+                   ==, E2EE_LEARN_FIRST_CONTACT);
+
+  /* One genuine message first: Bob's derived keys are cached and his
+   * replay state exists, so the cases below start from a settled state. */
+  pieces = e2ee_context_encrypt (fx.alice_ctx, fx.alice, BOB, "hello " SECRET, 0, &error);
+  g_assert_no_error (error);
+  receive (ALICE, pieces[0], &r);
+  g_assert_no_error (r.error);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  e2ee_recv_result_clear (&r);
+  g_strfreev (pieces);
+
+  dev = e2ee_account_lookup_buddy (fx.bob, ALICE)->devices->pdata[0];
+  g_assert_true (dev->have_keys);
+  memcpy (fx.k_ab, dev->k_recv, E2EE_KEY_LEN);
+}
+
+static void
+fixture_clear (void)
+{
+  g_autoptr (GDir) d = g_dir_open (fx.dir, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *p = tmp_path (name);
+      g_unlink (p);
+    }
+  g_rmdir (fx.dir);
+  g_free (fx.dir);
+  e2ee_context_free (fx.alice_ctx);
+  e2ee_context_free (fx.bob_ctx);
+}
+
+/* Bob's keyring as it would be written to disk. */
+static GBytes *
+bob_snapshot (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  g_assert_true (e2ee_keyring_save (e2ee_context_get_keyring (fx.bob_ctx), &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (e2ee_keyring_get_path (e2ee_context_get_keyring (fx.bob_ctx)),
+                                      &data, &len, NULL));
+  return g_bytes_new_take (data, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Input builders */
+
+static GBytes *
+text_bytes (char *owned)
+{
+  return g_bytes_new_take (owned, strlen (owned));
+}
+
+/* A fresh envelope Alice sends Bob (binary). */
+static GBytes *
+alice_envelope (const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  char **pieces = e2ee_context_encrypt (fx.alice_ctx, fx.alice, BOB, text, 0, &error);
+  GBytes *raw;
+
+  g_assert_no_error (error);
+  raw = e2ee_armor_decode (pieces[0], &error);
+  g_assert_no_error (error);
+  g_strfreev (pieces);
+  return raw;
+}
+
+static GBytes *
+armored (GBytes *raw)
+{
+  char *s = e2ee_armor_encode (raw);
+  g_bytes_unref (raw);
+  return text_bytes (s);
+}
+
+/* Alice's fresh envelope with byte @off xor @mask (negative: from the end). */
+static GBytes *
+alice_flipped (gssize off, guint8 mask)
+{
+  g_autoptr (GBytes) raw = alice_envelope ("flip " SECRET);
+  gsize len;
+  guint8 *d = g_bytes_unref_to_data (g_bytes_ref (raw), &len);
+
+  d[off < 0 ? (gssize) len + off : off] ^= mask;
+  return armored (g_bytes_new_take (d, len));
+}
+
+/* Hand-made single-recipient envelope: header fields as given, body
+ * sealed under @key with the header as AAD, exactly as the format says. */
+static GBytes *
+raw_envelope (guint8 version, guint8 caps, guint8 flags, const guint8 *sender,
+              guint64 counter, const guint8 *rcpt, const guint8 *key,
+              const void *body, gsize body_len)
+{
+  gsize hlen = 13 + 4 + E2EE_AEAD_IV_LEN;
+  guint8 *out = g_malloc0 (hlen + body_len + E2EE_AEAD_TAG_LEN);
+  g_autoptr (E2eeAead) aead = e2ee_aead_new (key, NULL);
+
+  out[0] = version;
+  out[1] = caps;
+  out[2] = flags;
+  memcpy (out + 3, sender, 4);
+  for (int i = 0; i < 5; i++)
+    out[7 + i] = (guint8) (counter >> (8 * (4 - i)));
+  out[12] = 1;
+  memcpy (out + 13, rcpt, 4);
+  e2ee_aead_random_iv (out + 17);
+  g_assert_true (e2ee_aead_seal (aead, out + 17, out, hlen, body, body_len,
+                                 out + hlen, out + hlen + body_len, NULL));
+  return g_bytes_new_take (out, hlen + body_len + E2EE_AEAD_TAG_LEN);
+}
+
+/* The common case: from Alice's device to Bob's, right key, next counter. */
+static GBytes *
+alice_raw (guint8 version, guint8 caps, guint8 flags, const void *body, gsize len)
+{
+  return raw_envelope (version, caps, flags, e2ee_key_get_device_id (fx.alice->identity),
+                       next_counter (0), e2ee_key_get_device_id (fx.bob->identity),
+                       fx.k_ab, body, len);
+}
+
+/* Header only, with @n recipients and @total bytes (no valid crypto). */
+static GBytes *
+header_only (guint n, gsize total, gboolean dup)
+{
+  guint8 *d = g_malloc0 (MAX (total, 13 + 4 * (gsize) n));
+
+  d[0] = 1;
+  d[1] = E2EE_CAPS_V1;
+  memcpy (d + 3, e2ee_key_get_device_id (fx.alice->identity), 4);
+  d[11] = 9;
+  d[12] = (guint8) n;
+  for (guint i = 0; i < n; i++)
+    {
+      d[13 + 4 * i] = dup ? 0x42 : (guint8) i;
+      d[14 + 4 * i] = 0x42;
+    }
+  return g_bytes_new_take (d, total);
+}
+
+static GBytes *b_truncated (const Case *c) { return armored (header_only (1, 30, FALSE)); }
+static GBytes *b_fixed_short (const Case *c) { return armored (header_only (1, 10, FALSE)); }
+static GBytes *b_zero_rcpt (const Case *c) { return armored (header_only (0, 200, FALSE)); }
+static GBytes *b_many_rcpt (const Case *c) { return armored (header_only (33, 4000, FALSE)); }
+static GBytes *b_dup_rcpt (const Case *c) { return armored (header_only (2, 200, TRUE)); }
+
+static GBytes *
+b_oversized (const Case *c)
+{
+  /* One byte over the largest body a padded 64 KiB message can have. */
+  gsize min = 13 + 4 + 12 + 16;
+  return armored (header_only (1, min + 64 * 1024 + 4 * 1024 + 2, FALSE));
+}
+
+static GBytes *
+b_version (const Case *c)
+{
+  guint8 v = g_str_has_suffix (c->name, "0") ? 0 : 2;
+  return armored (alice_raw (v, E2EE_CAPS_V1, 0, SECRET, strlen (SECRET)));
+}
+
+static GBytes *b_flags (const Case *c) { return armored (alice_raw (1, 1, 0x02, SECRET, 11)); }
+static GBytes *b_caps (const Case *c) { return armored (alice_raw (1, 0x02, 0, SECRET, 11)); }
+static GBytes *b_ct (const Case *c) { return alice_flipped (-20, 0x01); }
+static GBytes *b_tag (const Case *c) { return alice_flipped (-1, 0x80); }
+/* The top counter bit: always raises it, so the replay check passes and
+ * the tag is what fails. */
+static GBytes *b_counter (const Case *c) { return alice_flipped (7, 0x80); }
+static GBytes *b_iv (const Case *c) { return alice_flipped (13 + 4, 0x01); }
+
+static GBytes *
+b_wrong_key (const Case *c)
+{
+  guint8 key[E2EE_KEY_LEN];
+
+  memset (key, 0x5a, sizeof key);
+  return armored (raw_envelope (1, 1, 0, e2ee_key_get_device_id (fx.alice->identity),
+                                next_counter (0), e2ee_key_get_device_id (fx.bob->identity),
+                                key, SECRET, 11));
+}
+
+static GBytes *
+b_unknown_device (const Case *c)
+{
+  static const guint8 other[4] = { 1, 2, 3, 4 };
+  return armored (raw_envelope (1, 1, 0, other, next_counter (0),
+                                e2ee_key_get_device_id (fx.bob->identity),
+                                fx.k_ab, SECRET, 11));
+}
+
+static GBytes *
+b_not_for_us (const Case *c)
+{
+  static const guint8 other[4] = { 9, 9, 9, 9 };
+  return armored (raw_envelope (1, 1, 0, e2ee_key_get_device_id (fx.alice->identity),
+                                next_counter (0), other, fx.k_ab, SECRET, 11));
+}
+
+static GBytes *b_genuine (const Case *c) { return armored (alice_envelope ("genuine " SECRET)); }
+
+static GBytes *
+b_replay (const Case *c)
+{
+  GBytes *wire = armored (alice_envelope ("once " SECRET));
+  g_autofree char *text = g_strndup (g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
+  E2eeRecvResult r;
+
+  receive (ALICE, text, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  e2ee_recv_result_clear (&r);
+  return wire;
+}
+
+static GBytes *
+b_too_old (const Case *c)
+{
+  guint64 old = next_counter (0);
+  GBytes *newer;
+  g_autofree char *text = NULL;
+  E2eeRecvResult r;
+
+  /* Accept one far ahead; the never-seen counter below it is outside
+   * the 64-message window and must be refused. */
+  next_counter (200);
+  newer = armored (alice_raw (1, 1, 0, "ahead " SECRET, 17));
+  text = g_strndup (g_bytes_get_data (newer, NULL), g_bytes_get_size (newer));
+  g_bytes_unref (newer);
+  receive (ALICE, text, &r);
+  g_assert_no_error (r.error);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  e2ee_recv_result_clear (&r);
+  return armored (raw_envelope (1, 1, 0, e2ee_key_get_device_id (fx.alice->identity), old,
+                                e2ee_key_get_device_id (fx.bob->identity), fx.k_ab,
+                                SECRET, 11));
+}
+
+static GBytes *
+b_body_nul (const Case *c)
+{
+  static const char body[] = SECRET "\0hidden";
+  return armored (alice_raw (1, 1, 0, body, sizeof body - 1));
+}
+
+static GBytes *
+b_body_utf8 (const Case *c)
+{
+  static const char body[] = SECRET "\xc3\x28\xff";
+  return armored (alice_raw (1, 1, 0, body, sizeof body - 1));
+}
+
+static GBytes *
+b_pad_marker (const Case *c)
+{
+  guint8 body[32] = { 0 };
+
+  memcpy (body, SECRET, strlen (SECRET)); /* no 0x80 before the zeros */
+  return armored (alice_raw (1, 1, E2EE_ENVELOPE_FLAG_PADDED, body, sizeof body));
+}
+
+static GBytes *
+b_pad_zero (const Case *c)
+{
+  guint8 body[32] = { 0 };
+  return armored (alice_raw (1, 1, E2EE_ENVELOPE_FLAG_PADDED, body, sizeof body));
+}
+
+/* Two recipients (Bob and another), sealed with a known message key. */
+static GBytes *
+multi_envelope (const guint8 *mk)
+{
+  guint8 other_key[E2EE_KEY_LEN];
+  E2eeRecipient rcpt[2];
+  E2eeSealParams p = { 0 };
+  GBytes *env;
+
+  memset (other_key, 0x33, sizeof other_key);
+  memcpy (rcpt[0].id, e2ee_key_get_device_id (fx.bob->identity), 4);
+  rcpt[0].key = fx.k_ab;
+  memset (rcpt[1].id, 0x77, 4);
+  rcpt[1].key = other_key;
+  p.caps = E2EE_CAPS_V1;
+  memcpy (p.sender_id, e2ee_key_get_device_id (fx.alice->identity), 4);
+  p.counter = next_counter (0);
+  p.recipients = rcpt;
+  p.n_recipients = 2;
+  p.fixed_message_key = mk;
+  env = e2ee_envelope_seal (&p, (const guint8 *) "to both " SECRET, 19, NULL);
+  g_assert_nonnull (env);
+  return env;
+}
+
+static GBytes *
+b_commitment (const Case *c)
+{
+  guint8 mk[E2EE_KEY_LEN];
+  gsize len;
+  guint8 *d;
+
+  memset (mk, 0x11, sizeof mk);
+  d = g_bytes_unref_to_data (multi_envelope (mk), &len);
+  d[13 + 8 + 12] ^= 0x01;   /* first byte of the commitment */
+  return armored (g_bytes_new_take (d, len));
+}
+
+/* The other recipient knows the message key and re-seals the body with
+ * it (a valid GCM tag under that key): Bob must not accept it as Alice's,
+ * because his wrap authenticates the whole original body. */
+static GBytes *
+b_co_recipient (const Case *c)
+{
+  static const char forged[] = "to both FORGED-7f3a";
+  guint8 mk[E2EE_KEY_LEN];
+  gsize len, hlen = 13 + 8 + 12 + 16, body_off = hlen + 2 * 48;
+  guint8 *d;
+  g_autoptr (E2eeAead) aead = NULL;
+
+  memset (mk, 0x22, sizeof mk);
+  d = g_bytes_unref_to_data (multi_envelope (mk), &len);
+  g_assert_cmpuint (len - body_off - 16, ==, sizeof forged - 1);
+  aead = e2ee_aead_new (mk, NULL);
+  g_assert_true (e2ee_aead_seal (aead, d + 13 + 8, d, hlen, (const guint8 *) forged,
+                                 sizeof forged - 1, d + body_off, d + len - 16, NULL));
+  return armored (g_bytes_new_take (d, len));
+}
+
+static GBytes *
+b_html_entity (const Case *c)
+{
+  GBytes *wire = b_genuine (c);
+  g_autofree char *s = g_strndup (g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
+  gsize mid = strlen (s) / 2;
+
+  g_bytes_unref (wire);
+  return text_bytes (g_strdup_printf ("%.*s&amp;%s", (int) mid, s, s + mid));
+}
+
+static GBytes *
+b_html_br (const Case *c)
+{
+  GBytes *wire = b_genuine (c);
+  g_autofree char *s = g_strndup (g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
+  gsize mid = strlen (s) / 2;
+
+  g_bytes_unref (wire);
+  return text_bytes (g_strdup_printf ("%.*s<br>%s", (int) mid, s, s + mid));
+}
+
+static GBytes *
+b_wrapped (const Case *c)
+{
+  GBytes *wire = b_genuine (c);
+  g_autofree char *s = g_strndup (g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
+  gsize mid = strlen (s) / 2;
+
+  g_bytes_unref (wire);
+  return text_bytes (g_strdup_printf ("%.*s\n%s", (int) mid, s, s + mid));
+}
+
+static GBytes *
+b_armor_padding (const Case *c)
+{
+  GBytes *wire = b_genuine (c);
+  g_autofree char *s = g_strndup (g_bytes_get_data (wire, NULL), g_bytes_get_size (wire));
+
+  g_bytes_unref (wire);
+  return text_bytes (g_strconcat (s, "==", NULL));
+}
+
+static GBytes *
+b_frag_huge (const Case *c)
+{
+  GString *s = g_string_new ("?E2F:0000beef:1/2:");
+
+  for (int i = 0; i < 97 * 1024; i++)
+    g_string_append_c (s, 'A');
+  return text_bytes (g_string_free (s, FALSE));
+}
+
+static GBytes *
+b_frag_flood (const Case *c)
+{
+  /* Four messages left incomplete fill this buddy's share; the fifth is
+   * refused (the other buddies are tested in /catalog/bounds). */
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *f = g_strdup_printf ("?E2F:f100%04x:1/3:junk", i);
+      E2eeRecvResult r;
+
+      receive (case_from (c), f, &r);
+      g_assert_no_error (r.error);
+      g_assert_cmpint (r.kind, ==, E2EE_RECV_PENDING);
+      e2ee_recv_result_clear (&r);
+    }
+  return text_bytes (g_strdup ("?E2F:f1000099:1/3:junk"));
+}
+
+static GBytes *
+b_frag_conflict (const Case *c)
+{
+  E2eeRecvResult r;
+
+  receive (case_from (c), "?E2F:c0ffee00:1/2:first", &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_PENDING);
+  e2ee_recv_result_clear (&r);
+  return text_bytes (g_strdup ("?E2F:c0ffee00:1/2:other"));
+}
+
+static GBytes *
+b_frag_count (const Case *c)
+{
+  E2eeRecvResult r;
+
+  receive (case_from (c), "?E2F:c0ffee01:1/2:first", &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_PENDING);
+  e2ee_recv_result_clear (&r);
+  return text_bytes (g_strdup ("?E2F:c0ffee01:2/3:second"));
+}
+
+/* Compact key set bytes: version, then per key caps || x || y. */
+static char *
+compact_with (guint8 version, guint8 caps, gboolean bad_point, guint copies, gsize cut)
+{
+  const E2eeKey *k = fx.alice->identity;
+  GByteArray *b = g_byte_array_new ();
+  char *s;
+
+  g_byte_array_append (b, &version, 1);
+  for (guint i = 0; i < copies; i++)
+    {
+      guint8 y[32];
+      memcpy (y, e2ee_key_get_y (k), 32);
+      if (bad_point)
+        y[31] ^= 0x01;
+      g_byte_array_append (b, &caps, 1);
+      g_byte_array_append (b, e2ee_key_get_x (k), 32);
+      g_byte_array_append (b, y, 32);
+    }
+  g_assert_cmpuint (cut, <=, b->len);
+  s = e2ee_b64url_encode (b->data, b->len - cut);
+  g_byte_array_unref (b);
+  return s;
+}
+
+static GBytes *
+offer (char *compact)
+{
+  char *s = g_strconcat (E2EE_OFFER_PREFIX, compact, " key offer", NULL);
+  g_free (compact);
+  return text_bytes (s);
+}
+
+static GBytes *b_offer_point (const Case *c) { return offer (compact_with (1, 1, TRUE, 1, 0)); }
+static GBytes *b_offer_version (const Case *c) { return offer (compact_with (2, 1, FALSE, 1, 0)); }
+static GBytes *b_offer_dup (const Case *c) { return offer (compact_with (1, 1, FALSE, 2, 0)); }
+static GBytes *b_offer_flood (const Case *c) { return offer (compact_with (1, 1, FALSE, 17, 0)); }
+static GBytes *b_offer_partial (const Case *c) { return offer (compact_with (1, 1, FALSE, 1, 7)); }
+static GBytes *b_offer_caps (const Case *c) { return offer (compact_with (1, 2, FALSE, 1, 0)); }
+static GBytes *b_compact_point (const Case *c) { return text_bytes (compact_with (1, 1, TRUE, 1, 0)); }
+
+static GBytes *
+b_compact_plus_byte (const Case *c)
+{
+  /* One key and one byte more. */
+  const E2eeKey *k = fx.alice->identity;
+  guint8 raw[1 + 65 + 1] = { 1, 1 };
+  memcpy (raw + 2, e2ee_key_get_x (k), 32);
+  memcpy (raw + 34, e2ee_key_get_y (k), 32);
+  raw[66] = 0;
+  return text_bytes (e2ee_b64url_encode (raw, sizeof raw));
+}
+
+static GBytes *
+b_status_twice (const Case *c)
+{
+  g_autofree char *compact = compact_with (1, 1, FALSE, 1, 0);
+  return text_bytes (g_strdup_printf ("[e2ee:%s] away [e2ee:%s]", compact, compact));
+}
+
+static GBytes *
+b_status_cut (const Case *c)
+{
+  g_autofree char *compact = compact_with (1, 1, FALSE, 1, 0);
+  return text_bytes (g_strdup_printf ("away [e2ee:%.40s", compact));
+}
+
+static GPtrArray *
+alice_set (void)
+{
+  return e2ee_context_own_keyset (fx.alice_ctx, fx.alice);
+}
+
+static GBytes *
+b_profile_no_end (const Case *c)
+{
+  g_autoptr (GPtrArray) keys = alice_set ();
+  g_autofree char *block = e2ee_offer_profile_block (keys);
+  char *end = strstr (block, E2EE_PROFILE_END);
+
+  *end = '\0';
+  return text_bytes (g_strconcat ("About me.\n", block, NULL));
+}
+
+static GBytes *
+b_profile_twice (const Case *c)
+{
+  g_autoptr (GPtrArray) keys = alice_set ();
+  g_autofree char *block = e2ee_offer_profile_block (keys);
+  return text_bytes (g_strdup_printf ("%s\nand again\n%s", block, block));
+}
+
+static GBytes *
+b_profile_mangled (const Case *c)
+{
+  g_autoptr (GPtrArray) keys = alice_set ();
+  g_autofree char *block = e2ee_offer_profile_block (keys);
+  g_autofree char *end = g_strrstr (block, "\n" E2EE_PROFILE_END)
+                         ? g_strdup (g_strrstr (block, "\n" E2EE_PROFILE_END)) : NULL;
+
+  /* A server that replaced a character of the payload with '?'. */
+  *g_strrstr (block, "\n" E2EE_PROFILE_END) = '\0';
+  block[strlen (block) - 3] = '?';
+  return text_bytes (g_strconcat (block, end, NULL));
+}
+
+/* A JWK from parts: x, y, d as base64url strings (NULL: left out). */
+static char *
+jwk_text (const char *crv, const char *x, const char *y, const char *d, const char *extra)
+{
+  GString *s = g_string_new ("{\"kty\":\"EC\"");
+
+  if (crv)
+    g_string_append_printf (s, ",\"crv\":\"%s\"", crv);
+  if (x)
+    g_string_append_printf (s, ",\"x\":\"%s\"", x);
+  if (y)
+    g_string_append_printf (s, ",\"y\":\"%s\"", y);
+  if (d)
+    g_string_append_printf (s, ",\"d\":\"%s\"", d);
+  if (extra)
+    g_string_append (s, extra);
+  g_string_append_c (s, '}');
+  return g_string_free (s, FALSE);
+}
+
+static char *
+b64_of (const guint8 *data, gsize len)
+{
+  return e2ee_b64url_encode (data, len);
+}
+
+static char *
+alice_x (void)
+{
+  return b64_of (e2ee_key_get_x (fx.alice->identity), 32);
+}
+
+static char *
+alice_y (void)
+{
+  return b64_of (e2ee_key_get_y (fx.alice->identity), 32);
+}
+
+static GBytes *
+b_jwk_missing_y (const Case *c)
+{
+  g_autofree char *x = alice_x ();
+  return text_bytes (jwk_text ("P-256", x, NULL, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_public (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  return text_bytes (jwk_text ("P-256", x, y, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_curve (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  return text_bytes (jwk_text ("P-384", x, y, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_kty (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  g_autofree char *s = jwk_text ("P-256", x, y, NULL, NULL);
+  return text_bytes (g_strconcat ("{\"kty\":\"RSA\"", s + strlen ("{\"kty\":\"EC\""), NULL));
+}
+
+static GBytes *
+b_jwk_padded (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  g_autofree char *xp = g_strconcat (x, "=", NULL);
+  return text_bytes (jwk_text ("P-256", xp, y, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_std_b64 (const Case *c)
+{
+  /* Standard base64 alphabet ('+', '/') instead of base64url. */
+  g_autofree char *y = alice_y ();
+  return text_bytes (jwk_text ("P-256", "+/+/+/+/+/+/+/+/+/+/+/+/+/+/+/+/+/+/+/+/+/+", y, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_short (const Case *c)
+{
+  g_autofree char *x = b64_of (e2ee_key_get_x (fx.alice->identity), 31), *y = alice_y ();
+  return text_bytes (jwk_text ("P-256", x, y, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_long (const Case *c)
+{
+  guint8 x33[33] = { 0 };
+  g_autofree char *x = NULL, *y = alice_y ();
+
+  memcpy (x33 + 1, e2ee_key_get_x (fx.alice->identity), 32);
+  x = b64_of (x33, 33);
+  return text_bytes (jwk_text ("P-256", x, y, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_range (const Case *c)
+{
+  guint8 ff[32];
+  g_autofree char *x = NULL, *y = alice_y ();
+
+  memset (ff, 0xff, sizeof ff);
+  x = b64_of (ff, 32);
+  return text_bytes (jwk_text ("P-256", x, y, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_off_curve (const Case *c)
+{
+  guint8 y[32];
+  g_autofree char *xs = alice_x (), *ys = NULL;
+
+  memcpy (y, e2ee_key_get_y (fx.alice->identity), 32);
+  y[31] ^= 0x01;
+  ys = b64_of (y, 32);
+  return text_bytes (jwk_text ("P-256", xs, ys, NULL, NULL));
+}
+
+static GBytes *
+b_jwk_infinity (const Case *c)
+{
+  guint8 zero[32] = { 0 };
+  g_autofree char *z = b64_of (zero, 32);
+  return text_bytes (jwk_text ("P-256", z, z, NULL, NULL));
+}
+
+static char *
+alice_d (void)
+{
+  g_autofree char *jwk = e2ee_key_to_jwk (fx.alice->identity, TRUE, FALSE);
+  g_autoptr (JsonParser) p = json_parser_new ();
+  char *d;
+
+  g_assert_true (json_parser_load_from_data (p, jwk, -1, NULL));
+  d = g_strdup (json_object_get_string_member (json_node_get_object (json_parser_get_root (p)), "d"));
+  e2ee_wipe (jwk, strlen (jwk));
+  return d;
+}
+
+static GBytes *
+b_jwk_unexpected_d (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  char *d = alice_d ();
+  GBytes *out = text_bytes (jwk_text ("P-256", x, y, d, NULL));
+  e2ee_string_free (d);
+  return out;
+}
+
+static GBytes *
+b_jwk_mismatch (const Case *c)
+{
+  g_autofree char *jwk = e2ee_key_to_jwk (fx.bob->identity, TRUE, FALSE);
+  g_autoptr (JsonParser) p = json_parser_new ();
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  const char *d;
+  GBytes *out;
+
+  /* Bob's scalar with Alice's point. */
+  g_assert_true (json_parser_load_from_data (p, jwk, -1, NULL));
+  d = json_object_get_string_member (json_node_get_object (json_parser_get_root (p)), "d");
+  out = text_bytes (jwk_text ("P-256", x, y, d, NULL));
+  e2ee_wipe (jwk, strlen (jwk));
+  return out;
+}
+
+static GBytes *
+b_jwk_d_zero (const Case *c)
+{
+  guint8 zero[32] = { 0 };
+  g_autofree char *x = alice_x (), *y = alice_y (), *d = b64_of (zero, 32);
+  return text_bytes (jwk_text ("P-256", x, y, d, NULL));
+}
+
+static GBytes *
+b_jwk_d_order (const Case *c)
+{
+  gsize len;
+  g_autofree guint8 *n = e2ee_test_unhex (order_hex, &len);
+  g_autofree char *x = alice_x (), *y = alice_y (), *d = b64_of (n, len);
+  return text_bytes (jwk_text ("P-256", x, y, d, NULL));
+}
+
+static GBytes *
+b_jwk_dup_member (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  g_autofree char *extra = g_strdup_printf (",\"x\":\"%s\"", x);
+  return text_bytes (jwk_text ("P-256", x, y, NULL, extra));
+}
+
+static GBytes *
+b_jwk_escaped_name (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  g_autofree char *s = jwk_text ("P-256", NULL, y, NULL, NULL);
+  /* "\u0078" is "x" spelled with an escape. */
+  return text_bytes (g_strdup_printf ("{\"\\u0078\":\"%s\",%s", x, s + 1));
+}
+
+static GBytes *
+b_jwk_nul (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  g_autofree char *s = jwk_text ("P-256", x, y, NULL, NULL);
+  gsize len = strlen (s);
+  guint8 *d = g_malloc (len + 8);
+
+  /* The JSON, a NUL, then a second "y": only a length-aware parser sees it. */
+  memcpy (d, s, len);
+  memcpy (d + len, "\0{\"y\":1}", 8);
+  return g_bytes_new_take (d, len + 8);
+}
+
+static GBytes *
+b_jwk_nested (const Case *c)
+{
+  GString *s = g_string_new ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"ext\":");
+  for (int i = 0; i < 200; i++)
+    g_string_append_c (s, '[');
+  for (int i = 0; i < 200; i++)
+    g_string_append_c (s, ']');
+  g_string_append_c (s, '}');
+  return text_bytes (g_string_free (s, FALSE));
+}
+
+static GBytes *
+b_jwk_huge_caps (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  return text_bytes (jwk_text ("P-256", x, y, NULL, ",\"e2ee_v\":[99999999999999999999999]"));
+}
+
+static GBytes *
+b_jwk_bad_kid (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  g_autofree char *extra = g_strdup_printf (",\"kid\":\"%s\"", e2ee_key_get_kid (fx.bob->identity));
+  return text_bytes (jwk_text ("P-256", x, y, NULL, extra));
+}
+
+static char *
+set_entry (const E2eeKey *key)
+{
+  return e2ee_key_to_jwk (key, FALSE, TRUE);
+}
+
+static GBytes *
+b_set_many (const Case *c)
+{
+  GString *s = g_string_new ("{\"keys\":[");
+  for (int i = 0; i < E2EE_KEYSET_MAX + 1; i++)
+    {
+      g_autoptr (E2eeKey) k = e2ee_key_generate (NULL);
+      g_autofree char *e = set_entry (k);
+      g_string_append_printf (s, "%s%s", i ? "," : "", e);
+    }
+  g_string_append (s, "]}");
+  return text_bytes (g_string_free (s, FALSE));
+}
+
+static GBytes *
+b_set_dup (const Case *c)
+{
+  g_autofree char *e = set_entry (fx.alice->identity);
+  return text_bytes (g_strdup_printf ("{\"keys\":[%s,%s]}", e, e));
+}
+
+static GBytes *
+b_set_private (const Case *c)
+{
+  char *e = e2ee_key_to_jwk (fx.alice->identity, TRUE, TRUE);
+  GBytes *out = text_bytes (g_strdup_printf ("{\"keys\":[%s]}", e));
+  e2ee_string_free (e);
+  return out;
+}
+
+static GBytes *
+b_set_no_kid (const Case *c)
+{
+  g_autofree char *e = e2ee_key_to_jwk (fx.alice->identity, FALSE, FALSE);
+  return text_bytes (g_strdup_printf ("{\"keys\":[%s]}", e));
+}
+
+/* Keyring files: the valid one in tests/catalog with one edit. */
+static char *
+keyring_template (void)
+{
+  g_autofree char *path = e2ee_test_data_path ("catalog/keyring-valid.json");
+  char *text = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  return text;
+}
+
+static GBytes *
+keyring_edit (const char *from, const char *to)
+{
+  g_autofree char *text = keyring_template ();
+  char *at = strstr (text, from);
+
+  g_assert_nonnull (at);
+  *at = '\0';
+  return text_bytes (g_strconcat (text, to, at + strlen (from), NULL));
+}
+
+static GBytes *b_ring_valid (const Case *c) { return text_bytes (keyring_template ()); }
+static GBytes *b_ring_version (const Case *c) { return keyring_edit ("\"version\" : 1", "\"version\" : 2"); }
+static GBytes *b_ring_dup (const Case *c) { return keyring_edit ("\"version\" : 1", "\"version\" : 1, \"version\" : 1"); }
+static GBytes *b_ring_huge (const Case *c) { return keyring_edit ("\"last_counter\" : ", "\"last_counter\" : 99999999999999999999"); }
+static GBytes *b_ring_trust (const Case *c) { return keyring_edit ("\"tofu\"", "\"trusted\""); }
+static GBytes *b_ring_comment (const Case *c) { return keyring_edit ("\"version\" : 1", "/* c */ \"version\" : 1"); }
+static GBytes *b_ring_trailing (const Case *c) { return keyring_edit ("\n}\n", "\n}\n{}"); }
+static GBytes *b_ring_unknown (const Case *c) { return keyring_edit ("\"version\" : 1", "\"version\" : 1, \"extra\" : 1"); }
+
+static GBytes *
+b_ring_point (const Case *c)
+{
+  /* Alice's y with its last character changed: off the curve. */
+  return keyring_edit ("UUq5Uv5vJtV-HtGdwJNROUO2vC48FHz0QXf0UTNOl5M",
+                       "UUq5Uv5vJtV-HtGdwJNROUO2vC48FHz0QXf0UTNOl5A");
+}
+
+static GBytes *
+b_ring_truncated (const Case *c)
+{
+  g_autofree char *text = keyring_template ();
+  return text_bytes (g_strndup (text, strlen (text) / 2));
+}
+
+static GBytes *
+b_ring_nested (const Case *c)
+{
+  GString *s = g_string_new ("{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":");
+  for (int i = 0; i < 100; i++)
+    g_string_append_c (s, '[');
+  for (int i = 0; i < 100; i++)
+    g_string_append_c (s, ']');
+  g_string_append_c (s, '}');
+  return text_bytes (g_string_free (s, FALSE));
+}
+
+static GBytes *
+b_ring_nul (const Case *c)
+{
+  GBytes *t = b_ring_valid (c);
+  gsize len;
+  guint8 *d = g_bytes_unref_to_data (t, &len);
+
+  d[len / 3] = '\0';
+  return g_bytes_new_take (d, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* The catalog */
+
+#define T(name, kind, text, code) { name, kind, text, NULL, code, NULL, 0 }
+#define B(name, kind, build, code) { name, kind, NULL, build, code, NULL, 0 }
+#define R(name, build, code) { name, K_RECEIVE, NULL, build, code, NULL, 0 }
+#define RT(name, text, code) { name, K_RECEIVE, text, NULL, code, NULL, 0 }
+#define RF(name, from, build, code) { name, K_RECEIVE, NULL, build, code, from, 0 }
+
+static const Case cases[] = {
+  /* Envelopes through the whole receive path. */
+  R ("envelope/truncated", b_truncated, E2EE_ERROR_ENVELOPE_TRUNCATED),
+  R ("envelope/shorter-than-fixed-header", b_fixed_short, E2EE_ERROR_ENVELOPE_TRUNCATED),
+  R ("envelope/version-2", b_version, E2EE_ERROR_ENVELOPE_VERSION),
+  R ("envelope/version-0", b_version, E2EE_ERROR_ENVELOPE_VERSION),
+  R ("envelope/reserved-flag", b_flags, E2EE_ERROR_ENVELOPE_FLAGS),
+  R ("envelope/caps-without-v1", b_caps, E2EE_ERROR_ENVELOPE_FLAGS),
+  R ("envelope/zero-recipients", b_zero_rcpt, E2EE_ERROR_ENVELOPE_RECIPIENTS),
+  R ("envelope/33-recipients", b_many_rcpt, E2EE_ERROR_ENVELOPE_RECIPIENTS),
+  R ("envelope/duplicate-recipient", b_dup_rcpt, E2EE_ERROR_ENVELOPE_RECIPIENTS),
+  R ("envelope/oversized", b_oversized, E2EE_ERROR_ENVELOPE_TOO_LARGE),
+  R ("envelope/tampered-ciphertext", b_ct, E2EE_ERROR_AEAD_TAG),
+  R ("envelope/tampered-tag", b_tag, E2EE_ERROR_AEAD_TAG),
+  R ("envelope/tampered-counter", b_counter, E2EE_ERROR_AEAD_TAG),
+  R ("envelope/tampered-iv", b_iv, E2EE_ERROR_AEAD_TAG),
+  R ("envelope/wrong-key", b_wrong_key, E2EE_ERROR_AEAD_TAG),
+  R ("envelope/unknown-sender-device", b_unknown_device, E2EE_ERROR_AEAD_TAG),
+  R ("envelope/not-for-this-device", b_not_for_us, E2EE_ERROR_NOT_FOR_US),
+  RF ("envelope/sender-without-key", MALLORY, b_genuine, E2EE_ERROR_UNKNOWN_SENDER),
+  R ("envelope/replayed-counter", b_replay, E2EE_ERROR_REPLAY),
+  R ("envelope/counter-below-window", b_too_old, E2EE_ERROR_REPLAY),
+  R ("envelope/embedded-nul-plaintext", b_body_nul, E2EE_ERROR_ENVELOPE_TRAILING),
+  R ("envelope/invalid-utf8-plaintext", b_body_utf8, E2EE_ERROR_ENVELOPE_TRAILING),
+  R ("envelope/padding-without-marker", b_pad_marker, E2EE_ERROR_ENVELOPE_TRAILING),
+  R ("envelope/padding-all-zero", b_pad_zero, E2EE_ERROR_ENVELOPE_TRAILING),
+  R ("envelope/key-commitment-mismatch", b_commitment, E2EE_ERROR_AEAD_TAG),
+  R ("envelope/co-recipient-forgery", b_co_recipient, E2EE_ERROR_AEAD_TAG),
+  R ("armor/html-entity", b_html_entity, E2EE_ERROR_ARMOR),
+  R ("armor/html-line-break", b_html_br, E2EE_ERROR_ARMOR),
+  R ("armor/line-wrapped", b_wrapped, E2EE_ERROR_ARMOR),
+  R ("armor/padding-characters", b_armor_padding, E2EE_ERROR_ARMOR),
+  RT ("armor/non-base64", "?E2E:AQEBAAAA*AAAAAAAAAAA", E2EE_ERROR_ARMOR),
+  RT ("armor/length-1-mod-4", "?E2E:AQEBA", E2EE_ERROR_ARMOR),
+  RT ("armor/non-ascii", "?E2E:AQEB\xc3\xa9" "AAA", E2EE_ERROR_ARMOR),
+  RT ("armor/empty", "?E2E:", E2EE_ERROR_ENVELOPE_TRUNCATED),
+  /* Fragments through the receive path. */
+  RT ("fragment/upper-case-id", "?E2F:0000ABCD:1/2:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/index-zero", "?E2F:0000abcd:0/2:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/index-above-count", "?E2F:0000abcd:3/2:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/too-many-pieces", "?E2F:0000abcd:1/257:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/huge-count", "?E2F:0000abcd:1/99999999999999999999:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/leading-zero", "?E2F:0000abcd:01/2:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/sign", "?E2F:0000abcd:+1/2:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/control-byte", "?E2F:0000abcd:1/2:a\x01z", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/non-ascii", "?E2F:0000abcd:1/2:a\xc3\xa9z", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/inner-newline", "?E2F:0000abcd:1/2:ab\ncd", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/empty-chunk", "?E2F:0000abcd:1/2:", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/short-id", "?E2F:abcd:1/2:abc", E2EE_ERROR_FRAGMENT),
+  RT ("fragment/not-an-envelope", "?E2F:0000abcd:1/1:hello " SECRET, E2EE_ERROR_FRAGMENT),
+  R ("fragment/repeated-index-other-content", b_frag_conflict, E2EE_ERROR_FRAGMENT),
+  R ("fragment/count-changes", b_frag_count, E2EE_ERROR_FRAGMENT),
+  R ("fragment/larger-than-limit", b_frag_huge, E2EE_ERROR_FRAGMENT_LIMIT),
+  RF ("fragment/flood", "flooder@example.test", b_frag_flood, E2EE_ERROR_FRAGMENT_LIMIT),
+  /* In-band offers through the receive path: no key is learned. */
+  RT ("offer/not-base64", "?E2K:@@@@ key offer", E2EE_ERROR_OFFER),
+  RT ("offer/empty", "?E2K:", E2EE_ERROR_OFFER),
+  R ("offer/invalid-point", b_offer_point, E2EE_ERROR_OFFER),
+  R ("offer/wrong-version", b_offer_version, E2EE_ERROR_OFFER),
+  R ("offer/duplicated-key", b_offer_dup, E2EE_ERROR_OFFER),
+  R ("offer/too-many-keys", b_offer_flood, E2EE_ERROR_OFFER),
+  R ("offer/partial-key", b_offer_partial, E2EE_ERROR_OFFER),
+  R ("offer/caps-without-v1", b_offer_caps, E2EE_ERROR_OFFER),
+  RT ("offer/answer-html-mangled", "?E2A:AQE&amp;xyz key answer", E2EE_ERROR_OFFER),
+  /* Direct parser calls. */
+  T ("armor/no-prefix", K_ARMOR, "E2E:AQEB", E2EE_ERROR_ARMOR),
+  T ("envelope/empty", K_ENVELOPE, "", E2EE_ERROR_ENVELOPE_TRUNCATED),
+  T ("jwk/not-json", K_JWK_PUBLIC, "kty=EC", E2EE_ERROR_JWK_SYNTAX),
+  T ("jwk/array", K_JWK_PUBLIC, "[{\"kty\":\"EC\"}]", E2EE_ERROR_JWK_SYNTAX),
+  T ("jwk/trailing-data", K_JWK_PUBLIC, "{\"kty\":\"EC\"} {}", E2EE_ERROR_JWK_SYNTAX),
+  T ("jwk/non-string-member", K_JWK_PUBLIC, "{\"kty\":1,\"crv\":\"P-256\",\"x\":\"A\",\"y\":\"A\"}", E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/duplicated-member", K_JWK_PUBLIC, b_jwk_dup_member, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/escaped-member-name", K_JWK_PUBLIC, b_jwk_escaped_name, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/embedded-nul", K_JWK_PUBLIC, b_jwk_nul, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/deeply-nested", K_JWK_PUBLIC, b_jwk_nested, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/huge-number", K_JWK_PUBLIC, b_jwk_huge_caps, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/missing-y", K_JWK_PUBLIC, b_jwk_missing_y, E2EE_ERROR_JWK_MISSING),
+  B ("jwk/kty-rsa", K_JWK_PUBLIC, b_jwk_kty, E2EE_ERROR_JWK_KTY),
+  B ("jwk/wrong-curve", K_JWK_PUBLIC, b_jwk_curve, E2EE_ERROR_JWK_CRV),
+  B ("jwk/base64-padding", K_JWK_PUBLIC, b_jwk_padded, E2EE_ERROR_JWK_BASE64),
+  B ("jwk/standard-base64", K_JWK_PUBLIC, b_jwk_std_b64, E2EE_ERROR_JWK_BASE64),
+  B ("jwk/coordinate-31-bytes", K_JWK_PUBLIC, b_jwk_short, E2EE_ERROR_JWK_LENGTH),
+  B ("jwk/coordinate-33-bytes", K_JWK_PUBLIC, b_jwk_long, E2EE_ERROR_JWK_LENGTH),
+  B ("jwk/coordinate-above-p", K_JWK_PUBLIC, b_jwk_range, E2EE_ERROR_JWK_RANGE),
+  B ("jwk/invalid-point", K_JWK_PUBLIC, b_jwk_off_curve, E2EE_ERROR_JWK_NOT_ON_CURVE),
+  B ("jwk/point-at-infinity", K_JWK_PUBLIC, b_jwk_infinity, E2EE_ERROR_JWK_INFINITY),
+  B ("jwk/unexpected-private", K_JWK_PUBLIC, b_jwk_unexpected_d, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE),
+  B ("jwk/private-missing-d", K_JWK_PRIVATE, b_jwk_public, E2EE_ERROR_JWK_MISSING),
+  B ("jwk/private-mismatch", K_JWK_PRIVATE, b_jwk_mismatch, E2EE_ERROR_JWK_KEY_MISMATCH),
+  B ("jwk/private-zero", K_JWK_PRIVATE, b_jwk_d_zero, E2EE_ERROR_JWK_RANGE),
+  B ("jwk/private-group-order", K_JWK_PRIVATE, b_jwk_d_order, E2EE_ERROR_JWK_RANGE),
+  B ("jwk/kid-not-thumbprint", K_JWK_PUBLIC, b_jwk_bad_kid, E2EE_ERROR_JWK_SET),
+  T ("keyset/no-keys-member", K_KEYSET, "{\"key\":[]}", E2EE_ERROR_JWK_SET),
+  T ("keyset/empty", K_KEYSET, "{\"keys\":[]}", E2EE_ERROR_JWK_SET),
+  T ("keyset/entry-not-object", K_KEYSET, "{\"keys\":[1]}", E2EE_ERROR_JWK_SET),
+  T ("keyset/deeply-nested", K_KEYSET, "{\"keys\":[{\"a\":[[[[1]]]]}]}", E2EE_ERROR_JWK_SET),
+  B ("keyset/too-many-keys", K_KEYSET, b_set_many, E2EE_ERROR_JWK_SET),
+  B ("keyset/duplicated-key", K_KEYSET, b_set_dup, E2EE_ERROR_JWK_SET),
+  B ("keyset/private-key", K_KEYSET, b_set_private, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE),
+  B ("keyset/entry-without-kid", K_KEYSET, b_set_no_kid, E2EE_ERROR_JWK_SET),
+  B ("compact/invalid-point", K_COMPACT, b_compact_point, E2EE_ERROR_OFFER),
+  B ("compact/trailing-byte", K_COMPACT, b_compact_plus_byte, E2EE_ERROR_OFFER),
+  T ("compact/empty", K_COMPACT, "", E2EE_ERROR_OFFER),
+  B ("status/two-tags", K_STATUS, b_status_twice, E2EE_ERROR_OFFER),
+  B ("status/cut-tag", K_STATUS, b_status_cut, E2EE_ERROR_OFFER),
+  T ("status/no-tag", K_STATUS, "out for lunch", E2EE_ERROR_OFFER),
+  B ("profile/no-end-line", K_PROFILE, b_profile_no_end, E2EE_ERROR_OFFER),
+  B ("profile/two-blocks", K_PROFILE, b_profile_twice, E2EE_ERROR_OFFER),
+  B ("profile/mangled-payload", K_PROFILE, b_profile_mangled, E2EE_ERROR_OFFER),
+  T ("profile/no-block", K_PROFILE, "<b>About me</b>", E2EE_ERROR_OFFER),
+  T ("inband/not-an-offer", K_INBAND, "hello", E2EE_ERROR_OFFER),
+  /* Keyring files. */
+  B ("keyring/truncated", K_KEYRING, b_ring_truncated, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/newer-version", K_KEYRING, b_ring_version, E2EE_ERROR_KEYRING_VERSION),
+  B ("keyring/duplicated-member", K_KEYRING, b_ring_dup, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/huge-number", K_KEYRING, b_ring_huge, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/unknown-trust", K_KEYRING, b_ring_trust, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/comment", K_KEYRING, b_ring_comment, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/trailing-data", K_KEYRING, b_ring_trailing, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/unknown-member", K_KEYRING, b_ring_unknown, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/invalid-point", K_KEYRING, b_ring_point, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/deeply-nested", K_KEYRING, b_ring_nested, E2EE_ERROR_KEYRING_CORRUPT),
+  B ("keyring/embedded-nul", K_KEYRING, b_ring_nul, E2EE_ERROR_KEYRING_CORRUPT),
+  T ("keyring/not-json", K_KEYRING, "keyring", E2EE_ERROR_KEYRING_CORRUPT),
+  { "keyring/readable-by-others", K_KEYRING, NULL, b_ring_valid, E2EE_ERROR_KEYRING_PERMISSIONS, NULL, 0644 },
+};
+
+/* ------------------------------------------------------------------ */
+/* Running one case */
+
+static void
+assert_no_secret (const GError *error)
+{
+  g_assert_nonnull (error);
+  g_assert_null (strstr (error->message, SECRET));
+  g_assert_null (strstr (error->message, "hidden"));
+}
+
+static void
+check_keys_result (GPtrArray *keys, GError *error, const Case *c)
+{
+  if (keys != NULL)
+    g_ptr_array_unref (keys);
+  g_assert_null (keys);
+  g_assert_error (error, E2EE_ERROR, c->code);
+  assert_no_secret (error);
+  g_error_free (error);
+}
+
+static void
+run_receive (const Case *c, GBytes *input)
+{
+  g_autofree char *text = g_strndup (g_bytes_get_data (input, NULL), g_bytes_get_size (input));
+  const char *from = case_from (c);
+  E2eeBuddyRecord *buddy;
+  g_autoptr (GBytes) before = bob_snapshot ();
+  g_autoptr (GBytes) after = NULL;
+  gboolean had_buddy = e2ee_account_lookup_buddy (fx.bob, from) != NULL;
+  E2eeRecvResult r;
+
+  receive (from, text, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_ERROR);
+  g_assert_error (r.error, E2EE_ERROR, c->code);
+  assert_no_secret (r.error);
+  g_assert_null (r.plaintext);
+  g_assert_null (r.reply);
+  g_assert_null (r.new_devices);
+  e2ee_recv_result_clear (&r);
+
+  /* The keyring, as it would go to disk, is exactly what it was. */
+  after = bob_snapshot ();
+  g_assert_true (g_bytes_equal (before, after));
+  buddy = e2ee_account_lookup_buddy (fx.bob, from);
+  g_assert_true ((buddy != NULL) == had_buddy);
+}
+
+static void
+run_keyring (const Case *c, GBytes *input)
+{
+  g_autofree char *name = g_strdelimit (g_strdup_printf ("ring-%s.json", c->name), "/", '-');
+  g_autofree char *path = tmp_path (name);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *back = NULL;
+  gsize back_len = 0;
+  E2eeKeyring *k;
+
+  g_assert_true (g_file_set_contents (path, g_bytes_get_data (input, NULL),
+                                      (gssize) g_bytes_get_size (input), NULL));
+  g_assert_cmpint (g_chmod (path, c->mode ? (int) c->mode : 0600), ==, 0);
+  k = e2ee_keyring_load (path, NULL, &error);
+  if (k != NULL)
+    e2ee_keyring_free (k);
+  g_assert_null (k);
+  g_assert_error (error, E2EE_ERROR, c->code);
+  g_assert_null (strstr (error->message, "LhoO6K")); /* Bob's private scalar */
+
+  /* A failed load leaves the file alone. */
+  g_assert_true (g_file_get_contents (path, &back, &back_len, NULL));
+  g_assert_cmpmem (back, back_len, g_bytes_get_data (input, NULL), g_bytes_get_size (input));
+  g_unlink (path);
+}
+
+static void
+run_case (gconstpointer data)
+{
+  const Case *c = data;
+  g_autoptr (GBytes) input = c->text ? g_bytes_new_static (c->text, strlen (c->text))
+                                     : c->build (c);
+  gsize len = g_bytes_get_size (input);
+  g_autofree char *str = g_malloc (len + 1);
+  GError *error = NULL;
+
+  memcpy (str, g_bytes_get_data (input, NULL), len);
+  str[len] = '\0';
+
+  switch (c->kind)
+    {
+    case K_ARMOR:
+      {
+        GBytes *b = e2ee_armor_decode (str, &error);
+        g_assert_null (b);
+        g_assert_error (error, E2EE_ERROR, c->code);
+        break;
+      }
+    case K_ENVELOPE:
+      {
+        E2eeEnvelope *env = e2ee_envelope_parse ((const guint8 *) str, len, &error);
+        g_assert_null (env);
+        g_assert_error (error, E2EE_ERROR, c->code);
+        break;
+      }
+    case K_JWK_PUBLIC:
+    case K_JWK_PRIVATE:
+      {
+        E2eeKey *k = e2ee_key_from_jwk (str, (gssize) len,
+                                        c->kind == K_JWK_PUBLIC ? E2EE_KEY_EXPECT_PUBLIC
+                                                                : E2EE_KEY_EXPECT_PRIVATE,
+                                        &error);
+        g_assert_null (k);
+        g_assert_error (error, E2EE_ERROR, c->code);
+        break;
+      }
+    case K_KEYSET:
+      {
+        GPtrArray *keys = e2ee_keyset_parse (str, (gssize) len, &error);
+        check_keys_result (keys, error, c);
+        error = NULL;
+      }
+      break;
+    case K_COMPACT:
+      {
+        GPtrArray *keys = e2ee_offer_compact_decode (str, len, &error);
+        check_keys_result (keys, error, c);
+        error = NULL;
+      }
+      break;
+    case K_STATUS:
+      {
+        GPtrArray *keys = e2ee_offer_status_parse (str, &error);
+        check_keys_result (keys, error, c);
+        error = NULL;
+      }
+      break;
+    case K_PROFILE:
+      {
+        GPtrArray *keys = e2ee_offer_profile_parse (str, &error);
+        check_keys_result (keys, error, c);
+        error = NULL;
+      }
+      break;
+    case K_INBAND:
+      {
+        GPtrArray *keys = e2ee_offer_inband_parse (str, NULL, &error);
+        check_keys_result (keys, error, c);
+        error = NULL;
+      }
+      break;
+    case K_KEYRING:
+      run_keyring (c, input);
+      break;
+    case K_RECEIVE:
+      run_receive (c, input);
+      break;
+    }
+  if (error)
+    {
+      assert_no_secret (error);
+      g_error_free (error);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Resource bounds */
+
+/* A buddy flooding junk fragments fills only its own share of the
+ * reassembly buffers: Alice's fragmented message, sent in the middle of
+ * the flood, still arrives whole. */
+static void
+test_bounds_flood (void)
+{
+  const char *flooder = "flood2@example.test";
+  g_autoptr (GError) error = NULL;
+  char **pieces = e2ee_context_encrypt (fx.alice_ctx, fx.alice, BOB,
+                                        "through the flood " SECRET, 60, &error);
+  guint accepted = 0, refused = 0, n = g_strv_length (pieces);
+  E2eeRecvResult r;
+  gboolean done = FALSE;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, >, 2);
+  clock_held = TRUE; /* no buffer times out during the flood */
+  for (guint i = 0; i < 2000; i++)
+    {
+      g_autofree char *junk = g_strdup_printf ("?E2F:%08x:1/200:%0500u", i, i);
+
+      receive (flooder, junk, &r);
+      if (r.kind == E2EE_RECV_PENDING)
+        accepted++;
+      else
+        {
+          g_assert_error (r.error, E2EE_ERROR, E2EE_ERROR_FRAGMENT_LIMIT);
+          refused++;
+        }
+      e2ee_recv_result_clear (&r);
+
+      /* Alice's pieces go out between the junk. */
+      if (i % 300 == 7 && i / 300 < n)
+        {
+          receive (ALICE, pieces[i / 300], &r);
+          g_assert_no_error (r.error);
+          if (i / 300 + 1 < n)
+            g_assert_cmpint (r.kind, ==, E2EE_RECV_PENDING);
+          else
+            {
+              g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+              g_assert_cmpstr (r.plaintext, ==, "through the flood " SECRET);
+              done = TRUE;
+            }
+          e2ee_recv_result_clear (&r);
+        }
+    }
+  /* Pieces left over after the loop, if the message is long. */
+  for (guint i = (2000 - 8) / 300 + 1; i < n; i++)
+    {
+      receive (ALICE, pieces[i], &r);
+      g_assert_no_error (r.error);
+      if (i + 1 == n)
+        {
+          g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+          done = TRUE;
+        }
+      e2ee_recv_result_clear (&r);
+    }
+  clock_held = FALSE;
+  g_assert_true (done);
+  /* The flooder got its small share and nothing more. */
+  g_assert_cmpuint (accepted, ==, 4);
+  g_assert_cmpuint (refused, ==, 2000 - 4);
+  g_strfreev (pieces);
+}
+
+/* Many flooding buddies together cannot hold more than the global
+ * budget, and what is held is bounded in bytes. */
+static void
+test_bounds_total (void)
+{
+  g_autoptr (E2eeReassembler) r = e2ee_reassembler_new (4, 64, 96 * 1024, 120);
+  guint accepted = 0;
+
+  for (guint b = 0; b < 100; b++)
+    for (guint i = 0; i < 10; i++)
+      {
+        g_autofree char *key = g_strdup_printf ("acct\nbuddy%u", b);
+        g_autofree char *f = g_strdup_printf ("?E2F:%08x:1/2:%01000u", i, i);
+        char *complete = NULL;
+        GError *error = NULL;
+
+        if (e2ee_reassembler_add (r, key, f, 0, &complete, &error))
+          accepted++;
+        else
+          {
+            g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FRAGMENT_LIMIT);
+            g_error_free (error);
+          }
+        g_assert_null (complete);
+      }
+  g_assert_cmpuint (accepted, ==, 64);
+  g_assert_cmpuint (e2ee_reassembler_pending (r, NULL), ==, 64);
+  g_assert_cmpuint (e2ee_reassembler_buffered_bytes (r), <=, 64 * 1000);
+  /* They time out, and then there is room again. */
+  g_assert_cmpuint (e2ee_reassembler_expire (r, 121), ==, 64);
+  g_assert_cmpuint (e2ee_reassembler_buffered_bytes (r), ==, 0);
+}
+
+/* A message over the size limit is refused when sealed. */
+static void
+test_bounds_message_size (void)
+{
+  gsize big = E2EE_ENVELOPE_MAX_PLAINTEXT + 1;
+  g_autofree char *text = g_malloc (big + 1);
+  g_autoptr (GError) error = NULL;
+  char **pieces;
+
+  memset (text, 'a', big);
+  text[big] = '\0';
+  pieces = e2ee_context_encrypt (fx.alice_ctx, fx.alice, BOB, text, 0, &error);
+  g_assert_null (pieces);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_TOO_LARGE);
+  g_clear_error (&error);
+
+  /* The largest allowed message goes through. */
+  text[E2EE_ENVELOPE_MAX_PLAINTEXT] = '\0';
+  pieces = e2ee_context_encrypt (fx.alice_ctx, fx.alice, BOB, text, 0, &error);
+  g_assert_no_error (error);
+  {
+    E2eeRecvResult r;
+    receive (ALICE, pieces[0], &r);
+    g_assert_no_error (r.error);
+    g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+    g_assert_cmpuint (strlen (r.plaintext), ==, E2EE_ENVELOPE_MAX_PLAINTEXT);
+    e2ee_recv_result_clear (&r);
+  }
+  g_strfreev (pieces);
+}
+
+/* A keyring file above the size limit is refused before it is read (a
+ * sparse file: nothing is written to disk). */
+static void
+test_bounds_keyring_size (void)
+{
+  g_autofree char *path = tmp_path ("huge.json");
+  g_autoptr (GError) error = NULL;
+  E2eeKeyring *k;
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (ftruncate (fd, (off_t) E2EE_KEYRING_MAX_BYTES + 1), ==, 0);
+  close (fd);
+  k = e2ee_keyring_load (path, NULL, &error);
+  g_assert_null (k);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_LIMIT);
+  g_unlink (path);
+}
+
+/* A protected keyring without or with a wrong passphrase. */
+static void
+test_keyring_passphrase (void)
+{
+  g_autofree char *path = tmp_path ("sealed.json");
+  g_autoptr (GError) error = NULL;
+  E2eeKeyring *k = e2ee_keyring_new (path);
+  g_autoptr (E2eeKey) id = e2ee_key_generate (NULL);
+  E2eeKeyring *loaded;
+
+  e2ee_keyring_add_account (k, PROTO, "sealed@example.test", id);
+  g_assert_true (e2ee_keyring_set_passphrase (k, "correct horse", &error));
+  g_assert_true (e2ee_keyring_save (k, &error));
+  g_assert_no_error (error);
+  e2ee_keyring_free (k);
+
+  loaded = e2ee_keyring_load (path, NULL, &error);
+  g_assert_null (loaded);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE);
+  g_clear_error (&error);
+  loaded = e2ee_keyring_load (path, "wrong horse", &error);
+  g_assert_null (loaded);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  e2ee_test_init (&argc, &argv);
+  fixture_init ();
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = g_strconcat ("/catalog/", cases[i].name, NULL);
+      g_test_add_data_func (path, &cases[i], run_case);
+    }
+  g_test_add_func ("/catalog/bounds/fragment-flood-other-buddy", test_bounds_flood);
+  g_test_add_func ("/catalog/bounds/fragment-total", test_bounds_total);
+  g_test_add_func ("/catalog/bounds/message-size", test_bounds_message_size);
+  g_test_add_func ("/catalog/bounds/keyring-size", test_bounds_keyring_size);
+  g_test_add_func ("/catalog/keyring/passphrase", test_keyring_passphrase);
+  status = g_test_run ();
+  fixture_clear ();
+  return status;
+}
