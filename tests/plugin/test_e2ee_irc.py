@@ -162,6 +162,23 @@ class Trust(IrcBase):
         bob.wait_message(MARK_PLAIN + "plain words", who="alice", since=b, timeout=T)
         self.assert_clean(alice, bob)
 
+    def test_reset_forgets_and_asks_again(self):
+        alice, bob = self.start()
+        alice.cmd("bob", "e2ee status")
+        wait_key(alice, "bob")
+        a = alice.mark()
+        self.assertEqual(alice.cmd("bob", "e2ee reset")["status"], "ok")
+        wait_system(alice, "Forgot", since=a)
+        # The reset sends a new offer; Bob's answer is pinned again on first
+        # use, without any key-change warning.
+        wait_key(alice, "bob")
+        offers = bob.find(event="received-raw",
+                          pred=lambda e: e["text"].startswith("?E2K:"))
+        self.assertEqual(len(offers), 2)
+        self.assertEqual([e for e in alice.find(since=a, event="write")
+                          if is_system(e) and "CHANGED" in e["text"]], [])
+        self.converse(alice, bob, "after reset")
+
 
 class WithoutPlugin(IrcBase):
     def test_person_without_plugin(self):
@@ -180,6 +197,16 @@ class WithoutPlugin(IrcBase):
         alice.send("carol", "second")
         carol.wait_message("second", who="alice", since=c, timeout=T)
         self.assertEqual(len([t for t in recv_texts(carol) if t.startswith("?E2K:")]), 1)
+
+        # Once encryption is required, nothing goes out in plaintext.
+        self.assertEqual(alice.cmd("carol", "e2ee require")["status"], "ok")
+        a, c = alice.mark(), carol.mark()
+        alice.send("carol", "required " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a)
+        alice.ping()
+        self.assertEqual(alice.find(since=a, event="sent-raw"), [])
+        time.sleep(1.0)
+        self.assertEqual([t for t in recv_texts(carol, since=c) if SECRET_A in t], [])
         self.assert_clean(alice, carol)
 
 
