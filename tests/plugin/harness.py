@@ -10,6 +10,7 @@ import atexit
 import json
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
@@ -45,6 +46,7 @@ class HarnessError(AssertionError):
 
 _live_procs = []
 _live_dirs = []
+_live_uis = []  # Finch/Pidgin sessions: stopped by cleanup_all() as well
 _live_lock = threading.Lock()
 
 
@@ -77,6 +79,14 @@ def _stop_proc(proc, grace=2.0):
 
 def cleanup_all():
     """Kill every process and remove every temp dir this module created."""
+    with _live_lock:
+        uis = list(_live_uis)
+        _live_uis.clear()
+    for u in uis:
+        try:
+            u.stop()
+        except Exception:
+            pass
     with _live_lock:
         procs = list(_live_procs)
     for p in procs:
@@ -1036,20 +1046,93 @@ def _shquote(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
 
-class PidginSession(_UiSession):
-    """xvfb-run -a pidgin -c HOME -d (debug output in debug_log())."""
+class XServer:
+    """A private Xvfb (no TCP, no other clients), for driving a GUI with
+    xdotool and taking screenshots.  self.display is e.g. ":3"."""
 
-    def __init__(self, name, home):
+    def __init__(self, size="1024x768x24", timeout=DEFAULT_TIMEOUT):
+        if which("Xvfb") is None:
+            raise HarnessError("Xvfb is not installed")
+        r, w = os.pipe()
+        try:
+            # -displayfd: Xvfb picks a free display and writes its number
+            self.proc = subprocess.Popen(
+                [which("Xvfb"), "-displayfd", str(w), "-nolisten", "tcp",
+                 "-screen", "0", size],
+                pass_fds=(w,), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
+        finally:
+            os.close(w)
+        _register_proc(self.proc)
+        number = b""
+        deadline = time.monotonic() + timeout
+        try:
+            while not number.endswith(b"\n") and time.monotonic() < deadline:
+                ready, _, _ = select.select([r], [], [], 0.2)
+                if ready:
+                    chunk = os.read(r, 16)
+                    if not chunk:
+                        break
+                    number += chunk
+        finally:
+            os.close(r)
+        if not number.strip().isdigit():
+            self.stop()
+            raise HarnessError("Xvfb did not report a display (%r)" % number)
+        self.display = ":" + number.decode().strip()
+
+    def env(self, base=None):
+        env = dict(base if base is not None else os.environ)
+        env["DISPLAY"] = self.display
+        env.pop("XAUTHORITY", None)
+        return env
+
+    def run(self, *args, timeout=10, check=True):
+        """A command on this display (xdotool, import, ...); its stdout."""
+        r = subprocess.run(list(args), env=self.env(), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise HarnessError("%s failed (%d): %s" % (
+                " ".join(args), r.returncode,
+                r.stderr.decode("utf-8", "replace")[-500:]))
+        return r.stdout.decode("utf-8", "replace")
+
+    def screenshot(self, path):
+        """The whole screen as a PNG (ImageMagick's import)."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.run("import", "-window", "root", path, timeout=30)
+        return path
+
+    def stop(self):
+        _stop_proc(self.proc)
+
+
+class PidginSession(_UiSession):
+    """xvfb-run -a pidgin -c HOME -d (debug output in debug_log()).
+
+    With own_display=True Pidgin runs on an XServer of its own instead
+    (self.x), which xdotool can drive: windows(), type_into(), screenshot().
+    """
+
+    def __init__(self, name, home, own_display=False):
         if which("xvfb-run") is None or which("pidgin") is None:
             raise HarnessError("xvfb-run or pidgin is not installed")
         self.name = name
         self.home = home
+        self.x = None
         self.debug_path = os.path.join(home, "pidgin-debug.log")
         self._out = open(self.debug_path, "ab")
         env = _ui_env(home)
         env.pop("DISPLAY", None)
-        self.proc = subprocess.Popen([which("xvfb-run"), "-a", which("pidgin"),
-                                      "-c", home, "-d"],
+        if own_display:
+            self.x = XServer()
+            argv = [which("pidgin"), "-c", home, "-d"]
+            env = self.x.env(env)
+        else:
+            argv = [which("xvfb-run"), "-a", which("pidgin"), "-c", home, "-d"]
+        self.proc = subprocess.Popen(argv,
                                      stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
@@ -1058,8 +1141,48 @@ class PidginSession(_UiSession):
     def alive(self):
         return self.proc.poll() is None
 
+    def _need_x(self):
+        if self.x is None:
+            raise HarnessError("start Pidgin with own_display=True for this")
+        if which("xdotool") is None:
+            raise HarnessError("xdotool is not installed")
+
+    def windows(self, name_regex):
+        """Ids of visible top-level windows whose title matches."""
+        self._need_x()
+        out = self.x.run("xdotool", "search", "--onlyvisible", "--name",
+                         name_regex, check=False)
+        return [w for w in out.split() if w.isdigit()]
+
+    def wait_window(self, name_regex, timeout=DEFAULT_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.windows(name_regex)
+            if found:
+                return found[0]
+            if not self.alive() or time.monotonic() >= deadline:
+                raise HarnessError("%s: no window %r within %.1fs (alive: %s)"
+                                   % (self.name, name_regex, timeout,
+                                      self.alive()))
+            time.sleep(0.2)
+
+    def type_into(self, window, text, enter=True):
+        """Focus `window` (an id) and type `text` as key presses."""
+        self._need_x()
+        self.x.run("xdotool", "windowfocus", "--sync", window)
+        self.x.run("xdotool", "type", "--delay", "15", "--", text,
+                   timeout=30 + len(text) // 10)
+        if enter:
+            self.x.run("xdotool", "key", "Return")
+
+    def screenshot(self, path):
+        self._need_x()
+        return self.x.screenshot(path)
+
     def stop(self):
         _stop_proc(self.proc, grace=3.0)
+        if self.x is not None:
+            self.x.stop()
         if self._out:
             self._out.close()
             self._out = None
@@ -1227,13 +1350,20 @@ class Harness:
         Readiness: wait for its presence on a test client's buddy list."""
         s = FinchSession(user, self._ui_home("finch", user, protocol, plugins))
         self._uis.append(s)
+        with _live_lock:
+            _live_uis.append(s)
         return s
 
-    def pidgin(self, user, plugins=(), protocol="prpl-jabber"):
-        """Pidgin signed in as `user` (resource "pidgin"), under xvfb-run."""
+    def pidgin(self, user, plugins=(), protocol="prpl-jabber",
+               own_display=False):
+        """Pidgin signed in as `user` (resource "pidgin"), under xvfb-run,
+        or with own_display=True on a private Xvfb xdotool can drive."""
         s = PidginSession(user, self._ui_home("pidgin", user, protocol,
-                                              plugins))
+                                              plugins),
+                          own_display=own_display)
         self._uis.append(s)
+        with _live_lock:
+            _live_uis.append(s)
         return s
 
     def close(self):
@@ -1242,6 +1372,9 @@ class Harness:
                 u.stop()
             except Exception:
                 pass
+            with _live_lock:
+                if u in _live_uis:
+                    _live_uis.remove(u)
         self._uis = []
         for c in self._clients:
             try:
