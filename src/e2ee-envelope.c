@@ -8,13 +8,11 @@
 #include "e2ee-wipe.h"
 
 /* Layout (PROTOCOL.md §5):
- *   0  version      1
- *   1  caps         1
- *   2  flags        1
- *   3  sender id    4
- *   7  counter      5  (big-endian)
- *  12  n            1
- *  13  ids          4n
+ *   0  version << 4 | caps        1
+ *   1  flags << 5 | (n - 1)       1  (flags: bit 0 padded, bits 1-2 reserved)
+ *   2  sender id                  4
+ *   6  counter                    5  (big-endian)
+ *  11  ids                        4n
  *      iv           12
  *      commitment   16   only when n >= 2
  *      wrapped keys 48n  only when n >= 2 (key 32 || tag 16; AAD =
@@ -23,7 +21,9 @@
  * With one recipient the body is sealed directly under K(sender->recipient);
  * with more, under a fresh message key wrapped for each. */
 
-#define FIXED_LEN 13
+#define FIXED_LEN 11
+#define COUNT_BITS 5
+#define COUNT_MASK 0x1Fu
 #define COMMIT_LEN 16
 #define WRAP_LEN (E2EE_AEAD_KEY_LEN + E2EE_AEAD_TAG_LEN)
 #define MAX_PAD_EXTRA_BLOCKS 3
@@ -61,18 +61,20 @@ key_commitment (const guint8 mk[E2EE_AEAD_KEY_LEN], guint8 out[COMMIT_LEN])
   e2ee_wipe (digest, sizeof digest);
 }
 
+/* Uses @cached when the caller keeps a keyed handle, else a one-off one. */
 static gboolean
-seal_with (const guint8 key[E2EE_AEAD_KEY_LEN], const guint8 *iv,
+seal_with (const guint8 key[E2EE_AEAD_KEY_LEN], E2eeAead *cached, const guint8 *iv,
            const guint8 *aad, gsize aad_len, const guint8 *in, gsize len,
            guint8 *out, guint8 *tag, GError **error)
 {
-  E2eeAead *aead = e2ee_aead_new (key, error);
+  E2eeAead *aead = cached ? cached : e2ee_aead_new (key, error);
   gboolean ok;
 
   if (!aead)
     return FALSE;
   ok = e2ee_aead_seal (aead, iv, aad, aad_len, in, len, out, tag, error);
-  e2ee_aead_free (aead);
+  if (aead != cached)
+    e2ee_aead_free (aead);
   return ok;
 }
 
@@ -93,6 +95,7 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
   guint8 *out = NULL, *body = NULL;
   guint8 *mk = NULL;
   const guint8 *body_key;
+  E2eeAead *body_aead = NULL;
   gboolean padded = p->pad_block > 0;
   GBytes *result = NULL;
 
@@ -117,7 +120,8 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
                    "the message is longer than %d bytes", E2EE_ENVELOPE_MAX_PLAINTEXT);
       return NULL;
     }
-  if (p->counter > E2EE_ENVELOPE_COUNTER_MAX || !(p->caps & E2EE_CAPS_V1))
+  if (p->counter > E2EE_ENVELOPE_COUNTER_MAX || !(p->caps & E2EE_CAPS_V1)
+      || (p->caps & ~E2EE_CAPS_MASK))
     {
       g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_FLAGS,
                            "counter out of range or capabilities without v1");
@@ -146,13 +150,12 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
   out = g_malloc0 (total);
 
   /* Fixed header. */
-  out[0] = E2EE_ENVELOPE_VERSION;
-  out[1] = p->caps;
-  out[2] = padded ? E2EE_ENVELOPE_FLAG_PADDED : 0;
-  memcpy (out + 3, p->sender_id, E2EE_DEVICE_ID_LEN);
+  /* Two packed bytes keep a one-recipient envelope small on IRC. */
+  out[0] = (guint8) (E2EE_ENVELOPE_VERSION << 4 | p->caps);
+  out[1] = (guint8) ((padded ? E2EE_ENVELOPE_FLAG_PADDED : 0) << COUNT_BITS | (n - 1));
+  memcpy (out + 2, p->sender_id, E2EE_DEVICE_ID_LEN);
   for (int i = 0; i < 5; i++)
-    out[7 + i] = (guint8) (p->counter >> (8 * (4 - i)));
-  out[12] = (guint8) n;
+    out[6 + i] = (guint8) (p->counter >> (8 * (4 - i)));
   off = FIXED_LEN;
   for (guint i = 0; i < n; i++, off += E2EE_DEVICE_ID_LEN)
     memcpy (out + off, p->recipients[i].id, E2EE_DEVICE_ID_LEN);
@@ -164,7 +167,10 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
   off += E2EE_AEAD_IV_LEN;
 
   if (n == 1)
-    body_key = p->recipients[0].key;
+    {
+      body_key = p->recipients[0].key;
+      body_aead = p->recipients[0].aead;
+    }
   else
     {
       mk = e2ee_secret_alloc (E2EE_AEAD_KEY_LEN);
@@ -187,7 +193,7 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
     guint8 *body_out = out + total - E2EE_AEAD_TAG_LEN - body_len;
     guint8 *tag = out + total - E2EE_AEAD_TAG_LEN;
 
-    if (!seal_with (body_key, iv, out, hlen, body, body_len, body_out, tag, error))
+    if (!seal_with (body_key, body_aead, iv, out, hlen, body, body_len, body_out, tag, error))
       goto out;
 
     /* Each wrap authenticates the header and the whole body (ciphertext
@@ -206,7 +212,7 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
         for (guint i = 0; ok && i < n; i++)
           {
             guint8 *wrap = out + hlen + WRAP_LEN * i;
-            ok = seal_with (p->recipients[i].key, iv, aad, aad_len, mk,
+            ok = seal_with (p->recipients[i].key, p->recipients[i].aead, iv, aad, aad_len, mk,
                             E2EE_AEAD_KEY_LEN, wrap, wrap + E2EE_AEAD_KEY_LEN, error);
           }
         g_free (aad);
@@ -237,25 +243,20 @@ e2ee_envelope_parse (const guint8 *data, gsize len, GError **error)
                            "envelope shorter than its fixed header");
       return NULL;
     }
-  if (data[0] != E2EE_ENVELOPE_VERSION)
+  if (data[0] >> 4 != E2EE_ENVELOPE_VERSION)
     {
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_VERSION,
-                   "unsupported envelope version %u", data[0]);
+                   "unsupported envelope version %u", data[0] >> 4);
       return NULL;
     }
-  if (!(data[1] & E2EE_CAPS_V1) || (data[2] & ~E2EE_ENVELOPE_FLAG_PADDED))
+  if (!(data[0] & E2EE_CAPS_V1) || ((data[1] >> COUNT_BITS) & ~E2EE_ENVELOPE_FLAG_PADDED))
     {
       g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_FLAGS,
                            "envelope capabilities lack v1 or reserved flags are set");
       return NULL;
     }
-  n = data[12];
-  if (n == 0 || n > E2EE_ENVELOPE_MAX_RECIPIENTS)
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_RECIPIENTS,
-                   "envelope lists %u recipients", n);
-      return NULL;
-    }
+  /* n is stored as n - 1 in five bits, so 1..32 is all it can say. */
+  n = (data[1] & COUNT_MASK) + 1;
   hlen = header_len_for (n);
   min = hlen + (n >= 2 ? WRAP_LEN * n : 0) + E2EE_AEAD_TAG_LEN;
   if (len < min)
@@ -300,10 +301,10 @@ e2ee_envelope_free (E2eeEnvelope *env)
   g_free (env);
 }
 
-guint8 e2ee_envelope_get_version (const E2eeEnvelope *env) { return env->data[0]; }
-guint8 e2ee_envelope_get_caps (const E2eeEnvelope *env) { return env->data[1]; }
-guint8 e2ee_envelope_get_flags (const E2eeEnvelope *env) { return env->data[2]; }
-const guint8 *e2ee_envelope_get_sender_id (const E2eeEnvelope *env) { return env->data + 3; }
+guint8 e2ee_envelope_get_version (const E2eeEnvelope *env) { return env->data[0] >> 4; }
+guint8 e2ee_envelope_get_caps (const E2eeEnvelope *env) { return env->data[0] & E2EE_CAPS_MASK; }
+guint8 e2ee_envelope_get_flags (const E2eeEnvelope *env) { return env->data[1] >> COUNT_BITS; }
+const guint8 *e2ee_envelope_get_sender_id (const E2eeEnvelope *env) { return env->data + 2; }
 guint e2ee_envelope_get_n_recipients (const E2eeEnvelope *env) { return env->n; }
 
 guint64
@@ -311,7 +312,7 @@ e2ee_envelope_get_counter (const E2eeEnvelope *env)
 {
   guint64 v = 0;
   for (int i = 0; i < 5; i++)
-    v = v << 8 | env->data[7 + i];
+    v = v << 8 | env->data[6 + i];
   return v;
 }
 
@@ -332,30 +333,32 @@ e2ee_envelope_find_recipient (const E2eeEnvelope *env, const guint8 id[E2EE_DEVI
 }
 
 static gboolean
-open_with (const guint8 key[E2EE_AEAD_KEY_LEN], const guint8 *iv,
+open_with (const guint8 key[E2EE_AEAD_KEY_LEN], E2eeAead *cached, const guint8 *iv,
            const guint8 *aad, gsize aad_len, const guint8 *in, gsize len,
            const guint8 *tag, guint8 *out, GError **error)
 {
-  E2eeAead *aead = e2ee_aead_new (key, error);
+  E2eeAead *aead = cached ? cached : e2ee_aead_new (key, error);
   gboolean ok;
 
   if (!aead)
     return FALSE;
   ok = e2ee_aead_open (aead, iv, aad, aad_len, in, len, tag, out, error);
-  e2ee_aead_free (aead);
+  if (aead != cached)
+    e2ee_aead_free (aead);
   return ok;
 }
 
-gboolean
-e2ee_envelope_open (const E2eeEnvelope *env, guint index,
-                    const guint8 key[E2EE_AEAD_KEY_LEN],
-                    guint8 **plaintext, gsize *len, GError **error)
+static gboolean
+envelope_open (const E2eeEnvelope *env, guint index,
+               const guint8 key[E2EE_AEAD_KEY_LEN], E2eeAead *aead,
+               guint8 **plaintext, gsize *len, GError **error)
 {
   const guint8 *iv = env->data + FIXED_LEN + E2EE_DEVICE_ID_LEN * env->n;
   const guint8 *body = env->data + env->body_off;
   const guint8 *tag = body + env->body_len;
   guint8 *mk = NULL, *out = NULL;
   const guint8 *body_key = key;
+  E2eeAead *body_aead = aead;
   gsize plain_len = env->body_len;
   gboolean ok = FALSE;
 
@@ -374,7 +377,7 @@ e2ee_envelope_open (const E2eeEnvelope *env, guint index,
       memcpy (aad, env->data, env->header_len);
       memcpy (aad + env->header_len, body, env->body_len + E2EE_AEAD_TAG_LEN);
       mk = e2ee_secret_alloc (E2EE_AEAD_KEY_LEN);
-      ok = open_with (key, iv, aad, aad_len,
+      ok = open_with (key, aead, iv, aad, aad_len,
                       wrap, E2EE_AEAD_KEY_LEN, wrap + E2EE_AEAD_KEY_LEN, mk, error);
       g_free (aad);
       if (!ok)
@@ -390,15 +393,16 @@ e2ee_envelope_open (const E2eeEnvelope *env, guint index,
           goto out;
         }
       body_key = mk;
+      body_aead = NULL;
     }
 
   out = e2ee_secret_alloc (env->body_len + 1);
-  ok = open_with (body_key, iv, env->data, env->header_len, body, env->body_len,
+  ok = open_with (body_key, body_aead, iv, env->data, env->header_len, body, env->body_len,
                   tag, out, error);
   if (!ok)
     goto out;
 
-  if (env->data[2] & E2EE_ENVELOPE_FLAG_PADDED)
+  if (e2ee_envelope_get_flags (env) & E2EE_ENVELOPE_FLAG_PADDED)
     {
       while (plain_len > 0 && out[plain_len - 1] == 0)
         plain_len--;
@@ -421,6 +425,23 @@ out:
   e2ee_secret_free (mk, E2EE_AEAD_KEY_LEN);
   e2ee_secret_free (out, env->body_len + 1);
   return ok;
+}
+
+gboolean
+e2ee_envelope_open (const E2eeEnvelope *env, guint index,
+                    const guint8 key[E2EE_AEAD_KEY_LEN],
+                    guint8 **plaintext, gsize *len, GError **error)
+{
+  g_return_val_if_fail (key != NULL, FALSE);
+  return envelope_open (env, index, key, NULL, plaintext, len, error);
+}
+
+gboolean
+e2ee_envelope_open_aead (const E2eeEnvelope *env, guint index, E2eeAead *aead,
+                         guint8 **plaintext, gsize *len, GError **error)
+{
+  g_return_val_if_fail (aead != NULL, FALSE);
+  return envelope_open (env, index, NULL, aead, plaintext, len, error);
 }
 
 /* ---- armor ------------------------------------------------------------ */

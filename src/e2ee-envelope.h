@@ -18,6 +18,8 @@ G_BEGIN_DECLS
 typedef struct {
   guint8 id[E2EE_DEVICE_ID_LEN];       /* recipient device id */
   const guint8 *key;                   /* K(sender -> recipient), 32 bytes */
+  E2eeAead *aead;                      /* optional: a handle already keyed with
+                                          @key, reused to skip per-message set-up */
 } E2eeRecipient;
 
 typedef struct {
@@ -67,6 +69,13 @@ G_GNUC_WARN_UNUSED_RESULT
 gboolean e2ee_envelope_open (const E2eeEnvelope *env, guint index,
                              const guint8 key[E2EE_AEAD_KEY_LEN],
                              guint8 **plaintext, gsize *len, GError **error);
+
+/* The same with a handle already keyed with K(sender -> recipient), so a
+ * session does not pay for a cipher set-up on every message. */
+G_GNUC_WARN_UNUSED_RESULT
+gboolean e2ee_envelope_open_aead (const E2eeEnvelope *env, guint index,
+                                  E2eeAead *aead, guint8 **plaintext, gsize *len,
+                                  GError **error);
 
 /* Armor: E2EE_ARMOR_PREFIX + unpadded base64url, one line, ASCII only. */
 char *e2ee_armor_encode (GBytes *envelope);

@@ -145,7 +145,7 @@ key_alloc (const guint8 x[E2EE_KEY_COORD_LEN], const guint8 y[E2EE_KEY_COORD_LEN
   key->ref_count = 1;
   memcpy (key->x, x, E2EE_KEY_COORD_LEN);
   memcpy (key->y, y, E2EE_KEY_COORD_LEN);
-  key->caps = caps;
+  key->caps = caps & E2EE_CAPS_MASK;
   compute_thumbprint (key);
   return key;
 }
@@ -390,7 +390,7 @@ parse_caps (JsonObject *obj, guint8 *caps, GError **error)
   if (!JSON_NODE_HOLDS_ARRAY (node))
     goto bad;
   arr = json_node_get_array (node);
-  if (json_array_get_length (arr) == 0 || json_array_get_length (arr) > 8)
+  if (json_array_get_length (arr) == 0 || json_array_get_length (arr) > 16)
     goto bad;
   for (guint i = 0; i < json_array_get_length (arr); i++)
     {
@@ -399,9 +399,12 @@ parse_caps (JsonObject *obj, guint8 *caps, GError **error)
       if (!JSON_NODE_HOLDS_VALUE (v) || json_node_get_value_type (v) != G_TYPE_INT64)
         goto bad;
       n = json_node_get_int (v);
-      if (n < 1 || n > 8)
+      if (n < 1 || n > 64)
         goto bad;
-      bits |= (guint8) (1u << (n - 1));
+      /* Versions above 4 are a later peer's business: v1 envelopes carry
+       * four capability bits, so they are ignored rather than refused. */
+      if (n <= 4)
+        bits |= (guint8) (1u << (n - 1));
     }
   if (!(bits & E2EE_CAPS_V1))
     goto bad;

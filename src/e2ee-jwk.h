@@ -15,6 +15,8 @@ G_BEGIN_DECLS
 /* Capability bits: bit (v-1) set for each protocol version v supported. */
 #define E2EE_CAPS_V1 0x01u
 #define E2EE_CAPS_SUPPORTED E2EE_CAPS_V1
+/* Capabilities travel in four bits of the envelope: versions 1 to 4. */
+#define E2EE_CAPS_MASK 0x0Fu
 
 /* Most keys one JWK Set may hold (devices of one account). */
 #define E2EE_KEYSET_MAX 16

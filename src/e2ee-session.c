@@ -27,7 +27,44 @@ struct _E2eeContext {
   E2eeChangedFunc changed;
   gpointer changed_data;
   E2eeReassembler *reassembler;
+  /* Cipher handles keyed by the 32-byte direction key they hold: opening
+   * a handle costs several times a short message, so a conversation
+   * reuses one.  Keyed by value, never by record pointer, so a handle can
+   * never outlive or mismatch the key it was made for. */
+  GHashTable *aead_cache;
 };
+
+#define AEAD_CACHE_MAX 512
+
+static void
+wipe_key_bytes (gpointer data)
+{
+  e2ee_secret_free (data, E2EE_KEY_LEN);
+}
+
+static GBytes *
+secret_bytes (const guint8 key[E2EE_KEY_LEN])
+{
+  guint8 *copy = g_memdup2 (key, E2EE_KEY_LEN);
+  return g_bytes_new_with_free_func (copy, E2EE_KEY_LEN, wipe_key_bytes, copy);
+}
+
+/* A keyed handle for @key, made once and kept. */
+static E2eeAead *
+cached_aead (E2eeContext *ctx, const guint8 key[E2EE_KEY_LEN], GError **error)
+{
+  GBytes *lookup = secret_bytes (key);
+  E2eeAead *aead = g_hash_table_lookup (ctx->aead_cache, lookup);
+
+  if (aead == NULL && (aead = e2ee_aead_new (key, error)) != NULL)
+    {
+      if (g_hash_table_size (ctx->aead_cache) >= AEAD_CACHE_MAX)
+        g_hash_table_remove_all (ctx->aead_cache);
+      g_hash_table_insert (ctx->aead_cache, g_bytes_ref (lookup), aead);
+    }
+  g_bytes_unref (lookup);
+  return aead;
+}
 
 E2eeContext *
 e2ee_context_new (E2eeKeyring *keyring)
@@ -38,6 +75,9 @@ e2ee_context_new (E2eeKeyring *keyring)
   ctx->default_policy = E2EE_POLICY_OPPORTUNISTIC;
   ctx->reassembler = e2ee_reassembler_new (FRAGMENTS_PER_BUDDY, FRAGMENTS_TOTAL,
                                            FRAGMENT_MAX_BYTES, FRAGMENT_TIMEOUT_S);
+  ctx->aead_cache = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
+                                           (GDestroyNotify) g_bytes_unref,
+                                           (GDestroyNotify) e2ee_aead_free);
   return ctx;
 }
 
@@ -47,6 +87,7 @@ e2ee_context_free (E2eeContext *ctx)
   if (ctx == NULL)
     return;
   e2ee_reassembler_free (ctx->reassembler);
+  g_hash_table_destroy (ctx->aead_cache);
   e2ee_keyring_free (ctx->keyring);
   g_free (ctx);
 }
@@ -289,8 +330,8 @@ next_counter (E2eeAccountRecord *account)
 }
 
 static void
-add_recipients (GArray *recipients, E2eeAccountRecord *account, E2eeBuddyRecord *buddy,
-                GError **error)
+add_recipients (E2eeContext *ctx, GArray *recipients, E2eeAccountRecord *account,
+                E2eeBuddyRecord *buddy, GError **error)
 {
   for (guint i = 0; buddy && i < buddy->devices->len; i++)
     {
@@ -306,7 +347,8 @@ add_recipients (GArray *recipients, E2eeAccountRecord *account, E2eeBuddyRecord 
                        E2EE_DEVICE_ID_LEN) == 0;
       if (dup || recipients->len >= E2EE_ENVELOPE_MAX_RECIPIENTS)
         continue;
-      if (!ensure_device_keys (account, dev, error))
+      if (!ensure_device_keys (account, dev, error)
+          || !(r.aead = cached_aead (ctx, dev->k_send, error)))
         return;
       r.key = dev->k_send;
       g_array_append_val (recipients, r);
@@ -334,11 +376,11 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
                      "encryption is turned off for %s", buddy_name);
       return NULL;
     }
-  add_recipients (recipients, account, buddy, &local);
+  add_recipients (ctx, recipients, account, buddy, &local);
   if (g_strcmp0 (buddy_name, account->name) != 0)
     self = e2ee_account_lookup_buddy (account, account->name);
   if (local == NULL)
-    add_recipients (recipients, account, self, &local);
+    add_recipients (ctx, recipients, account, self, &local);
   if (local != NULL)
     {
       g_propagate_error (error, local);
@@ -447,7 +489,7 @@ replay_record (E2eeDeviceRecord *dev, guint64 counter)
 /* The devices that may have sent an envelope with @sender_id: the buddy's,
  * or, for copies of our own messages, our other devices'. */
 static E2eeDeviceRecord *
-find_sender (E2eeBuddyRecord *buddy, const guint8 *sender_id, const E2eeEnvelope *env,
+find_sender (E2eeContext *ctx, E2eeBuddyRecord *buddy, const guint8 *sender_id, const E2eeEnvelope *env,
              E2eeAccountRecord *account, guint index, guint8 **plaintext, gsize *len,
              GError **error)
 {
@@ -458,11 +500,14 @@ find_sender (E2eeBuddyRecord *buddy, const guint8 *sender_id, const E2eeEnvelope
 
       if (memcmp (e2ee_key_get_device_id (dev->key), sender_id, E2EE_DEVICE_ID_LEN) != 0)
         continue;
-      if (!ensure_device_keys (account, dev, error))
+      E2eeAead *aead;
+
+      if (!ensure_device_keys (account, dev, error)
+          || !(aead = cached_aead (ctx, dev->k_recv, error)))
         return NULL;
       /* Device ids are short, so two devices may share one: the tag
        * decides which of them sent it. */
-      if (e2ee_envelope_open (env, index, dev->k_recv, plaintext, len, &attempt))
+      if (e2ee_envelope_open_aead (env, index, aead, plaintext, len, &attempt))
         return dev;
       if (!g_error_matches (attempt, E2EE_ERROR, E2EE_ERROR_AEAD_TAG))
         {
@@ -526,7 +571,7 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
           goto fail;
         }
     }
-  dev = find_sender (buddy, e2ee_envelope_get_sender_id (env), env, account, (guint) index,
+  dev = find_sender (ctx, buddy, e2ee_envelope_get_sender_id (env), env, account, (guint) index,
                      &plaintext, &len, &error);
   if (dev == NULL)
     {

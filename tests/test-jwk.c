@@ -152,12 +152,13 @@ test_non_string_members (void)
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":{\"v\":\"" AY "\"}}",
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"d\":true}",
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"kid\":7}",
-    /* e2ee_v: must be a non-empty array of versions 1..8 including 1. */
+    /* e2ee_v: a non-empty array of versions 1..64 including 1 (versions
+     * above 4 are ignored, not refused: see test below). */
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":1}",
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[]}",
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[2]}",
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[0,1]}",
-    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[1,9]}",
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[1,65]}",
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[\"1\"]}",
     "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY "\",\"e2ee_v\":[1.0]}",
   };

@@ -119,14 +119,21 @@ test_compact_vectors (void)
           keys = decode_str (f[3], &error);
           g_assert_no_error (error);
           g_assert_cmpuint (keys->len, ==, (len - 1) / 65);
+          gboolean caps_fit = TRUE;
+
           for (guint i = 0; i < keys->len; i++)
             {
-              g_assert_cmpuint (e2ee_key_get_caps (keys->pdata[i]), ==, bin[1 + 65 * i]);
+              /* v1 envelopes carry four capability bits (versions 1-4);
+               * higher ones are dropped on import. */
+              caps_fit &= (bin[1 + 65 * i] & ~E2EE_CAPS_MASK) == 0;
+              g_assert_cmpuint (e2ee_key_get_caps (keys->pdata[i]), ==,
+                                bin[1 + 65 * i] & E2EE_CAPS_MASK);
               g_assert_cmpmem (e2ee_key_get_x (keys->pdata[i]), 32, bin + 2 + 65 * i, 32);
               g_assert_cmpmem (e2ee_key_get_y (keys->pdata[i]), 32, bin + 34 + 65 * i, 32);
             }
           again = e2ee_offer_compact_encode (keys);
-          g_assert_cmpstr (again, ==, f[3]);
+          if (caps_fit)
+            g_assert_cmpstr (again, ==, f[3]);
           accepted++;
         }
       else
