@@ -1099,10 +1099,11 @@ class XServer:
                 r.stderr.decode("utf-8", "replace")[-500:]))
         return r.stdout.decode("utf-8", "replace")
 
-    def screenshot(self, path):
-        """The whole screen as a PNG (ImageMagick's import)."""
+    def screenshot(self, path, window="root"):
+        """The screen (or one window, by id) as a PNG (ImageMagick's
+        import)."""
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.run("import", "-window", "root", path, timeout=30)
+        self.run("import", "-window", window, path, timeout=30)
         return path
 
     def stop(self):
@@ -1175,9 +1176,9 @@ class PidginSession(_UiSession):
         if enter:
             self.x.run("xdotool", "key", "Return")
 
-    def screenshot(self, path):
+    def screenshot(self, path, window="root"):
         self._need_x()
-        return self.x.screenshot(path)
+        return self.x.screenshot(path, window)
 
     def stop(self):
         _stop_proc(self.proc, grace=3.0)
