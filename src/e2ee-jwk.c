@@ -23,19 +23,37 @@ struct _E2eeKey {
 
 /* ---- curve helpers ---------------------------------------------------- */
 
+/* One P-256 context for the process: building it parses the curve's
+ * parameters, which would cost more than validating a key.  libgcrypt
+ * contexts are not safe for concurrent use, so each use holds the lock
+ * (recursive: helpers that take the context call each other). */
+static GRecMutex curve_lock;
+static gcry_ctx_t curve_shared;
+
 static gcry_ctx_t
 curve_context (GError **error)
 {
-  gcry_ctx_t ctx = NULL;
-  gcry_error_t err = gcry_mpi_ec_new (&ctx, NULL, CURVE_NAME);
-
-  if (err)
+  g_rec_mutex_lock (&curve_lock);
+  if (curve_shared == NULL)
     {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
-                   "cannot set up P-256: %s", gcry_strerror (err));
-      return NULL;
+      gcry_error_t err = gcry_mpi_ec_new (&curve_shared, NULL, CURVE_NAME);
+      if (err)
+        {
+          curve_shared = NULL;
+          g_rec_mutex_unlock (&curve_lock);
+          g_set_error (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                       "cannot set up P-256: %s", gcry_strerror (err));
+          return NULL;
+        }
     }
-  return ctx;
+  return curve_shared;
+}
+
+static void
+curve_release (gcry_ctx_t ctx)
+{
+  if (ctx != NULL)
+    g_rec_mutex_unlock (&curve_lock);
 }
 
 static gcry_mpi_t
@@ -223,7 +241,7 @@ out:
   gcry_mpi_release (mx);
   gcry_mpi_release (my);
   gcry_mpi_release (p);
-  gcry_ctx_release (ctx);
+  curve_release (ctx);
   return ok;
 }
 
@@ -259,7 +277,7 @@ public_from_scalar (gcry_mpi_t d, guint8 x[E2EE_KEY_COORD_LEN],
                          "scalar multiplication gave the point at infinity");
   gcry_mpi_point_release (g);
   gcry_mpi_point_release (q);
-  gcry_ctx_release (ctx);
+  curve_release (ctx);
   return ok;
 }
 
@@ -276,7 +294,7 @@ scalar_in_range (gcry_mpi_t d, GError **error)
   n = gcry_mpi_ec_get_mpi ("n", ctx, 1);
   ok = gcry_mpi_cmp_ui (d, 0) > 0 && gcry_mpi_cmp (d, n) < 0;
   gcry_mpi_release (n);
-  gcry_ctx_release (ctx);
+  curve_release (ctx);
   if (!ok)
     g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_RANGE,
                          "the private scalar is not in [1, n-1]");
@@ -674,7 +692,7 @@ e2ee_key_ecdh (const E2eeKey *local, const E2eeKey *remote,
   gcry_mpi_release (qx);
   gcry_mpi_release (qy);
   gcry_mpi_release (one);
-  gcry_ctx_release (ctx);
+  curve_release (ctx);
   return ok;
 }
 
