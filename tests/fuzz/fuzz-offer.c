@@ -105,11 +105,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   E2eeOfferKind kind = (E2eeOfferKind) 42;
   GPtrArray *keys;
 
-  check_result (e2ee_offer_compact_decode ((const char *) data, size, &error), error);
+  keys = e2ee_offer_compact_decode ((const char *) data, size, &error);
+  check_result (keys, error);
   error = NULL;
-  check_result (e2ee_offer_profile_parse (text, &error), error);
+  keys = e2ee_offer_profile_parse (text, &error);
+  check_result (keys, error);
   error = NULL;
-  check_result (e2ee_offer_status_parse (text, &error), error);
+  keys = e2ee_offer_status_parse (text, &error);
+  check_result (keys, error);
   error = NULL;
   keys = e2ee_offer_inband_parse (text, &kind, &error);
   if (keys != NULL)
