@@ -228,8 +228,10 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
 
     case E2EE_SEND_PLAINTEXT:
       /* Where keys only travel in-band, asking now lets the next message
-       * be encrypted. */
-      if (!e2ee_messages_buddy_has_key (record, buddy)
+       * be encrypted.  Elsewhere a buddy with the plugin publishes a key,
+       * so an unasked offer would mostly puzzle people without it. */
+      if (e2ee_publish_uses_inband (account)
+          && !e2ee_messages_buddy_has_key (record, buddy)
           && !policy_is_off (ctx, record, buddy))
         e2ee_publish_send_offer (account, receiver, FALSE);
       break;
