@@ -37,10 +37,27 @@ fixture_init (Fixture *f, guint n)
   f->params.n_recipients = n;
 }
 
+/* Fixed part of the header: version/caps byte, flags/count byte, sender
+ * id (4), counter (5).  The recipient ids follow, then the IV. */
+#define FIXED 11
+
+static gsize
+iv_offset (guint n)
+{
+  return FIXED + 4 * n;
+}
+
 static gsize
 header_len (guint n)
 {
-  return 13 + 4 * n + 12 + (n >= 2 ? 16 : 0);
+  return iv_offset (n) + 12 + (n >= 2 ? 16 : 0);
+}
+
+/* Smallest well-formed length for @n recipients: header, wraps, tag. */
+static gsize
+min_len (guint n)
+{
+  return header_len (n) + (n >= 2 ? 48 * n : 0) + 16;
 }
 
 static GBytes *
@@ -108,13 +125,13 @@ test_roundtrip_one (void)
   d = g_bytes_get_data (env, &len);
   /* Exact size: header + ciphertext + tag; no padding. */
   g_assert_cmpuint (len, ==, header_len (1) + strlen (text) + 16);
-  g_assert_cmpuint (d[0], ==, 1);
-  g_assert_cmpuint (d[1], ==, E2EE_CAPS_V1);
-  g_assert_cmpuint (d[2], ==, 0);
-  g_assert_cmpmem (d + 3, 4, f.params.sender_id, 4);
-  g_assert_cmpmem (d + 7, 5, "\x01\x02\x03\x04\x05", 5);
-  g_assert_cmpuint (d[12], ==, 1);
-  g_assert_cmpmem (d + 13, 4, f.recipients[0].id, 4);
+  /* Version 1 in the high nibble, caps in the low one. */
+  g_assert_cmpuint (d[0], ==, 0x10 | E2EE_CAPS_V1);
+  /* No flags; one recipient is stored as 0. */
+  g_assert_cmpuint (d[1], ==, 0);
+  g_assert_cmpmem (d + 2, 4, f.params.sender_id, 4);
+  g_assert_cmpmem (d + 6, 5, "\x01\x02\x03\x04\x05", 5);
+  g_assert_cmpmem (d + 11, 4, f.recipients[0].id, 4);
 
   parsed = e2ee_envelope_parse (d, len, &error);
   g_assert_no_error (error);
@@ -146,11 +163,11 @@ test_roundtrip_three (void)
   env = seal_text (&f, text);
   d = g_bytes_get_data (env, &len);
   g_assert_cmpuint (len, ==, header_len (3) + 3 * 48 + strlen (text) + 16);
-  g_assert_cmpuint (d[12], ==, 3);
+  g_assert_cmpuint (d[1], ==, 3 - 1);
   for (guint i = 0; i < 3; i++)
     {
       g_autofree char *out = NULL;
-      g_assert_cmpmem (d + 13 + 4 * i, 4, f.recipients[i].id, 4);
+      g_assert_cmpmem (d + FIXED + 4 * i, 4, f.recipients[i].id, 4);
       g_assert_cmpint (try_open (d, len, f.recipients[i].id, f.keys[i], &out), ==, 0);
       g_assert_cmpstr (out, ==, text);
       /* Recipient i's key does not open recipient (i+1)'s wrap. */
@@ -172,6 +189,9 @@ test_max_recipients (void)
   fixture_init (&f, E2EE_ENVELOPE_MAX_RECIPIENTS);
   env = seal_text (&f, "many");
   d = g_bytes_get_data (env, &len);
+  /* 32 recipients fill the five count bits: 31 = 0x1f. */
+  g_assert_cmpuint (d[1], ==, 0x1f);
+  g_assert_cmpuint (len, ==, header_len (32) + 32 * 48 + 4 + 16);
   g_assert_cmpint (try_open (d, len, f.recipients[31].id, f.keys[31], &out), ==, 0);
   g_assert_cmpstr (out, ==, "many");
 
@@ -236,10 +256,55 @@ test_seal_rejects (void)
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_FLAGS);
   g_clear_error (&error);
 
+  /* Caps beyond the four bits the header has room for (v5 and up). */
+  for (guint bit = 4; bit < 8; bit++)
+    {
+      fixture_init (&f, 1);
+      f.params.caps = (guint8) (E2EE_CAPS_V1 | 1u << bit);
+      g_assert_null (e2ee_envelope_seal (&f.params, (const guint8 *) "x", 1, &error));
+      g_assert_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_FLAGS);
+      g_clear_error (&error);
+    }
+
   fixture_init (&f, 1);
   f.params.pad_block = 1025;
   g_assert_null (e2ee_envelope_seal (&f.params, (const guint8 *) "x", 1, &error));
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_FLAGS);
+}
+
+/* All four capability bits travel in the low nibble of byte 0 and are
+ * authenticated: a receiver sees exactly what the sender sealed. */
+static void
+test_caps_nibble (void)
+{
+  for (guint caps = 1; caps <= 0x0f; caps += 2)
+    {
+      Fixture f;
+      g_autoptr (GBytes) env = NULL;
+      g_autoptr (E2eeEnvelope) parsed = NULL;
+      g_autofree guint8 *copy = NULL;
+      const guint8 *d;
+      gsize len;
+
+      fixture_init (&f, 2);
+      f.params.caps = (guint8) caps;
+      env = seal_text (&f, "caps");
+      d = g_bytes_get_data (env, &len);
+      g_assert_cmpuint (d[0], ==, 0x10 | caps);
+      parsed = e2ee_envelope_parse (d, len, NULL);
+      g_assert_nonnull (parsed);
+      g_assert_cmpuint (e2ee_envelope_get_caps (parsed), ==, caps);
+      g_assert_cmpuint (e2ee_envelope_get_version (parsed), ==, 1);
+      for (guint r = 0; r < 2; r++)
+        g_assert_cmpint (try_open (d, len, f.recipients[r].id, f.keys[r], NULL), ==, 0);
+      /* Lowering the caps to v1 only (a downgrade in transit) is refused. */
+      copy = g_memdup2 (d, len);
+      copy[0] = 0x10 | E2EE_CAPS_V1;
+      if (caps != E2EE_CAPS_V1)
+        for (guint r = 0; r < 2; r++)
+          g_assert_cmpint (try_open (copy, len, f.recipients[r].id, f.keys[r], NULL), ==,
+                           E2EE_ERROR_AEAD_TAG);
+    }
 }
 
 static void
@@ -256,7 +321,7 @@ test_counter_max (void)
   f.params.counter = E2EE_ENVELOPE_COUNTER_MAX;
   env = seal_text (&f, "last");
   d = g_bytes_get_data (env, &len);
-  g_assert_cmpmem (d + 7, 5, "\xff\xff\xff\xff\xff", 5);
+  g_assert_cmpmem (d + 6, 5, "\xff\xff\xff\xff\xff", 5);
   parsed = e2ee_envelope_parse (d, len, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (e2ee_envelope_get_counter (parsed), ==, E2EE_ENVELOPE_COUNTER_MAX);
@@ -289,7 +354,8 @@ test_padding (void)
           env = e2ee_envelope_seal (&f.params, (const guint8 *) texts[t], lens[t], &error);
           g_assert_no_error (error);
           d = g_bytes_get_data (env, &len);
-          g_assert_cmpuint (d[2], ==, E2EE_ENVELOPE_FLAG_PADDED);
+          /* The padded flag sits above the count (n - 1 = 0). */
+          g_assert_cmpuint (d[1], ==, E2EE_ENVELOPE_FLAG_PADDED << 5);
           body_len = len - header_len (1) - 16;
           /* Smallest multiple of the block above the text, plus extras. */
           g_assert_cmpuint (body_len % block, ==, 0);
@@ -342,26 +408,25 @@ test_bad_padding_inside_tag (void)
   for (guint b = 0; b <= G_N_ELEMENTS (bodies); b++)
     {
       Fixture f;
-      guint8 env[13 + 4 + 12 + 4 + 16];
+      guint8 env[FIXED + 4 + 12 + 4 + 16];
       g_autoptr (E2eeAead) aead = NULL;
       g_autoptr (GError) error = NULL;
       gsize body_len = b < G_N_ELEMENTS (bodies) ? 4 : 0;
 
       fixture_init (&f, 1);
       memset (env, 0, sizeof env);
-      env[0] = 1;
-      env[1] = E2EE_CAPS_V1;
-      env[2] = E2EE_ENVELOPE_FLAG_PADDED;
-      env[12] = 1;
-      memcpy (env + 13, f.recipients[0].id, 4);
-      gcry_create_nonce (env + 17, 12);
+      env[0] = 0x10 | E2EE_CAPS_V1;
+      env[1] = E2EE_ENVELOPE_FLAG_PADDED << 5;   /* n - 1 = 0 */
+      memcpy (env + FIXED, f.recipients[0].id, 4);
+      gcry_create_nonce (env + iv_offset (1), 12);
       aead = e2ee_aead_new (f.keys[0], &error);
       g_assert_no_error (error);
-      g_assert_true (e2ee_aead_seal (aead, env + 17, env, 29,
+      g_assert_true (e2ee_aead_seal (aead, env + iv_offset (1), env, header_len (1),
                                      body_len ? bodies[b] : NULL, body_len,
-                                     env + 29, env + 29 + body_len, &error));
-      g_assert_cmpint (try_open (env, 29 + body_len + 16, f.recipients[0].id, f.keys[0], NULL), ==,
-                       E2EE_ERROR_ENVELOPE_TRAILING);
+                                     env + header_len (1), env + header_len (1) + body_len,
+                                     &error));
+      g_assert_cmpint (try_open (env, header_len (1) + body_len + 16, f.recipients[0].id,
+                                 f.keys[0], NULL), ==, E2EE_ERROR_ENVELOPE_TRAILING);
     }
 }
 
@@ -404,29 +469,31 @@ check_tamper_all (guint n)
           g_test_message ("byte %" G_GSIZE_FORMAT " bit %u accepted", i, bit);
         g_assert_cmpint (code, !=, 0);
         counts[code]++;
-        if (i == 0)
+        if (i == 0 && bit >= 4)
           g_assert_cmpint (code, ==, E2EE_ERROR_ENVELOPE_VERSION);
-        else if (i == 1 && bit == 0)
+        else if (i == 0 && bit == 0)
           g_assert_cmpint (code, ==, E2EE_ERROR_ENVELOPE_FLAGS);  /* caps lacks v1 */
-        else if (i == 2 && bit != 0)
+        else if (i == 1 && bit >= 6)
           g_assert_cmpint (code, ==, E2EE_ERROR_ENVELOPE_FLAGS);  /* reserved flag */
-        else if (i == 12)
+        else if (i == 1 && bit < 5)
+          /* Another recipient count: the lengths, our id or the
+           * authenticated header no longer fit. */
           g_assert_true (code == E2EE_ERROR_ENVELOPE_RECIPIENTS
                          || code == E2EE_ERROR_ENVELOPE_TRUNCATED
                          || code == E2EE_ERROR_NOT_FOR_US
                          || code == E2EE_ERROR_AEAD_TAG);
-        else if (i >= 13 + 4 * (n - 1) && i < 13 + 4 * n)
+        else if (i >= FIXED + 4 * (n - 1) && i < FIXED + 4 * n)
           /* Our own id altered: the envelope is no longer addressed to us
            * (or, for n >= 2, may now repeat another recipient's id). */
           g_assert_true (code == E2EE_ERROR_NOT_FOR_US
                          || code == E2EE_ERROR_ENVELOPE_RECIPIENTS);
-        else if (i >= 13 && i < 13 + 4 * n)
+        else if (i >= FIXED && i < FIXED + 4 * n)
           /* Another recipient's id: refused as a duplicate id when it now
            * equals one, else by authentication. */
           g_assert_true (code == E2EE_ERROR_AEAD_TAG
                          || code == E2EE_ERROR_ENVELOPE_RECIPIENTS);
         else
-          /* caps, padded flag, sender id, counter, recipient ids, IV,
+          /* caps bits 1-3, padded flag, sender id, counter, IV,
            * commitment, wrapped keys, body, tag. */
           g_assert_cmpint (code, ==, E2EE_ERROR_AEAD_TAG);
       }
@@ -452,8 +519,11 @@ test_tamper_three (void)
 static void
 test_truncation (void)
 {
-  for (guint n = 1; n <= 3; n += 2)
+  static const guint counts[] = { 1, 2, 3, E2EE_ENVELOPE_MAX_RECIPIENTS };
+
+  for (guint c = 0; c < G_N_ELEMENTS (counts); c++)
     {
+      guint n = counts[c];
       Fixture f;
       g_autoptr (GBytes) env = NULL;
       g_autofree guint8 *longer = NULL;
@@ -466,8 +536,7 @@ test_truncation (void)
       for (gsize cut = 0; cut < len; cut++)
         {
           gint code = try_open (d, cut, f.recipients[n - 1].id, f.keys[n - 1], NULL);
-          gsize min = header_len (n) + (n >= 2 ? 48 * n : 0) + 16;
-          if (cut < min)
+          if (cut < min_len (n))
             g_assert_cmpint (code, ==, E2EE_ERROR_ENVELOPE_TRUNCATED);
           else
             g_assert_cmpint (code, ==, E2EE_ERROR_AEAD_TAG);
@@ -494,73 +563,132 @@ parse_code (const guint8 *data, gsize len)
   return error->code;
 }
 
+/* Byte 0: version in the high nibble, checked first; then caps in the low
+ * nibble must include v1.  Every value is tried on a sealed envelope. */
 static void
-test_parse_structure (void)
+test_parse_version_caps (void)
 {
-  guint8 buf[13 + 4 * 40 + 12 + 16 + 48 * 40 + 16];
   Fixture f;
   g_autoptr (GBytes) env = NULL;
+  g_autofree guint8 *buf = NULL;
   const guint8 *d;
   gsize len;
 
   fixture_init (&f, 2);
   env = seal_text (&f, "x");
   d = g_bytes_get_data (env, &len);
-  g_assert_cmpuint (len, <=, sizeof buf);
-  memcpy (buf, d, len);
+  buf = g_memdup2 (d, len);
   g_assert_cmpint (parse_code (buf, len), ==, 0);
 
-  /* Wrong versions. */
   for (guint v = 0; v < 256; v++)
-    if (v != 1)
-      {
-        buf[0] = (guint8) v;
-        g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_VERSION);
-      }
-  buf[0] = 1;
-  /* Reserved flags. */
-  for (guint bit = 1; bit < 8; bit++)
     {
-      buf[2] = (guint8) (1u << bit);
+      gint want = (v >> 4) != 1 ? E2EE_ERROR_ENVELOPE_VERSION
+                  : !(v & E2EE_CAPS_V1) ? E2EE_ERROR_ENVELOPE_FLAGS : 0;
+
+      buf[0] = (guint8) v;
+      g_assert_cmpint (parse_code (buf, len), ==, want);
+      if (want == 0)
+        {
+          g_autoptr (E2eeEnvelope) parsed = e2ee_envelope_parse (buf, len, NULL);
+          g_assert_cmpuint (e2ee_envelope_get_version (parsed), ==, 1);
+          g_assert_cmpuint (e2ee_envelope_get_caps (parsed), ==, v & 0x0f);
+        }
+    }
+  /* The cases that matter, by name: version nibble 0 (a v1 envelope of
+   * the old layout starts with 0x01) and 2, and caps without v1. */
+  buf[0] = 0x01;
+  g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_VERSION);
+  buf[0] = 0x21;
+  g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_VERSION);
+  buf[0] = 0x10;
+  g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_FLAGS);
+  buf[0] = 0x1e;
+  g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_FLAGS);
+  buf[0] = 0x13;  /* v1 and v2: structurally fine (authenticated later) */
+  g_assert_cmpint (parse_code (buf, len), ==, 0);
+}
+
+/* Byte 1: three flag bits (bit 0 padded, bits 1-2 reserved), checked
+ * before the count in the low five bits, which must then fit the length. */
+static void
+test_parse_flags_count (void)
+{
+  Fixture f;
+  g_autoptr (GBytes) env = NULL;
+  g_autofree guint8 *buf = NULL;
+  const guint8 *d;
+  gsize len;
+
+  fixture_init (&f, 2);
+  env = seal_text (&f, "x");
+  d = g_bytes_get_data (env, &len);
+  buf = g_memdup2 (d, len);
+  g_assert_cmpuint (buf[1], ==, 1);
+
+  for (guint b = 0; b < 256; b++)
+    {
+      guint flags = b >> 5, n = (b & 0x1f) + 1;
+      gint want = (flags & ~E2EE_ENVELOPE_FLAG_PADDED) ? E2EE_ERROR_ENVELOPE_FLAGS
+                  : len < min_len (n) ? E2EE_ERROR_ENVELOPE_TRUNCATED : 0;
+
+      buf[1] = (guint8) b;
+      g_assert_cmpint (parse_code (buf, len), ==, want);
+    }
+  /* Each reserved bit alone, with and without the padded bit. */
+  for (guint bit = 1; bit < 3; bit++)
+    {
+      buf[1] = (guint8) ((1u << bit) << 5 | 1);
+      g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_FLAGS);
+      buf[1] |= E2EE_ENVELOPE_FLAG_PADDED << 5;
       g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_FLAGS);
     }
-  buf[2] = 0;
-  /* Capabilities must include v1. */
-  buf[1] = 0xfe;
-  g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_FLAGS);
-  buf[1] = 0x03;  /* v1 and v2: structurally fine (authenticated later) */
+  buf[1] = E2EE_ENVELOPE_FLAG_PADDED << 5 | 1;
   g_assert_cmpint (parse_code (buf, len), ==, 0);
-  buf[1] = 1;
-  /* n = 0 and n = 33. */
-  buf[12] = 0;
-  g_assert_cmpint (parse_code (buf, len), ==, E2EE_ERROR_ENVELOPE_RECIPIENTS);
-  buf[12] = 33;
-  memset (buf, 0, sizeof buf);
-  buf[0] = 1;
-  buf[1] = 1;
-  buf[12] = 33;
-  for (guint i = 0; i < 33; i++)
-    buf[13 + 4 * i] = (guint8) i;
-  g_assert_cmpint (parse_code (buf, sizeof buf), ==, E2EE_ERROR_ENVELOPE_RECIPIENTS);
-  buf[12] = 32;
-  g_assert_cmpint (parse_code (buf, sizeof buf), ==, 0);
+}
+
+/* Five count bits say 1..32 recipients and nothing else: every count is
+ * accepted at exactly its minimum length and refused one byte short. */
+static void
+test_parse_every_count (void)
+{
+  guint8 buf[FIXED + 4 * 32 + 12 + 16 + 48 * 32 + 16];
+
+  g_assert_cmpuint (sizeof buf, ==, min_len (32));
+  for (guint n = 1; n <= E2EE_ENVELOPE_MAX_RECIPIENTS; n++)
+    {
+      g_autoptr (E2eeEnvelope) parsed = NULL;
+
+      memset (buf, 0, sizeof buf);
+      buf[0] = 0x10 | E2EE_CAPS_V1;
+      buf[1] = (guint8) (n - 1);
+      for (guint i = 0; i < n; i++)
+        {
+          buf[FIXED + 4 * i] = (guint8) i;
+          buf[FIXED + 4 * i + 1] = 0x42;
+        }
+      g_assert_cmpint (parse_code (buf, min_len (n)), ==, 0);
+      g_assert_cmpint (parse_code (buf, min_len (n) - 1), ==, E2EE_ERROR_ENVELOPE_TRUNCATED);
+      parsed = e2ee_envelope_parse (buf, min_len (n), NULL);
+      g_assert_cmpuint (e2ee_envelope_get_n_recipients (parsed), ==, n);
+      g_assert_cmpint (e2ee_envelope_find_recipient (parsed, buf + FIXED + 4 * (n - 1)), ==,
+                       (gint) n - 1);
+    }
   /* Duplicate recipient ids. */
-  buf[13 + 4 * 31] = 0;
+  buf[FIXED + 4 * 31] = 0;
   g_assert_cmpint (parse_code (buf, sizeof buf), ==, E2EE_ERROR_ENVELOPE_RECIPIENTS);
-  /* Shorter than the fixed header. */
-  g_assert_cmpint (parse_code (buf, 12), ==, E2EE_ERROR_ENVELOPE_TRUNCATED);
-  g_assert_cmpint (parse_code (buf, 0), ==, E2EE_ERROR_ENVELOPE_TRUNCATED);
+  /* Shorter than the fixed header, whatever it says. */
+  for (gsize cut = 0; cut < FIXED; cut++)
+    g_assert_cmpint (parse_code (buf, cut), ==, E2EE_ERROR_ENVELOPE_TRUNCATED);
 }
 
 static void
 test_parse_too_large (void)
 {
-  gsize limit = 13 + 4 + 12 + 16 + E2EE_ENVELOPE_MAX_PLAINTEXT + 4 * 1024 + 1;
+  gsize limit = header_len (1) + 16 + E2EE_ENVELOPE_MAX_PLAINTEXT + 4 * 1024 + 1;
   g_autofree guint8 *buf = g_malloc0 (limit + 1);
 
-  buf[0] = 1;
-  buf[1] = 1;
-  buf[12] = 1;
+  buf[0] = 0x10 | E2EE_CAPS_V1;
+  buf[1] = 0;   /* one recipient */
   g_assert_cmpint (parse_code (buf, limit), ==, 0);
   g_assert_cmpint (parse_code (buf, limit + 1), ==, E2EE_ERROR_ENVELOPE_TOO_LARGE);
 }
@@ -595,7 +723,7 @@ static void
 unwrap_message_key (const guint8 *d, guint n, const guint8 key[32], guint8 mk[32])
 {
   gsize hlen = header_len (n);
-  const guint8 *iv = d + 13 + 4 * n;
+  const guint8 *iv = d + iv_offset (n);
   gcry_cipher_hd_t hd;
   guint8 commit[32];
 
@@ -639,7 +767,7 @@ test_corecipient_reencrypt (void)
    * keeping the header, commitment and every wrap. */
   forged = g_memdup2 (d, len);
   aead = e2ee_aead_new (mk, NULL);
-  g_assert_true (e2ee_aead_seal (aead, d + 13 + 12, forged, hlen,
+  g_assert_true (e2ee_aead_seal (aead, d + iv_offset (3), forged, hlen,
                                  (const guint8 *) fake, strlen (fake),
                                  forged + body_off, forged + body_off + strlen (fake), NULL));
   g_assert_cmpint (try_open (forged, len, f.recipients[1].id, f.keys[1], NULL), ==, E2EE_ERROR_AEAD_TAG);
@@ -694,7 +822,7 @@ test_corecipient_same_tag (void)
     g_autofree guint8 *p = g_malloc (len);
     g_autoptr (GError) error = NULL;
     gsize blen = len - body_off - 16;
-    g_assert_true (e2ee_aead_open (aead, d + 13 + 12, forged, hlen, c, blen,
+    g_assert_true (e2ee_aead_open (aead, d + iv_offset (3), forged, hlen, c, blen,
                                    c + blen, p, &error));
     g_assert_no_error (error);
     g_assert_true (memcmp (p, "Meet at south", 13) == 0);
@@ -734,7 +862,7 @@ test_commitment_mismatch (void)
   memcpy (aad, forged, hlen);
   memcpy (aad + hlen, forged + body_off, len - body_off);
   aead = e2ee_aead_new (f.keys[1], NULL);
-  g_assert_true (e2ee_aead_seal (aead, d + 13 + 8, aad, aad_len, other_mk, 32,
+  g_assert_true (e2ee_aead_seal (aead, d + iv_offset (2), aad, aad_len, other_mk, 32,
                                  forged + hlen + 48, forged + hlen + 48 + 32, &error));
   g_assert_cmpint (try_open (forged, len, f.recipients[1].id, f.keys[1], NULL), ==, E2EE_ERROR_AEAD_TAG);
   g_assert_cmpint (try_open (forged, len, f.recipients[0].id, f.keys[0], NULL), ==, 0);
@@ -757,7 +885,7 @@ test_fixed_iv_deterministic (void)
   a = seal_text (&f, "same");
   b = seal_text (&f, "same");
   g_assert_true (g_bytes_equal (a, b));
-  g_assert_cmpmem ((const guint8 *) g_bytes_get_data (a, NULL) + 13 + 8, 12, iv, 12);
+  g_assert_cmpmem ((const guint8 *) g_bytes_get_data (a, NULL) + iv_offset (2), 12, iv, 12);
   /* Random IVs otherwise. */
   f.params.fixed_iv = NULL;
   f.params.fixed_message_key = NULL;
@@ -765,8 +893,8 @@ test_fixed_iv_deterministic (void)
   b = seal_text (&f, "same");
   c = seal_text (&f, "same");
   g_assert_false (g_bytes_equal (b, c));
-  g_assert_true (memcmp ((const guint8 *) g_bytes_get_data (b, NULL) + 21,
-                         (const guint8 *) g_bytes_get_data (c, NULL) + 21, 12) != 0);
+  g_assert_true (memcmp ((const guint8 *) g_bytes_get_data (b, NULL) + iv_offset (2),
+                         (const guint8 *) g_bytes_get_data (c, NULL) + iv_offset (2), 12) != 0);
 }
 
 /* ---- armor ------------------------------------------------------------ */
@@ -846,6 +974,7 @@ main (int argc, char **argv)
   g_test_add_func ("/envelope/max-recipients", test_max_recipients);
   g_test_add_func ("/envelope/empty-and-large", test_empty_and_large);
   g_test_add_func ("/envelope/seal-rejects", test_seal_rejects);
+  g_test_add_func ("/envelope/caps-nibble", test_caps_nibble);
   g_test_add_func ("/envelope/counter-max", test_counter_max);
   g_test_add_func ("/envelope/padding", test_padding);
   g_test_add_func ("/envelope/padding-random", test_padding_random);
@@ -853,7 +982,9 @@ main (int argc, char **argv)
   g_test_add_func ("/envelope/tamper-one", test_tamper_one);
   g_test_add_func ("/envelope/tamper-three", test_tamper_three);
   g_test_add_func ("/envelope/truncation", test_truncation);
-  g_test_add_func ("/envelope/parse-structure", test_parse_structure);
+  g_test_add_func ("/envelope/parse-version-caps", test_parse_version_caps);
+  g_test_add_func ("/envelope/parse-flags-count", test_parse_flags_count);
+  g_test_add_func ("/envelope/parse-every-count", test_parse_every_count);
   g_test_add_func ("/envelope/parse-too-large", test_parse_too_large);
   g_test_add_func ("/envelope/corecipient-reencrypt", test_corecipient_reencrypt);
   g_test_add_func ("/envelope/corecipient-same-tag", test_corecipient_same_tag);
