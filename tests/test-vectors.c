@@ -202,6 +202,7 @@ test_envelopes (void)
           g_assert_no_error (error);
           memcpy (recipients[r].id, e2ee_key_get_device_id (rk), 4);
           recipients[r].key = wrap_keys[r];
+          recipients[r].aead = NULL;   /* no cached cipher handle here */
         }
       params.caps = e2ee_key_get_caps (sender);
       g_assert_cmpint (params.caps, ==, json_object_get_int_member (v, "caps"));
@@ -218,6 +219,16 @@ test_envelopes (void)
       g_assert_no_error (error);
       env_hex = e2ee_test_hex (g_bytes_get_data (env, NULL), g_bytes_get_size (env));
       g_assert_cmpstr (env_hex, ==, json_object_get_string_member (v, "envelope_hex"));
+      {
+        /* The two packed bytes, spelled out: version 1 over the caps
+         * nibble; the padded flag over n - 1. */
+        const guint8 *d = g_bytes_get_data (env, NULL);
+        guint flags = params.pad_block ? E2EE_ENVELOPE_FLAG_PADDED : 0;
+
+        g_assert_cmpuint (d[0], ==, E2EE_ENVELOPE_VERSION << 4 | params.caps);
+        g_assert_cmpuint (d[1], ==, flags << 5 | (n - 1));
+        g_assert_cmpmem (d + 2, 4, params.sender_id, 4);
+      }
       armored = e2ee_armor_encode (env);
       g_assert_cmpstr (armored, ==, json_object_get_string_member (v, "armored"));
 

@@ -154,6 +154,7 @@ cmd_seal (const char *counter, const char *pad, const char *priv,
         goto out;
       memcpy (recipients[i].id, e2ee_key_get_device_id (r), E2EE_DEVICE_ID_LEN);
       recipients[i].key = wrap_keys[i];
+      recipients[i].aead = NULL;   /* no cached cipher handle here */
     }
   params.caps = e2ee_key_get_caps (sender);
   memcpy (params.sender_id, e2ee_key_get_device_id (sender), E2EE_DEVICE_ID_LEN);

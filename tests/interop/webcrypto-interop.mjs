@@ -7,8 +7,9 @@
 //       against the vector file; (b) the vector envelopes opened and
 //       re-sealed byte for byte, plus fresh envelopes sealed by HELPER and
 //       opened here; (c) envelopes sealed here and opened by HELPER.
-//   node webcrypto-interop.mjs generate OUT.json
-//       writes a new vector file (fresh keys, fixed IVs and message keys).
+//   node webcrypto-interop.mjs generate OUT.json [KEYS.json]
+//       writes a new vector file (fixed IVs and message keys); the keys are
+//       taken from the vector file KEYS.json where it has them, else fresh.
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -55,9 +56,15 @@ async function thumbprint (jwk) {
   return new Uint8Array(await subtle.digest('SHA-256', enc.encode(canon)));
 }
 
+// e2ee_v lists versions 1..64; a v1 envelope has four capability bits, so
+// versions above 4 are ignored (not refused).
 function capsOf (jwk) {
   let caps = 0;
-  for (const v of jwk.e2ee_v ?? [1]) caps |= 1 << (v - 1);
+  for (const v of jwk.e2ee_v ?? [1]) {
+    if (!Number.isInteger(v) || v < 1 || v > 64) throw new Error(`e2ee_v ${v}`);
+    if (v <= 4) caps |= 1 << (v - 1);
+  }
+  if (!(caps & 1)) throw new Error('e2ee_v without 1');
   return caps;
 }
 
@@ -126,6 +133,14 @@ async function safetyNumber (a, b) {
 
 // ---- envelope v1 ------------------------------------------------------------
 
+// Fixed header: version << 4 | caps, flags << 5 | (n - 1), sender id (4),
+// counter (5); then n recipient ids (4 each), the IV (12), and for n >= 2
+// the commitment (16) and n wrapped keys (48 each); body ciphertext || tag.
+const FIXED_LEN = 11;
+const VERSION = 1;
+const FLAG_PADDED = 1;
+const MAX_RECIPIENTS = 32;
+
 async function gcmSeal (key, iv, aad, data) {
   const k = await subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
   return new Uint8Array(await subtle.encrypt(
@@ -166,13 +181,16 @@ function counterBytes (counter) {
 //         padBlock (0 = none), padExtra }
 async function seal (plain, opts) {
   const n = opts.recipients.length;
+  if (n < 1 || n > MAX_RECIPIENTS) throw new Error('1 to 32 recipients');
+  if (!(opts.sender.caps & 1) || opts.sender.caps > 0x0f) throw new Error('caps');
   const iv = opts.iv ?? getRandomValues(new Uint8Array(12));
   const body = opts.padBlock ? pad(plain, opts.padBlock, opts.padExtra ?? 0) : plain;
   const keys = [];
   for (const r of opts.recipients)
     keys.push(await directionKey(opts.sender, r, opts.sender.caps));
-  const fixed = concat(Uint8Array.of(1, opts.sender.caps, opts.padBlock ? 1 : 0),
-                       opts.sender.deviceId, counterBytes(opts.counter), Uint8Array.of(n),
+  const flags = opts.padBlock ? FLAG_PADDED : 0;
+  const fixed = concat(Uint8Array.of(VERSION << 4 | opts.sender.caps, flags << 5 | (n - 1)),
+                       opts.sender.deviceId, counterBytes(opts.counter),
                        ...opts.recipients.map((r) => r.deviceId), iv);
   if (n === 1) {
     const sealed = await gcmSeal(keys[0], iv, fixed, body);
@@ -189,26 +207,27 @@ async function seal (plain, opts) {
 
 // Returns { plaintext, counter, caps, senderId } or throws.
 async function open (env, me, sender) {
-  if (env.length < 13) throw new Error('truncated');
-  if (env[0] !== 1) throw new Error('version');
-  if (!(env[1] & 1) || (env[2] & 0xfe)) throw new Error('flags');
-  const n = env[12];
-  if (n < 1 || n > 32) throw new Error('recipients');
-  const ivOff = 13 + 4 * n;
+  if (env.length < FIXED_LEN) throw new Error('truncated');
+  if (env[0] >> 4 !== VERSION) throw new Error('version');
+  const caps = env[0] & 0x0f, flags = env[1] >> 5;
+  if (!(caps & 1) || (flags & ~FLAG_PADDED)) throw new Error('flags');
+  const n = (env[1] & 0x1f) + 1;   // 1..32: nothing else can be written
+  const ivOff = FIXED_LEN + 4 * n;
   const hlen = ivOff + 12 + (n >= 2 ? 16 : 0);
   const bodyOff = hlen + (n >= 2 ? 48 * n : 0);
   if (env.length < bodyOff + 16) throw new Error('truncated');
-  if (!equal(env.slice(3, 7), sender.deviceId)) throw new Error('unknown sender');
+  if (!equal(env.slice(2, 6), sender.deviceId)) throw new Error('unknown sender');
   const ids = [];
-  for (let i = 0; i < n; i++) ids.push(hex(env.slice(13 + 4 * i, 17 + 4 * i)));
+  for (let i = 0; i < n; i++)
+    ids.push(hex(env.slice(FIXED_LEN + 4 * i, FIXED_LEN + 4 * (i + 1))));
   if (new Set(ids).size !== n) throw new Error('duplicate recipient');
   const index = ids.indexOf(hex(me.deviceId));
   if (index < 0) throw new Error('not for us');
   const iv = env.slice(ivOff, ivOff + 12);
   const header = env.slice(0, hlen);
   const sealed = env.slice(bodyOff);
-  // The caps byte is authenticated: it is in the AAD and in the HKDF info.
-  const k = await directionKey(sender, me, env[1]);
+  // The caps nibble is authenticated: it is in the AAD and in the HKDF info.
+  const k = await directionKey(sender, me, caps);
   let bodyKey = k;
   if (n >= 2) {
     const wrap = env.slice(hlen + 48 * index, hlen + 48 * (index + 1));
@@ -218,10 +237,10 @@ async function open (env, me, sender) {
     bodyKey = mk;
   }
   let plain = await gcmOpen(bodyKey, iv, header, sealed);
-  if (env[2] & 1) plain = unpad(plain);
+  if (flags & FLAG_PADDED) plain = unpad(plain);
   let counter = 0n;
-  for (let i = 7; i < 12; i++) counter = (counter << 8n) | BigInt(env[i]);
-  return { plaintext: plain, counter, caps: env[1] };
+  for (let i = 6; i < 11; i++) counter = (counter << 8n) | BigInt(env[i]);
+  return { plaintext: plain, counter, caps };
 }
 
 const ARMOR = '?E2E:';
@@ -390,6 +409,60 @@ async function run (vectorFile, helper) {
       }
       return 'accepted';
     });
+
+    // Header values the layout forbids are refused alike on both sides.
+    const refusedBy = (env) => {
+      try {
+        helperRun(helper, ['open', files.c, files['w.pub']], armor(env));
+      } catch (e) {
+        return e.status === 1 ? e.stderr.toString() : `exit ${e.status}`;
+      }
+      return 'accepted';
+    };
+    const jsRefusal = async (env) => {
+      try {
+        await open(env, C, W);
+      } catch (e) {
+        return e.message;
+      }
+      return 'accepted';
+    };
+    for (const [what, edit, jsMsg, cMsg] of [
+      ['version nibble 0', (e) => { e[0] &= 0x0f; }, /^version$/, /version 0/],
+      ['version nibble 2', (e) => { e[0] = 0x20 | (e[0] & 0x0f); }, /^version$/, /version 2/],
+      ['caps nibble without v1', (e) => { e[0] &= 0xfe; }, /^flags$/, /lack v1/],
+      ['reserved flag bit 1', (e) => { e[1] |= 0x40; }, /^flags$/, /reserved flags/],
+      ['reserved flag bit 2', (e) => { e[1] |= 0x80; }, /^flags$/, /reserved flags/],
+    ]) {
+      await check(`both refuse ${what}`, async () => {
+        const env = await seal(enc.encode('header'), { sender: W, recipients: [W2, C], counter: 6 });
+        edit(env);
+        const j = await jsRefusal(env), c = refusedBy(env);
+        if (!jsMsg.test(j)) return `WebCrypto: ${j}`;
+        return cMsg.test(c) ? true : `C: ${c}`;
+      });
+    }
+    // Every length here; the C side at each field boundary (and one byte
+    // either side), as test-envelope.c already cuts at every length.
+    await check('both refuse a truncated envelope', async () => {
+      const env = await seal(enc.encode('cut short'), { sender: W, recipients: [W2, C], counter: 8 });
+      const ivOff = FIXED_LEN + 4 * 2, hlen = ivOff + 12 + 16, min = hlen + 48 * 2 + 16;
+      const edges = new Set();
+      for (const b of [1, 2, 6, FIXED_LEN, ivOff, ivOff + 12, hlen, hlen + 48, hlen + 96,
+                       min, env.length])
+        for (const cut of [b - 1, b, b + 1]) if (cut >= 0 && cut < env.length) edges.add(cut);
+      for (let cut = 0; cut < env.length; cut++) {
+        const part = env.slice(0, cut);
+        const j = await jsRefusal(part);
+        if (j === 'accepted') return `WebCrypto accepted ${cut} bytes`;
+        if (!edges.has(cut)) continue;
+        const c = refusedBy(part);
+        if (c === 'accepted') return `C accepted ${cut} bytes`;
+        if (cut >= FIXED_LEN && cut < min && !/shorter than its header/.test(c))
+          return `C at ${cut} bytes: ${c}`;
+        if (cut >= min && !/AEAD_TAG/.test(c)) return `C at ${cut} bytes: ${c}`;
+      }
+    });
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -400,14 +473,23 @@ async function run (vectorFile, helper) {
 
 // ---- generate ---------------------------------------------------------------
 
-async function generate (outFile) {
-  const names = ['alice', 'alice_laptop', 'bob', 'bob_phone'];
+async function generate (outFile, keysFile) {
+  const names = ['alice', 'alice_laptop', 'bob', 'bob_phone', 'carol'];
+  // carol's device also announces later versions: 2 and 4 enter the caps
+  // nibble (0x0b), 7 is beyond what v1 carries and is ignored.
+  const versions = { carol: [1, 2, 4, 7] };
+  const kept = keysFile ? JSON.parse(fs.readFileSync(keysFile, 'utf8')).keys : {};
   const jwks = {};
   for (const name of names) {
+    if (kept[name]) {
+      jwks[name] = kept[name];
+      continue;
+    }
     const pair = await subtle.generateKey(ALG, true, ['deriveBits']);
     const j = await subtle.exportKey('jwk', pair.privateKey);
     const tp = await thumbprint(j);
-    jwks[name] = { kty: 'EC', crv: 'P-256', x: j.x, y: j.y, d: j.d, kid: b64u(tp), e2ee_v: [1] };
+    jwks[name] = { kty: 'EC', crv: 'P-256', x: j.x, y: j.y, d: j.d, kid: b64u(tp),
+                   e2ee_v: versions[name] ?? [1] };
   }
   const keys = {};
   for (const name of names) keys[name] = await loadKey(jwks[name]);
@@ -451,6 +533,9 @@ async function generate (outFile) {
     { name: 'wrapped-2-padded', sender: 'bob', recipients: ['alice', 'alice_laptop'],
       counter: 1099511627775n, plaintext: 'ok', iv: iv(6), message_key: mk(7), pad_block: 16,
       pad_extra_blocks: 1 },
+    { name: 'direct-caps-0b', sender: 'carol', recipients: ['bob'], counter: 16437600004,
+      plaintext: 'From a device that also speaks v2 and v4.', iv: iv(8), pad_block: 0,
+      pad_extra_blocks: 0 },
   ];
   for (const e of envs) {
     const env = await seal(enc.encode(e.plaintext), {
@@ -468,8 +553,10 @@ async function generate (outFile) {
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'run' && rest.length === 2) await run(rest[0], rest[1]);
-else if (mode === 'generate' && rest.length === 1) await generate(rest[0]);
+else if (mode === 'generate' && (rest.length === 1 || rest.length === 2))
+  await generate(rest[0], rest[1]);
 else {
-  console.error('usage: webcrypto-interop.mjs run VECTORS.json HELPER | generate OUT.json');
+  console.error('usage: webcrypto-interop.mjs run VECTORS.json HELPER | ' +
+                'generate OUT.json [KEYS.json]');
   process.exitCode = 2;
 }
