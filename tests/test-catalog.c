@@ -234,20 +234,18 @@ raw_envelope (guint8 version, guint8 caps, guint8 flags, const guint8 *sender,
               guint64 counter, const guint8 *rcpt, const guint8 *key,
               const void *body, gsize body_len)
 {
-  gsize hlen = 13 + 4 + E2EE_AEAD_IV_LEN;
+  gsize hlen = 11 + 4 + E2EE_AEAD_IV_LEN;
   guint8 *out = g_malloc0 (hlen + body_len + E2EE_AEAD_TAG_LEN);
   g_autoptr (E2eeAead) aead = e2ee_aead_new (key, NULL);
 
-  out[0] = version;
-  out[1] = caps;
-  out[2] = flags;
-  memcpy (out + 3, sender, 4);
+  out[0] = (guint8) (version << 4 | caps);
+  out[1] = (guint8) (flags << 5);   /* n - 1 = 0 */
+  memcpy (out + 2, sender, 4);
   for (int i = 0; i < 5; i++)
-    out[7 + i] = (guint8) (counter >> (8 * (4 - i)));
-  out[12] = 1;
-  memcpy (out + 13, rcpt, 4);
-  e2ee_aead_random_iv (out + 17);
-  g_assert_true (e2ee_aead_seal (aead, out + 17, out, hlen, body, body_len,
+    out[6 + i] = (guint8) (counter >> (8 * (4 - i)));
+  memcpy (out + 11, rcpt, 4);
+  e2ee_aead_random_iv (out + 15);
+  g_assert_true (e2ee_aead_seal (aead, out + 15, out, hlen, body, body_len,
                                  out + hlen, out + hlen + body_len, NULL));
   return g_bytes_new_take (out, hlen + body_len + E2EE_AEAD_TAG_LEN);
 }
@@ -265,32 +263,36 @@ alice_raw (guint8 version, guint8 caps, guint8 flags, const void *body, gsize le
 static GBytes *
 header_only (guint n, gsize total, gboolean dup)
 {
-  guint8 *d = g_malloc0 (MAX (total, 13 + 4 * (gsize) n));
+  guint8 *d = g_malloc0 (MAX (total, 11 + 4 * (gsize) n));
 
-  d[0] = 1;
-  d[1] = E2EE_CAPS_V1;
-  memcpy (d + 3, e2ee_key_get_device_id (fx.alice->identity), 4);
-  d[11] = 9;
-  d[12] = (guint8) n;
+  d[0] = 0x10 | E2EE_CAPS_V1;
+  d[1] = (guint8) (n - 1);
+  memcpy (d + 2, e2ee_key_get_device_id (fx.alice->identity), 4);
+  d[10] = 9;
   for (guint i = 0; i < n; i++)
     {
-      d[13 + 4 * i] = dup ? 0x42 : (guint8) i;
-      d[14 + 4 * i] = 0x42;
+      d[11 + 4 * i] = dup ? 0x42 : (guint8) i;
+      d[12 + 4 * i] = 0x42;
     }
   return g_bytes_new_take (d, total);
 }
 
 static GBytes *b_truncated (const Case *c) { return armored (header_only (1, 30, FALSE)); }
 static GBytes *b_fixed_short (const Case *c) { return armored (header_only (1, 10, FALSE)); }
-static GBytes *b_zero_rcpt (const Case *c) { return armored (header_only (0, 200, FALSE)); }
-static GBytes *b_many_rcpt (const Case *c) { return armored (header_only (33, 4000, FALSE)); }
+static GBytes *b_flag_bit2 (const Case *c) { return armored (alice_raw (1, 1, 0x04, SECRET, 11)); }
+/* 32 recipients (the most five bits can say), one byte short of the wraps. */
+static GBytes *
+b_many_rcpt (const Case *c)
+{
+  return armored (header_only (32, 11 + 4 * 32 + 12 + 16 + 48 * 32 + 16 - 1, FALSE));
+}
 static GBytes *b_dup_rcpt (const Case *c) { return armored (header_only (2, 200, TRUE)); }
 
 static GBytes *
 b_oversized (const Case *c)
 {
   /* One byte over the largest body a padded 64 KiB message can have. */
-  gsize min = 13 + 4 + 12 + 16;
+  gsize min = 11 + 4 + 12 + 16;
   return armored (header_only (1, min + 64 * 1024 + 4 * 1024 + 2, FALSE));
 }
 
@@ -307,8 +309,8 @@ static GBytes *b_ct (const Case *c) { return alice_flipped (-20, 0x01); }
 static GBytes *b_tag (const Case *c) { return alice_flipped (-1, 0x80); }
 /* The top counter bit: always raises it, so the replay check passes and
  * the tag is what fails. */
-static GBytes *b_counter (const Case *c) { return alice_flipped (7, 0x80); }
-static GBytes *b_iv (const Case *c) { return alice_flipped (13 + 4, 0x01); }
+static GBytes *b_counter (const Case *c) { return alice_flipped (6, 0x80); }
+static GBytes *b_iv (const Case *c) { return alice_flipped (11 + 4, 0x01); }
 
 static GBytes *
 b_wrong_key (const Case *c)
@@ -411,7 +413,7 @@ static GBytes *
 multi_envelope (const guint8 *mk)
 {
   guint8 other_key[E2EE_KEY_LEN];
-  E2eeRecipient rcpt[2];
+  E2eeRecipient rcpt[2] = { { { 0 }, NULL, NULL }, { { 0 }, NULL, NULL } };
   E2eeSealParams p = { 0 };
   GBytes *env;
 
@@ -440,7 +442,7 @@ b_commitment (const Case *c)
 
   memset (mk, 0x11, sizeof mk);
   d = g_bytes_unref_to_data (multi_envelope (mk), &len);
-  d[13 + 8 + 12] ^= 0x01;   /* first byte of the commitment */
+  d[11 + 8 + 12] ^= 0x01;   /* first byte of the commitment */
   return armored (g_bytes_new_take (d, len));
 }
 
@@ -452,7 +454,7 @@ b_co_recipient (const Case *c)
 {
   static const char forged[] = "to both FORGED-7f3a";
   guint8 mk[E2EE_KEY_LEN];
-  gsize len, hlen = 13 + 8 + 12 + 16, body_off = hlen + 2 * 48;
+  gsize len, hlen = 11 + 8 + 12 + 16, body_off = hlen + 2 * 48;
   guint8 *d;
   g_autoptr (E2eeAead) aead = NULL;
 
@@ -460,7 +462,7 @@ b_co_recipient (const Case *c)
   d = g_bytes_unref_to_data (multi_envelope (mk), &len);
   g_assert_cmpuint (len - body_off - 16, ==, sizeof forged - 1);
   aead = e2ee_aead_new (mk, NULL);
-  g_assert_true (e2ee_aead_seal (aead, d + 13 + 8, d, hlen, (const guint8 *) forged,
+  g_assert_true (e2ee_aead_seal (aead, d + 11 + 8, d, hlen, (const guint8 *) forged,
                                  sizeof forged - 1, d + body_off, d + len - 16, NULL));
   return armored (g_bytes_new_take (d, len));
 }
@@ -1040,8 +1042,8 @@ static const Case cases[] = {
   R ("envelope/version-0", b_version, E2EE_ERROR_ENVELOPE_VERSION),
   R ("envelope/reserved-flag", b_flags, E2EE_ERROR_ENVELOPE_FLAGS),
   R ("envelope/caps-without-v1", b_caps, E2EE_ERROR_ENVELOPE_FLAGS),
-  R ("envelope/zero-recipients", b_zero_rcpt, E2EE_ERROR_ENVELOPE_RECIPIENTS),
-  R ("envelope/33-recipients", b_many_rcpt, E2EE_ERROR_ENVELOPE_RECIPIENTS),
+  R ("envelope/reserved-flag-bit-2", b_flag_bit2, E2EE_ERROR_ENVELOPE_FLAGS),
+  R ("envelope/32-recipients-truncated", b_many_rcpt, E2EE_ERROR_ENVELOPE_TRUNCATED),
   R ("envelope/duplicate-recipient", b_dup_rcpt, E2EE_ERROR_ENVELOPE_RECIPIENTS),
   R ("envelope/oversized", b_oversized, E2EE_ERROR_ENVELOPE_TOO_LARGE),
   R ("envelope/tampered-ciphertext", b_ct, E2EE_ERROR_AEAD_TAG),
