@@ -20,6 +20,21 @@ typedef struct {
 } RecvMark;
 
 static GHashTable *recv_marks;   /* "account\nbuddy" -> RecvMark* */
+
+/* Where keys travel in-band, the first messages to a buddy whose key is
+ * not known yet wait a moment for the answer to our offer, so that a
+ * buddy with the plugin never gets them in plaintext. */
+#define HOLD_SECONDS 3
+
+typedef struct {
+  PurpleAccount *account;
+  char *receiver;
+  GQueue *texts;                /* secret strings, in typing order */
+  guint timer;
+} Held;
+
+static GHashTable *held;        /* mark_key () -> Held* */
+static gboolean releasing;      /* re-sending held messages: never hold again */
 /* Set by the early receive hook when it left an OTR message to OTR, so
  * the late hook looks at what OTR made of it (one message at a time:
  * signals are emitted synchronously). */
@@ -85,9 +100,112 @@ take_mark (PurpleAccount *account, const char *who, const char *text)
   return mark;
 }
 
+static void
+held_free (gpointer data)
+{
+  Held *h = data;
+  char *text;
+
+  if (h->timer != 0)
+    purple_timeout_remove (h->timer);
+  while ((text = g_queue_pop_head (h->texts)) != NULL)
+    e2ee_string_free (text);
+  g_queue_free (h->texts);
+  g_free (h->receiver);
+  g_free (h);
+}
+
+/* Sends what waited for @key's buddy through the normal path again: it is
+ * encrypted now if their key arrived, else sent as the policy allows. */
+static void
+release_held (const char *key)
+{
+  gpointer stolen_key = NULL, value = NULL;
+  PurpleConversation *conv;
+  Held *h;
+  char *text;
+
+  if (held == NULL || !g_hash_table_steal_extended (held, key, &stolen_key, &value))
+    return;
+  g_free (stolen_key);
+  h = value;
+  if (purple_account_is_connected (h->account))
+    {
+      conv = e2ee_ui_find_conv (h->account, h->receiver, TRUE);
+      releasing = TRUE;
+      while ((text = g_queue_pop_head (h->texts)) != NULL)
+        {
+          purple_conv_im_send (PURPLE_CONV_IM (conv), text);
+          e2ee_string_free (text);
+        }
+      releasing = FALSE;
+    }
+  held_free (h);
+}
+
+static gboolean
+hold_timeout_cb (gpointer data)
+{
+  char *key = data;
+  Held *h = held != NULL ? g_hash_table_lookup (held, key) : NULL;
+
+  if (h != NULL)
+    {
+      h->timer = 0;
+      release_held (key);
+    }
+  return FALSE;
+}
+
+static gboolean
+should_hold (PurpleAccount *account, const char *receiver)
+{
+  g_autofree char *key = NULL;
+  gint64 age;
+
+  if (releasing)
+    return FALSE;
+  key = mark_key (account, receiver);
+  if (held != NULL && g_hash_table_contains (held, key))
+    return TRUE;   /* keep the order of what is already waiting */
+  age = e2ee_publish_offer_age (account, receiver);
+  return age >= 0 && age < HOLD_SECONDS;
+}
+
+static void
+hold_message (PurpleAccount *account, const char *receiver, const char *buddy,
+              char **message)
+{
+  char *key = mark_key (account, receiver);
+  Held *h;
+
+  if (held == NULL)
+    held = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, held_free);
+  h = g_hash_table_lookup (held, key);
+  if (h == NULL)
+    {
+      h = g_new0 (Held, 1);
+      h->account = account;
+      h->receiver = g_strdup (receiver);
+      h->texts = g_queue_new ();
+      h->timer = purple_timeout_add_seconds (HOLD_SECONDS, hold_timeout_cb, key);
+      g_hash_table_insert (held, key, h);
+      e2ee_ui_say (account, buddy, TRUE,
+                   _("Asked %s for their encryption key; your message waits up to "
+                     "%d seconds for the answer so it can be sent encrypted."),
+                   buddy, HOLD_SECONDS);
+    }
+  else
+    g_free (key);
+  /* The queue takes the typed text itself; the send goes no further. */
+  g_queue_push_tail (h->texts, *message);
+  *message = NULL;
+}
+
 void
 e2ee_messages_reset (void)
 {
+  g_clear_pointer (&held, g_hash_table_destroy);
   g_clear_pointer (&recv_marks, g_hash_table_destroy);
   otr_passed = FALSE;
 }
@@ -233,7 +351,11 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
       if (e2ee_publish_uses_inband (account)
           && !e2ee_messages_buddy_has_key (record, buddy)
           && !policy_is_off (ctx, record, buddy))
-        e2ee_publish_send_offer (account, receiver, FALSE);
+        {
+          e2ee_publish_send_offer (account, receiver, FALSE);
+          if (should_hold (account, receiver))
+            hold_message (account, receiver, buddy, message);
+        }
       break;
 
     case E2EE_SEND_BLOCK:
@@ -305,6 +427,11 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
         }
       e2ee_ui_report_learned (account, buddy, res.learned, res.new_devices);
       swallow = TRUE;
+      {
+        g_autofree char *key = mark_key (account, *sender);
+
+        release_held (key);
+      }
       break;
 
     case E2EE_RECV_MESSAGE:

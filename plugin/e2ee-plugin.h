@@ -74,6 +74,8 @@ void e2ee_publish_withdraw_all (void);
 gboolean e2ee_publish_uses_inband (PurpleAccount *account);
 /* Sends our key offer to @who once per session (always when @force). */
 void e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force);
+/* Seconds since our offer to @who was sent this session, or -1. */
+gint64 e2ee_publish_offer_age (PurpleAccount *account, const char *who);
 void e2ee_publish_reset (void);
 
 /* ---- e2ee-commands.c ---- */

@@ -8,7 +8,9 @@
 
 #include <xmlnode.h>
 
-static GHashTable *offered;     /* "protocol\naccount\nbuddy": offer sent this session */
+/* "protocol\naccount\nbuddy" -> monotonic seconds of the offer sent to
+ * that buddy this session (as a gint64 *). */
+static GHashTable *offered;
 static gboolean publishing;     /* our own status update is in progress */
 static gboolean raw_presence;   /* XMPP presences are read per resource */
 /* XMPP: "protocol\naccount\nbuddy" -> (resource -> GPtrArray of E2eeKey)
@@ -275,6 +277,31 @@ e2ee_publish_withdraw_all (void)
 
 /* ---- in-band offers ---- */
 
+static char *
+offer_key (PurpleAccount *account, E2eeAccountRecord *record, const char *buddy)
+{
+  return g_strdup_printf ("%s\n%s\n%s", purple_account_get_protocol_id (account),
+                          record->name, buddy);
+}
+
+gint64
+e2ee_publish_offer_age (PurpleAccount *account, const char *who)
+{
+  E2eeAccountRecord *record = e2ee_plugin_account (account);
+  g_autofree char *buddy = NULL;
+  g_autofree char *key = NULL;
+  gint64 *when;
+
+  if (record == NULL || offered == NULL || who == NULL)
+    return -1;
+  buddy = e2ee_plugin_normalize (account, who);
+  key = offer_key (account, record, buddy);
+  when = g_hash_table_lookup (offered, key);
+  if (when == NULL)
+    return -1;
+  return g_get_monotonic_time () / G_USEC_PER_SEC - *when;
+}
+
 void
 e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force)
 {
@@ -284,6 +311,7 @@ e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force
   g_autofree char *buddy = NULL;
   g_autofree char *text = NULL;
   g_autoptr (GPtrArray) keys = NULL;
+  gint64 *when;
   char *key;
 
   if (ctx == NULL || gc == NULL || who == NULL)
@@ -296,15 +324,16 @@ e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force
     return;
 
   if (offered == NULL)
-    offered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  key = g_strdup_printf ("%s\n%s\n%s", purple_account_get_protocol_id (account),
-                         record->name, buddy);
+    offered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  key = offer_key (account, record, buddy);
   if (!force && g_hash_table_contains (offered, key))
     {
       g_free (key);
       return;
     }
-  g_hash_table_add (offered, key);
+  when = g_new (gint64, 1);
+  *when = g_get_monotonic_time () / G_USEC_PER_SEC;
+  g_hash_table_replace (offered, key, when);
 
   keys = e2ee_context_own_keyset (ctx, record);
   text = e2ee_offer_inband (E2EE_OFFER_KIND_OFFER, keys);

@@ -93,6 +93,27 @@ class Conversation(IrcBase):
                 self.assertNotIn(token, c.debug_log(), "%s debug log" % c.name)
         self.assert_clean(alice, bob)
 
+    def test_first_message_waits_for_the_key(self):
+        alice, bob = self.start(tap=("alice",))
+        # No conversation yet: the first message itself triggers the offer
+        # and waits for the answer instead of leaving in plaintext.
+        a, b = alice.mark(), bob.mark()
+        first = "very first words " + SECRET_A
+        second = "typed right after " + SECRET_B
+        alice.send("bob", first)
+        alice.send("bob", second)
+        wait_system(alice, "waits up to", since=a)
+        bob.wait_message(MARK_U + first, who="alice", since=b, timeout=T)
+        got = bob.wait_message(MARK_U + second, who="alice", since=b, timeout=T)
+        texts = recv_texts(bob, since=b)
+        self.assertEqual(texts, [MARK_U + first, MARK_U + second])
+        self.assertIn("RECV", got["flags"])
+        alice.wait_message(MARK_U + first, flag="SEND", since=a, timeout=T)
+        alice.ping()
+        self.assertNotIn(SECRET_A, alice.tap.text())
+        self.assertNotIn(SECRET_B, alice.tap.text())
+        self.assert_clean(alice, bob)
+
     def test_4k_message_is_fragmented_and_reassembled(self):
         alice, bob = self.pair(tap=("alice",))
         unit = "Fragment ünïcödé ✓ <u>markup</u> 0123456789 "
