@@ -97,8 +97,9 @@ def b64url_encode(b):
 
 
 def tamper(envelope):
-    """The armored envelope with a higher counter (header bytes 7..11, so
-    not a replay) and one flipped ciphertext bit."""
+    """The armored envelope with a higher counter (byte 9 lies inside the
+    5-byte counter of the v1 header, PROTOCOL.md section 5), so it is not a
+    replay, and one flipped ciphertext bit."""
     prefix, body = envelope[:5], envelope[5:]
     data = bytearray(b64url_decode(body))
     data[9] = (data[9] + 1) & 0xFF
