@@ -89,7 +89,7 @@ envelopes (E2eeKey *alice, E2eeKey *bob)
   put ("envelope", "one-recipient.bin", d, len);
   put ("envelope", "truncated.bin", d, len - 5);
   bad = g_memdup2 (d, len);
-  bad[0] = 2;
+  bad[0] = 2 << 4 | E2EE_CAPS_V1; /* version nibble 2 */
   put ("envelope", "version-2.bin", bad, len);
   g_free (bad);
   d = g_bytes_get_data (three, &len);
