@@ -97,12 +97,15 @@ def b64url_encode(b):
 
 
 def tamper(envelope):
-    """The armored envelope with a higher counter (byte 9 lies inside the
-    5-byte counter of the v1 header, PROTOCOL.md section 5), so it is not a
-    replay, and one flipped ciphertext bit."""
+    """The armored envelope with a higher counter, so it is not a replay,
+    and one flipped ciphertext bit.  Bytes 7..10 lie inside the 5-byte
+    big-endian counter of the v1 header (PROTOCOL.md section 5); adding one
+    to them as a number raises the counter."""
     prefix, body = envelope[:5], envelope[5:]
     data = bytearray(b64url_decode(body))
-    data[9] = (data[9] + 1) & 0xFF
+    part = int.from_bytes(data[7:11], "big")
+    assert part < 0xFFFFFFFF
+    data[7:11] = (part + 1).to_bytes(4, "big")
     data[-20] ^= 0x01
     return prefix + b64url_encode(bytes(data))
 
