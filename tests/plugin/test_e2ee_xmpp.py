@@ -404,6 +404,25 @@ class PolicyAndCommands(XmppBase):
         alice.wait_message("?OTRv23? Bob wants an OTR conversation", since=m,
                            timeout=T)
 
+        # Plugin actions (Tools / Plugins menu) show keys without dialogs
+        # that need answers.
+        m = alice.mark()
+        alice.action("Show my fingerprints")
+        ev = alice.wait_event("notify", since=m, type="formatted", timeout=T)
+        self.assertIn("alice@localhost", ev["text"])
+        self.assertRegex(ev["text"], r"fingerprint (?:[0-9A-F]{4} ){15}[0-9A-F]{4}")
+        m = alice.mark()
+        alice.action("Manage known keys")
+        ev = alice.wait_event("notify", since=m, type="formatted", timeout=T)
+        self.assertIn("bob@localhost", ev["text"])
+        self.assertIn("carol@localhost", ev["text"])
+
+        # The marker is a preference.
+        alice.set_pref("/plugins/core/%s/marker" % P, "E2E")
+        m = alice.mark()
+        bob.send(alice.jid, "custom marker")
+        alice.wait_message("[E2E unverified] custom marker", since=m, timeout=T)
+
         # Help and unknown subcommands.
         m = alice.mark()
         self.assertEqual(alice.cmd(bob.jid, "e2ee help")["status"], "ok")
