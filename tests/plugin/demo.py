@@ -405,6 +405,11 @@ def main():
                                                       "e2ee-test-client")
         os.environ.setdefault("E2EE_SOURCE_ROOT", SOURCE_ROOT)
 
+    # What the clients write is compared with English text: an installed
+    # translation must not change it (the users' words are UTF-8 anyway).
+    os.environ["LC_ALL"] = "C.UTF-8"
+    os.environ.pop("LANGUAGE", None)
+
     global harness, P
     sys.path.insert(0, HERE)
     import harness

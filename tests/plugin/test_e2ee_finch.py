@@ -19,6 +19,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
+# The checks read English text: no installed catalog may translate it.
+os.environ["LC_ALL"] = "C.UTF-8"
+os.environ.pop("LANGUAGE", None)
+
 P = harness.PLUGIN_ID
 T = 25.0
 MARK_U = "[\U0001F512 unverified] "
