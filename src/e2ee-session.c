@@ -13,6 +13,8 @@
 #define COUNTER_EPOCH_UNIX G_GINT64_CONSTANT (1577836800)
 #define COUNTER_TICKS_PER_SECOND 100
 #define REPLAY_WINDOW 64
+/* Most device records one buddy can have (pinned, undecided and rejected). */
+#define MAX_DEVICES_PER_BUDDY 64
 
 /* Reassembly bounds: per conversation, in all, per message, seconds. */
 #define FRAGMENTS_PER_BUDDY 4
@@ -204,6 +206,11 @@ e2ee_context_learn_keys (E2eeContext *ctx, E2eeAccountRecord *account,
             known_seen = TRUE;
           continue;
         }
+      /* Offers are unauthenticated: without a cap, anyone could grow the
+       * keyring (and every later save and load) without bound by sending
+       * offers with ever new keys. */
+      if (buddy->devices->len + fresh->len >= MAX_DEVICES_PER_BUDDY)
+        continue;
       g_ptr_array_add (fresh, e2ee_key_ref (key));
     }
 
