@@ -1428,6 +1428,55 @@ test_bounds_total (void)
   g_assert_cmpuint (e2ee_reassembler_buffered_bytes (r), ==, 0);
 }
 
+/* In-band offers are unauthenticated: one buddy sending offer after
+ * offer with new keys adds a bounded number of device records, so the
+ * keyring (and every save and load of it) stays bounded. */
+static void
+test_bounds_offer_flood (void)
+{
+  const char *from = "offers@example.test";
+  E2eeBuddyRecord *buddy;
+  gsize size_mid = 0, size_end;
+  guint learned = 0;
+
+  for (guint round = 0; round < 12; round++)
+    {
+      g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+      g_autofree char *text = NULL;
+      E2eeRecvResult r;
+
+      for (guint i = 0; i < E2EE_KEYSET_MAX; i++)
+        {
+          g_autoptr (E2eeKey) k = e2ee_key_generate (NULL);
+          g_ptr_array_add (keys, e2ee_key_public_copy (k));
+        }
+      text = e2ee_offer_inband (E2EE_OFFER_KIND_ANSWER, keys);
+      receive (from, text, &r);
+      g_assert_no_error (r.error);
+      g_assert_cmpint (r.kind, ==, E2EE_RECV_OFFER);
+      learned += r.new_devices ? r.new_devices->len : 0;
+      e2ee_recv_result_clear (&r);
+      if (round == 5)
+        {
+          g_autoptr (GBytes) snap = bob_snapshot ();
+          size_mid = g_bytes_get_size (snap);
+        }
+    }
+  buddy = e2ee_account_lookup_buddy (fx.bob, from);
+  g_assert_nonnull (buddy);
+  /* 192 keys were offered; far fewer are kept, and the file stopped
+   * growing. */
+  g_assert_cmpuint (buddy->devices->len, <, 12 * E2EE_KEYSET_MAX);
+  g_assert_cmpuint (buddy->devices->len, <=, 64);
+  g_assert_cmpuint (learned, ==, buddy->devices->len);
+  {
+    g_autoptr (GBytes) snap = bob_snapshot ();
+    size_end = g_bytes_get_size (snap);
+  }
+  g_assert_cmpuint (size_end, ==, size_mid);
+  g_assert_true (e2ee_context_reset (fx.bob_ctx, fx.bob, from, NULL));
+}
+
 /* A message over the size limit is refused when sealed. */
 static void
 test_bounds_message_size (void)
@@ -1517,6 +1566,7 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/catalog/bounds/fragment-flood-other-buddy", test_bounds_flood);
   g_test_add_func ("/catalog/bounds/fragment-total", test_bounds_total);
+  g_test_add_func ("/catalog/bounds/offer-flood", test_bounds_offer_flood);
   g_test_add_func ("/catalog/bounds/message-size", test_bounds_message_size);
   g_test_add_func ("/catalog/bounds/keyring-size", test_bounds_keyring_size);
   g_test_add_func ("/catalog/keyring/passphrase", test_keyring_passphrase);

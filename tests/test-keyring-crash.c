@@ -515,7 +515,7 @@ test_read_only (void)
 /* ------------------------------------------------------------------ */
 /* Two processes saving one keyring */
 
-#define CONCURRENT_SAVES 25
+#define CONCURRENT_SAVES 100
 
 G_GNUC_NORETURN static void
 concurrent_writer (const char *path, char tag)
@@ -566,6 +566,10 @@ test_concurrent (void)
       g_assert_no_error (error);
       e2ee_keyring_free (k);
       loads++;
+      /* A pause between loads, as any real reader has: the save waits
+       * for the lock by polling every 20 ms, so a reader holding its
+       * shared lock back to back would starve it. */
+      g_usleep (3 * 1000);
       running = FALSE;
       for (int i = 0; i < 2; i++)
         if (pids[i] > 0)
