@@ -143,6 +143,14 @@ release_held (const char *key)
   held_free (h);
 }
 
+static void
+release_held_for (PurpleAccount *account, const char *who)
+{
+  g_autofree char *key = mark_key (account, who);
+
+  release_held (key);
+}
+
 static gboolean
 hold_timeout_cb (gpointer data)
 {
@@ -427,11 +435,7 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
         }
       e2ee_ui_report_learned (account, buddy, res.learned, res.new_devices);
       swallow = TRUE;
-      {
-        g_autofree char *key = mark_key (account, *sender);
-
-        release_held (key);
-      }
+      release_held_for (account, *sender);
       break;
 
     case E2EE_RECV_MESSAGE:
