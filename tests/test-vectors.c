@@ -170,7 +170,7 @@ test_envelopes (void)
       const char *plaintext = json_object_get_string_member (v, "plaintext");
       const char *mk_hex = json_object_get_string_member (v, "message_key_hex");
       guint8 wrap_keys[E2EE_ENVELOPE_MAX_RECIPIENTS][32];
-      E2eeRecipient recipients[E2EE_ENVELOPE_MAX_RECIPIENTS];
+      E2eeRecipient recipients[E2EE_ENVELOPE_MAX_RECIPIENTS] = { 0 };
       E2eeSealParams params = { 0 };
       g_autoptr (GError) error = NULL;
       g_autoptr (GBytes) env = NULL;

@@ -49,7 +49,7 @@ static GBytes *
 seal (E2eeKey *alice, E2eeKey *bob, guint n, gsize pad, guint64 counter, const char *text)
 {
   guint8 k_ab[E2EE_KEY_LEN], k_ba[E2EE_KEY_LEN], other[E2EE_KEY_LEN];
-  E2eeRecipient rcpt[3];
+  E2eeRecipient rcpt[3] = { 0 };
   E2eeSealParams p = { 0 };
   GBytes *env;
 

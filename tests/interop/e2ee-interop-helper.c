@@ -128,7 +128,7 @@ cmd_seal (const char *counter, const char *pad, const char *priv,
   GError *error = NULL;
   g_autoptr (E2eeKey) sender = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
-  E2eeRecipient recipients[E2EE_ENVELOPE_MAX_RECIPIENTS];
+  E2eeRecipient recipients[E2EE_ENVELOPE_MAX_RECIPIENTS] = { 0 };
   guint8 wrap_keys[E2EE_ENVELOPE_MAX_RECIPIENTS][E2EE_KEY_LEN];
   E2eeSealParams params = { 0 };
   g_autoptr (GBytes) env = NULL;
