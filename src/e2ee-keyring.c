@@ -10,6 +10,7 @@
 #include "e2ee-aead.h"
 #include "e2ee-b64.h"
 #include "e2ee-error.h"
+#include "e2ee-gcrypt.h"
 #include "e2ee-json.h"
 #include "e2ee-keyring.h"
 #include "e2ee-wipe.h"
@@ -39,6 +40,18 @@
 #define KDF_NAME_DEFAULT "scrypt"
 #endif
 
+/* The file as this keyring last loaded or saved it (check_replaceable). */
+typedef struct
+{
+  gboolean known;
+  gboolean racy;                /* recorded within a timestamp tick of a change */
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime, ctime;
+  guint32 crc;                  /* of the contents, when racy */
+} DiskState;
+
 struct _E2eeKeyring
 {
   char *path;
@@ -52,6 +65,8 @@ struct _E2eeKeyring
   guint8 salt[SEAL_SALT_LEN];
   guint8 *seal_key;             /* E2EE_AEAD_KEY_LEN, secret */
   guint8 check[SEAL_CHECK_LEN];
+
+  DiskState disk;
 };
 
 /* ------------------------------------------------------------------ */
@@ -531,11 +546,825 @@ e2ee_keyring_set_passphrase (E2eeKeyring *keyring, const char *passphrase,
 }
 
 /* ------------------------------------------------------------------ */
-/* JSON helpers */
+/* Where an error is: rendered only when there is one, so that loading
+ * a large file does not format a path string for every record. */
+
+typedef struct _Where Where;
+struct _Where
+{
+  const Where *up;
+  const char *text;             /* "accounts", "buddies", "document", ... */
+  gint index;                   /* [index], or -1 */
+  const char *protocol;         /* account: (protocol "name") */
+  const char *name;             /* buddy: ("name") */
+};
+
+static void
+where_render (const Where *w, GString *out)
+{
+  if (w->up != NULL)
+    {
+      where_render (w->up, out);
+      g_string_append_c (out, '.');
+    }
+  g_string_append (out, w->text);
+  if (w->index >= 0)
+    g_string_append_printf (out, "[%d]", w->index);
+  if (w->protocol != NULL)
+    g_string_append_printf (out, " (%s \"%s\")", w->protocol, w->name);
+  else if (w->name != NULL)
+    g_string_append_printf (out, " (\"%s\")", w->name);
+}
+
+static gboolean G_GNUC_PRINTF (3, 4)
+corrupt (GError **error, const Where *where, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *msg = NULL;
+  g_autoptr (GString) at = g_string_new (NULL);
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  where_render (where, at);
+  g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT,
+               "keyring is corrupt: %s: %s", at->str, msg);
+  return FALSE;
+}
+
+static const Where where_document = { NULL, "document", -1, NULL, NULL };
+static const Where where_sealed = { NULL, "sealed", -1, NULL, NULL };
+static const Where where_secrets = { NULL, "sealed secrets", -1, NULL, NULL };
+
+/* ------------------------------------------------------------------ */
+/* A strict JSON reader, in one pass over the file.
+ *
+ * RFC 8259 exactly, plus what json-glib lacks (the rules of
+ * e2ee_json_parse_strict and more): one top-level object and nothing
+ * after it but whitespace; no comments, single quotes, BOM or other
+ * extensions; a member name at most once per object and never with an
+ * escape sequence (so "x" and "\u0078" cannot both be "x"); nesting at
+ * most E2EE_JSON_MAX_DEPTH deep; strings valid UTF-8, without raw
+ * control characters, lone surrogates or \u0000 (json-glib would cut the
+ * string there); integers without leading zeros and of at most 16 digits
+ * (the keyring's integers stay below 2^53, and no digit run may be long
+ * enough to wrap around).
+ *
+ * The tree is small nodes from an arena; strings are decoded in place in
+ * the caller's buffer (never longer than their escaped form) and
+ * NUL-terminated there, so nothing secret is copied and wiping the buffer
+ * wipes every string.  The buffer must have a NUL byte at text[len]. */
+
+typedef enum {
+  JV_NULL,
+  JV_BOOL,
+  JV_INT,
+  JV_DOUBLE,
+  JV_STRING,
+  JV_ARRAY,
+  JV_OBJECT,
+} JvType;
+
+typedef struct _Jv Jv;
+struct _Jv
+{
+  const char *name;             /* member name inside an object */
+  Jv *next;                     /* next member or element */
+  union {
+    gint64 i;                   /* JV_INT; JV_BOOL 0 or 1 */
+    double d;                   /* JV_DOUBLE */
+    const char *s;              /* JV_STRING, NUL-terminated */
+    Jv *first;                  /* JV_ARRAY, JV_OBJECT */
+  } u;
+  guint32 len;                  /* string bytes; members or elements */
+  guint8 type;
+};
+
+#define JV_BLOCK 4096
+/* Members beyond which duplicate names are looked up in a hash table. */
+#define JV_LINEAR_MEMBERS 16
+
+typedef struct
+{
+  char *text;
+  gsize len;
+  gsize pos;
+  GSList *blocks;               /* Jv[JV_BLOCK] each */
+  guint used;                   /* nodes used in blocks->data */
+  const Where *where;
+  GError **error;
+} JvReader;
+
+static void
+jv_reader_clear (JvReader *r)
+{
+  /* The nodes hold pointers and numbers only; the strings live in (and
+   * are wiped with) the caller's buffer. */
+  g_slist_free_full (r->blocks, g_free);
+  r->blocks = NULL;
+}
+
+static Jv *
+jv_new (JvReader *r, JvType type)
+{
+  Jv *node;
+
+  if (r->blocks == NULL || r->used == JV_BLOCK)
+    {
+      r->blocks = g_slist_prepend (r->blocks, g_new (Jv, JV_BLOCK));
+      r->used = 0;
+    }
+  node = (Jv *) r->blocks->data + r->used++;
+  node->name = NULL;
+  node->next = NULL;
+  node->u.i = 0;
+  node->len = 0;
+  node->type = (guint8) type;
+  return node;
+}
+
+static gboolean G_GNUC_PRINTF (2, 3)
+jv_fail (JvReader *r, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *msg = NULL;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  return corrupt (r->error, r->where, "%s at offset %" G_GSIZE_FORMAT, msg, r->pos);
+}
+
+/* Character classes for the scanner, from one table lookup. */
+#define CC_SPACE 1              /* JSON whitespace */
+#define CC_PLAIN 2              /* printable ASCII but '"' and '\\' */
+#define CC_B64 4                /* base64url alphabet */
+#define CC_OUT 8                /* written as it is (json-glib also escapes DEL) */
+
+static guint8 char_class[256];
+static gint8 b64_digit[256];    /* -1 outside the alphabet */
+
+static void
+char_tables_init (void)
+{
+  static gsize done = 0;
+  static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+  if (!g_once_init_enter (&done))
+    return;
+  for (guint c = 0; c < 256; c++)
+    {
+      char_class[c] = 0;
+      b64_digit[c] = -1;
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+        char_class[c] |= CC_SPACE;
+      if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
+        char_class[c] |= CC_PLAIN;
+      if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+        char_class[c] |= CC_OUT;
+    }
+  for (guint i = 0; i < 64; i++)
+    {
+      b64_digit[(guchar) b64[i]] = (gint8) i;
+      char_class[(guchar) b64[i]] |= CC_B64;
+    }
+  g_once_init_leave (&done, 1);
+}
+
+static inline void
+jv_skip_ws (JvReader *r)
+{
+  const guchar *t = (const guchar *) r->text;
+  gsize pos = r->pos;
+
+  while (char_class[t[pos]] & CC_SPACE)
+    pos++;
+  r->pos = pos;
+}
+
+static int
+hex_value (char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Four hex digits at @t; -1 if they are not. */
+static gint32
+hex4 (const char *t)
+{
+  gint32 v = 0;
+
+  for (int i = 0; i < 4; i++)
+    {
+      int h = hex_value (t[i]);
+      if (h < 0)
+        return -1;
+      v = v << 4 | h;
+    }
+  return v;
+}
+
+/* The string at r->pos (a '"'), decoded in place.  @name: a member name,
+ * where escapes are refused. */
+static gboolean
+jv_string (JvReader *r, gboolean name, const char **out, guint32 *out_len)
+{
+  guchar *t = (guchar *) r->text;
+  gsize start = r->pos + 1, rd = start, wr;
+  gboolean high = FALSE;
+
+  /* Fast path: plain ASCII needs no copying and no checks. */
+  while (char_class[t[rd]] & CC_PLAIN)
+    rd++;
+  for (;; rd++)
+    {
+      guchar c = t[rd];
+      if (c == '"' || c == '\\')
+        break;
+      if (c < 0x20)
+        goto control;
+      if (c >= 0x80)
+        high = TRUE;
+    }
+  wr = rd;
+  if (t[rd] == '\\' && name)
+    {
+      r->pos = rd;
+      return jv_fail (r, "JSON member name uses an escape sequence");
+    }
+  while (t[rd] != '"')
+    {
+      guchar c = t[rd];
+
+      if (c < 0x20)
+        goto control;
+      if (c != '\\')
+        {
+          high |= c >= 0x80;
+          t[wr++] = t[rd++];
+          continue;
+        }
+      r->pos = rd;
+      switch (t[rd + 1])
+        {
+        case '"': t[wr++] = '"'; break;
+        case '\\': t[wr++] = '\\'; break;
+        case '/': t[wr++] = '/'; break;
+        case 'b': t[wr++] = '\b'; break;
+        case 'f': t[wr++] = '\f'; break;
+        case 'n': t[wr++] = '\n'; break;
+        case 'r': t[wr++] = '\r'; break;
+        case 't': t[wr++] = '\t'; break;
+        case 'u':
+          {
+            gint32 cp = hex4 ((const char *) t + rd + 2);
+            char utf8[8];
+            gint n;
+
+            if (cp < 0)
+              return jv_fail (r, "bad \\u escape");
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+              return jv_fail (r, "lone low surrogate in a string");
+            if (cp >= 0xD800 && cp <= 0xDBFF)
+              {
+                gint32 lo = t[rd + 6] == '\\' && t[rd + 7] == 'u'
+                            ? hex4 ((const char *) t + rd + 8) : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                  return jv_fail (r, "lone high surrogate in a string");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                rd += 6;
+              }
+            if (cp == 0)
+              return jv_fail (r, "\\u0000 in a string");
+            n = g_unichar_to_utf8 ((gunichar) cp, utf8);
+            /* wr + n <= rd + 6: in place is safe. */
+            memcpy (t + wr, utf8, (gsize) n);
+            wr += (gsize) n;
+            rd += 6;
+            continue;
+          }
+        default:
+          return jv_fail (r, "bad escape sequence in a string");
+        }
+      rd += 2;
+    }
+  if (high && !g_utf8_validate_len ((const char *) t + start, wr - start, NULL))
+    {
+      r->pos = start;
+      return jv_fail (r, "string is not valid UTF-8");
+    }
+  if (wr - start > G_MAXUINT32)
+    return jv_fail (r, "string too long");
+  t[wr] = '\0';
+  *out = (const char *) t + start;
+  *out_len = (guint32) (wr - start);
+  r->pos = rd + 1;
+  return TRUE;
+
+control:
+  r->pos = rd;
+  if (rd >= r->len)
+    return jv_fail (r, "unterminated string");
+  return jv_fail (r, "control character 0x%02x in a string", t[rd]);
+}
+
+/* A run of digits, at most 16 (json-glib wraps long integers around). */
+static gboolean
+jv_digits (JvReader *r, guint *count)
+{
+  *count = 0;
+  while (g_ascii_isdigit (r->text[r->pos]))
+    {
+      if (++*count > 16)
+        return jv_fail (r, "number too long");
+      r->pos++;
+    }
+  if (*count == 0)
+    return jv_fail (r, "bad number");
+  return TRUE;
+}
+
+static Jv *
+jv_number (JvReader *r)
+{
+  const char *t = r->text;
+  gsize start = r->pos;
+  gboolean integer = TRUE;
+  guint digits;
+  Jv *node;
+
+  if (t[r->pos] == '-')
+    r->pos++;
+  if (t[r->pos] == '0' && g_ascii_isdigit (t[r->pos + 1]))
+    {
+      jv_fail (r, "number with a leading zero");
+      return NULL;
+    }
+  if (!jv_digits (r, &digits))
+    return NULL;
+  if (t[r->pos] == '.')
+    {
+      integer = FALSE;
+      r->pos++;
+      if (!jv_digits (r, &digits))
+        return NULL;
+    }
+  if (t[r->pos] == 'e' || t[r->pos] == 'E')
+    {
+      integer = FALSE;
+      r->pos++;
+      if (t[r->pos] == '+' || t[r->pos] == '-')
+        r->pos++;
+      if (!jv_digits (r, &digits))
+        return NULL;
+    }
+  if (integer)
+    {
+      gint64 v = 0;
+      gsize i = start + (t[start] == '-');
+
+      /* At most 16 digits: no overflow. */
+      for (; i < r->pos; i++)
+        v = v * 10 + (t[i] - '0');
+      node = jv_new (r, JV_INT);
+      node->u.i = t[start] == '-' ? -v : v;
+    }
+  else
+    {
+      node = jv_new (r, JV_DOUBLE);
+      node->u.d = g_ascii_strtod (t + start, NULL);
+    }
+  return node;
+}
+
+static Jv *jv_value (JvReader *r, guint depth);
+
+static gboolean
+jv_name_seen (Jv *object, GHashTable **names, const char *name)
+{
+  if (object->len < JV_LINEAR_MEMBERS)
+    {
+      for (Jv *m = object->u.first; m != NULL; m = m->next)
+        if (strcmp (m->name, name) == 0)
+          return TRUE;
+      return FALSE;
+    }
+  /* Many members (only possible in a crafted file): a table keeps the
+   * check linear. */
+  if (*names == NULL)
+    {
+      *names = g_hash_table_new (g_str_hash, g_str_equal);
+      for (Jv *m = object->u.first; m != NULL; m = m->next)
+        g_hash_table_add (*names, (gpointer) m->name);
+    }
+  return g_hash_table_contains (*names, name);
+}
+
+static Jv *
+jv_object (JvReader *r, guint depth)
+{
+  Jv *object = jv_new (r, JV_OBJECT);
+  Jv **tail = &object->u.first;
+  GHashTable *names = NULL;
+
+  r->pos++;
+  jv_skip_ws (r);
+  if (r->text[r->pos] == '}')
+    {
+      r->pos++;
+      return object;
+    }
+  for (;;)
+    {
+      const char *name;
+      guint32 name_len;
+      Jv *value;
+
+      jv_skip_ws (r);
+      if (r->text[r->pos] != '"')
+        {
+          jv_fail (r, "expected a member name");
+          goto fail;
+        }
+      if (!jv_string (r, TRUE, &name, &name_len))
+        goto fail;
+      if (jv_name_seen (object, &names, name))
+        {
+          corrupt (r->error, r->where, "JSON member \"%s\" appears twice", name);
+          goto fail;
+        }
+      if (names != NULL)
+        g_hash_table_add (names, (gpointer) name);
+      jv_skip_ws (r);
+      if (r->text[r->pos] != ':')
+        {
+          jv_fail (r, "expected ':'");
+          goto fail;
+        }
+      r->pos++;
+      value = jv_value (r, depth);
+      if (value == NULL)
+        goto fail;
+      value->name = name;
+      *tail = value;
+      tail = &value->next;
+      object->len++;
+      jv_skip_ws (r);
+      if (r->text[r->pos] == ',')
+        {
+          r->pos++;
+          continue;
+        }
+      if (r->text[r->pos] == '}')
+        {
+          r->pos++;
+          break;
+        }
+      jv_fail (r, "expected ',' or '}'");
+      goto fail;
+    }
+  if (names != NULL)
+    g_hash_table_unref (names);
+  return object;
+
+fail:
+  if (names != NULL)
+    g_hash_table_unref (names);
+  return NULL;
+}
+
+static Jv *
+jv_array (JvReader *r, guint depth)
+{
+  Jv *array = jv_new (r, JV_ARRAY);
+  Jv **tail = &array->u.first;
+
+  r->pos++;
+  jv_skip_ws (r);
+  if (r->text[r->pos] == ']')
+    {
+      r->pos++;
+      return array;
+    }
+  for (;;)
+    {
+      Jv *value = jv_value (r, depth);
+
+      if (value == NULL)
+        return NULL;
+      *tail = value;
+      tail = &value->next;
+      array->len++;
+      jv_skip_ws (r);
+      if (r->text[r->pos] == ',')
+        {
+          r->pos++;
+          continue;
+        }
+      if (r->text[r->pos] == ']')
+        {
+          r->pos++;
+          return array;
+        }
+      jv_fail (r, "expected ',' or ']'");
+      return NULL;
+    }
+}
+
+static Jv *
+jv_literal (JvReader *r, const char *word, JvType type, gint64 value)
+{
+  gsize n = strlen (word);
+  Jv *node;
+
+  /* text[len] is NUL, so the comparison stops at the end. */
+  if (strncmp (r->text + r->pos, word, n) != 0)
+    {
+      jv_fail (r, "unexpected character 0x%02x", (guint8) r->text[r->pos]);
+      return NULL;
+    }
+  r->pos += n;
+  node = jv_new (r, type);
+  node->u.i = value;
+  return node;
+}
+
+/* @depth: containers already open around this value. */
+static Jv *
+jv_value (JvReader *r, guint depth)
+{
+  char c;
+
+  jv_skip_ws (r);
+  c = r->text[r->pos];
+  switch (c)
+    {
+    case '{':
+    case '[':
+      if (depth >= E2EE_JSON_MAX_DEPTH)
+        {
+          jv_fail (r, "JSON nested deeper than %u levels", E2EE_JSON_MAX_DEPTH);
+          return NULL;
+        }
+      return c == '{' ? jv_object (r, depth + 1) : jv_array (r, depth + 1);
+    case '"':
+      {
+        Jv *node = jv_new (r, JV_STRING);
+        const char *s;
+        guint32 n;
+
+        if (!jv_string (r, FALSE, &s, &n))
+          return NULL;
+        node->u.s = s;
+        node->len = n;
+        return node;
+      }
+    case 't':
+      return jv_literal (r, "true", JV_BOOL, 1);
+    case 'f':
+      return jv_literal (r, "false", JV_BOOL, 0);
+    case 'n':
+      return jv_literal (r, "null", JV_NULL, 0);
+    default:
+      if (c == '-' || g_ascii_isdigit (c))
+        return jv_number (r);
+      if (r->pos >= r->len)
+        jv_fail (r, "unexpected end of the text");
+      else
+        jv_fail (r, "unexpected character 0x%02x", (guint8) c);
+      return NULL;
+    }
+}
+
+/* Parses @len bytes at @text (with text[len] == '\0'; modified in place)
+ * as one JSON object.  The nodes belong to @r (jv_reader_clear). */
+static Jv *
+jv_parse (JvReader *r, char *text, gsize len, const Where *where, GError **error)
+{
+  Jv *root;
+
+  g_assert (text[len] == '\0');
+  char_tables_init ();
+  memset (r, 0, sizeof *r);
+  r->text = text;
+  r->len = len;
+  r->where = where;
+  r->error = error;
+  jv_skip_ws (r);
+  if (text[r->pos] != '{')
+    {
+      corrupt (error, where, "not a JSON object");
+      return NULL;
+    }
+  root = jv_value (r, 0);
+  if (root == NULL)
+    return NULL;
+  jv_skip_ws (r);
+  if (r->pos != len)
+    {
+      jv_fail (r, "data after the end of the JSON object");
+      return NULL;
+    }
+  return root;
+}
+
+/* ---- access ---- */
+
+static Jv *
+jv_get (const Jv *object, const char *name)
+{
+  for (Jv *m = object->u.first; m != NULL; m = m->next)
+    if (m->name[0] == name[0] && strcmp (m->name, name) == 0)
+      return m;
+  return NULL;
+}
+
+static gboolean
+check_members (const Jv *object, const char *const *allowed, const Where *where,
+               GError **error)
+{
+  for (Jv *m = object->u.first; m != NULL; m = m->next)
+    {
+      const char *const *a = allowed;
+
+      while (*a != NULL && ((*a)[0] != m->name[0] || strcmp (*a, m->name) != 0))
+        a++;
+      if (*a == NULL)
+        return corrupt (error, where, "unknown member \"%s\"", m->name);
+    }
+  return TRUE;
+}
+
+static Jv *
+need_member (const Jv *object, const char *name, const Where *where, GError **error)
+{
+  Jv *node = jv_get (object, name);
+
+  if (node == NULL)
+    corrupt (error, where, "member \"%s\" is missing", name);
+  return node;
+}
+
+static gboolean
+get_string (const Jv *object, const char *name, const Where *where,
+            const char **out, GError **error)
+{
+  Jv *node = need_member (object, name, where, error);
+
+  if (node == NULL)
+    return FALSE;
+  if (node->type != JV_STRING)
+    return corrupt (error, where, "\"%s\" is not a string", name);
+  if (node->len == 0)
+    return corrupt (error, where, "\"%s\" is empty", name);
+  *out = node->u.s;
+  return TRUE;
+}
+
+static gboolean
+get_int (const Jv *object, const char *name, const Where *where,
+         gint64 min, gint64 max, gint64 *out, GError **error)
+{
+  Jv *node = need_member (object, name, where, error);
+
+  if (node == NULL)
+    return FALSE;
+  if (node->type != JV_INT)
+    return corrupt (error, where, "\"%s\" is not an integer", name);
+  if (node->u.i < min || node->u.i > max)
+    return corrupt (error, where, "\"%s\" is out of range", name);
+  *out = node->u.i;
+  return TRUE;
+}
+
+static gboolean
+get_bool (const Jv *object, const char *name, const Where *where,
+          gboolean *out, GError **error)
+{
+  Jv *node = need_member (object, name, where, error);
+
+  if (node == NULL)
+    return FALSE;
+  if (node->type != JV_BOOL)
+    return corrupt (error, where, "\"%s\" is not a boolean", name);
+  *out = node->u.i != 0;
+  return TRUE;
+}
+
+static Jv *
+get_container (const Jv *object, const char *name, JvType type, const Where *where,
+               GError **error)
+{
+  Jv *node = need_member (object, name, where, error);
+
+  if (node == NULL)
+    return NULL;
+  if (node->type != type)
+    {
+      corrupt (error, where, "\"%s\" is not an %s", name,
+               type == JV_OBJECT ? "object" : "array");
+      return NULL;
+    }
+  return node;
+}
+
+static Jv *
+get_object (const Jv *object, const char *name, const Where *where, GError **error)
+{
+  return get_container (object, name, JV_OBJECT, where, error);
+}
+
+static Jv *
+get_array (const Jv *object, const char *name, const Where *where, GError **error)
+{
+  return get_container (object, name, JV_ARRAY, where, error);
+}
+
+/* Decodes @text_len characters of unpadded base64url into exactly @len
+ * bytes at @out, by the rules of e2ee_b64url_decode (alphabet only, no
+ * padding, zero trailing bits), without a temporary buffer: the values
+ * are secrets and the keys many. */
+static gboolean
+b64_decode_exact (const char *text, gsize text_len, guint8 *out, gsize len)
+{
+  const guchar *t = (const guchar *) text;
+  gsize i = 0, o = 0, rest;
+  guint32 v;
+
+  char_tables_init ();
+  if (text_len != e2ee_b64url_encoded_len (len))
+    return FALSE;
+  for (; i + 4 <= text_len; i += 4)
+    {
+      if (!(char_class[t[i]] & char_class[t[i + 1]] & char_class[t[i + 2]]
+            & char_class[t[i + 3]] & CC_B64))
+        goto fail;
+      v = (guint32) b64_digit[t[i]] << 18 | (guint32) b64_digit[t[i + 1]] << 12
+          | (guint32) b64_digit[t[i + 2]] << 6 | (guint32) b64_digit[t[i + 3]];
+      out[o++] = (guint8) (v >> 16);
+      out[o++] = (guint8) (v >> 8);
+      out[o++] = (guint8) v;
+    }
+  rest = text_len - i;
+  if (rest > 0)
+    {
+      /* 2 characters give 1 byte (4 bits left over), 3 give 2 (2 bits). */
+      v = 0;
+      for (gsize k = 0; k < rest; k++)
+        {
+          if (!(char_class[t[i + k]] & CC_B64))
+            goto fail;
+          v = v << 6 | (guint32) b64_digit[t[i + k]];
+        }
+      if (rest == 2)
+        {
+          if (v & 0xf)
+            goto fail;
+          out[o++] = (guint8) (v >> 4);
+        }
+      else
+        {
+          if (v & 0x3)
+            goto fail;
+          out[o++] = (guint8) (v >> 10);
+          out[o++] = (guint8) (v >> 2);
+        }
+    }
+  g_assert (o == len);
+  return TRUE;
+
+fail:
+  e2ee_wipe (out, len);
+  return FALSE;
+}
+
+/* Exactly @len bytes of unpadded base64url, into @out. */
+static gboolean
+get_b64 (const Jv *object, const char *name, const Where *where,
+         guint8 *out, gsize len, GError **error)
+{
+  const Jv *node = need_member (object, name, where, error);
+
+  if (node == NULL)
+    return FALSE;
+  if (node->type != JV_STRING)
+    return corrupt (error, where, "\"%s\" is not a string", name);
+  if (!b64_decode_exact (node->u.s, node->len, out, len))
+    return corrupt (error, where, "\"%s\" is not %" G_GSIZE_FORMAT
+                    " bytes of base64url", name, len);
+  return TRUE;
+}
 
 /* json-glib frees its strings without wiping them.  Before a tree that
- * held private or derived keys goes away, overwrite every string value in
- * it (the buffers belong to the tree, so writing through them is safe). */
+ * held private keys goes away, overwrite every string value in it (the
+ * buffers belong to the tree, so writing through them is safe). */
 static void
 wipe_json_node (JsonNode *node)
 {
@@ -572,269 +1401,53 @@ wipe_json_node (JsonNode *node)
     }
 }
 
-static void
-wipe_json_object (JsonObject *object)
-{
-  g_autoptr (JsonNode) node = NULL;
-
-  if (object == NULL)
-    return;
-  node = json_node_new (JSON_NODE_OBJECT);
-  json_node_set_object (node, object);
-  wipe_json_node (node);
-}
-
-/* Serialises @root into a buffer that can be wiped.  The GString is
- * sized up front so that the secrets are not left behind by reallocation
- * (json-glib's own temporaries are beyond our reach). */
-static GString *
-json_to_secret_string (JsonObject *root, gsize hint)
-{
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
-  GString *out = g_string_sized_new (hint);
-
-  json_node_set_object (node, root);
-  json_generator_set_root (generator, node);
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_indent (generator, 1);
-  json_generator_to_gstring (generator, out);
-  g_string_append_c (out, '\n');
-  return out;
-}
-
-static gboolean G_GNUC_PRINTF (3, 4)
-corrupt (GError **error, const char *where, const char *format, ...)
-{
-  va_list args;
-  g_autofree char *msg = NULL;
-
-  va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT,
-               "keyring is corrupt: %s: %s", where, msg);
-  return FALSE;
-}
-
-/* What e2ee_json_parse_strict leaves to json-glib, which is lenient:
- * one top-level object and nothing after it, no comments or single quotes
- * (only JSON's own characters outside strings), and no integer literal
- * long enough to wrap around in json-glib's gint64. */
-static gboolean
-check_json_text (const char *text, gsize len, GError **error)
-{
-  static const char allowed[] = " \t\n\r{}[],:-+.0123456789eEtrufalsn";
-  guint depth = 0, digits = 0;
-  gboolean started = FALSE, ended = FALSE;
-
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = text[i];
-
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-        {
-          digits = 0;
-          continue;
-        }
-      if (ended)
-        return corrupt (error, "document", "data after the end of the JSON object");
-      if (!started && c != '{')
-        return corrupt (error, "document", "not a JSON object");
-      started = TRUE;
-      if (c == '"')
-        {
-          for (i++; i < len && text[i] != '"'; i++)
-            if (text[i] == '\\')
-              i++;
-          if (i >= len)
-            return corrupt (error, "document", "unterminated string");
-          digits = 0;
-          continue;
-        }
-      if (c == '\0' || strchr (allowed, c) == NULL)
-        return corrupt (error, "document", "unexpected character 0x%02x", (guint8) c);
-      if (g_ascii_isdigit (c))
-        {
-          if (++digits > 16)
-            return corrupt (error, "document", "number too long");
-        }
-      else
-        digits = 0;
-      if (c == '{' || c == '[')
-        depth++;
-      else if ((c == '}' || c == ']') && depth > 0 && --depth == 0)
-        ended = TRUE;
-    }
-  return TRUE;
-}
-
+/* A json-glib copy of @v, for the JWK parser (identity keys only: one
+ * per account).  Wipe it with wipe_json_node before freeing. */
 static JsonNode *
-parse_json (const char *text, gsize len, GError **error)
+jv_to_json (const Jv *v)
 {
-  g_autoptr (GError) local = NULL;
-  JsonNode *root;
+  JsonNode *node;
 
-  if (!check_json_text (text, len, error))
-    return NULL;
-  root = e2ee_json_parse_strict (text, (gssize) len, E2EE_JSON_MAX_DEPTH,
-                                 E2EE_ERROR_KEYRING_CORRUPT, &local);
-  if (root == NULL)
-    corrupt (error, "document", "%s", local->message);
-  else if (!JSON_NODE_HOLDS_OBJECT (root))
+  switch ((JvType) v->type)
     {
-      corrupt (error, "document", "not a JSON object");
-      json_node_unref (root);
-      root = NULL;
+    case JV_OBJECT:
+      {
+        JsonObject *object = json_object_new ();
+        for (Jv *m = v->u.first; m != NULL; m = m->next)
+          json_object_set_member (object, m->name, jv_to_json (m));
+        node = json_node_new (JSON_NODE_OBJECT);
+        json_node_take_object (node, object);
+        return node;
+      }
+    case JV_ARRAY:
+      {
+        JsonArray *array = json_array_new ();
+        for (Jv *m = v->u.first; m != NULL; m = m->next)
+          json_array_add_element (array, jv_to_json (m));
+        node = json_node_new (JSON_NODE_ARRAY);
+        json_node_take_array (node, array);
+        return node;
+      }
+    case JV_STRING:
+      node = json_node_new (JSON_NODE_VALUE);
+      json_node_set_string (node, v->u.s);
+      return node;
+    case JV_INT:
+      node = json_node_new (JSON_NODE_VALUE);
+      json_node_set_int (node, v->u.i);
+      return node;
+    case JV_DOUBLE:
+      node = json_node_new (JSON_NODE_VALUE);
+      json_node_set_double (node, v->u.d);
+      return node;
+    case JV_BOOL:
+      node = json_node_new (JSON_NODE_VALUE);
+      json_node_set_boolean (node, v->u.i != 0);
+      return node;
+    case JV_NULL:
+    default:
+      return json_node_new (JSON_NODE_NULL);
     }
-  return root;
-}
-
-static gboolean
-check_members (JsonObject *object, const char *const *allowed, const char *where,
-               GError **error)
-{
-  g_autoptr (GList) names = json_object_get_members (object);
-
-  for (GList *l = names; l != NULL; l = l->next)
-    {
-      if (!g_strv_contains (allowed, l->data))
-        return corrupt (error, where, "unknown member \"%s\"", (const char *) l->data);
-    }
-  return TRUE;
-}
-
-static JsonNode *
-need_member (JsonObject *object, const char *name, const char *where, GError **error)
-{
-  JsonNode *node = json_object_get_member (object, name);
-
-  if (node == NULL)
-    corrupt (error, where, "member \"%s\" is missing", name);
-  return node;
-}
-
-static gboolean
-get_string (JsonObject *object, const char *name, const char *where,
-            const char **out, GError **error)
-{
-  JsonNode *node = need_member (object, name, where, error);
-
-  if (node == NULL)
-    return FALSE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return corrupt (error, where, "\"%s\" is not a string", name);
-  *out = json_node_get_string (node);
-  if (**out == '\0')
-    return corrupt (error, where, "\"%s\" is empty", name);
-  return TRUE;
-}
-
-static gboolean
-get_int (JsonObject *object, const char *name, const char *where,
-         gint64 min, gint64 max, gint64 *out, GError **error)
-{
-  JsonNode *node = need_member (object, name, where, error);
-  gint64 v;
-
-  if (node == NULL)
-    return FALSE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return corrupt (error, where, "\"%s\" is not an integer", name);
-  v = json_node_get_int (node);
-  if (v < min || v > max)
-    return corrupt (error, where, "\"%s\" is out of range", name);
-  *out = v;
-  return TRUE;
-}
-
-static gboolean
-get_bool (JsonObject *object, const char *name, const char *where,
-          gboolean *out, GError **error)
-{
-  JsonNode *node = need_member (object, name, where, error);
-
-  if (node == NULL)
-    return FALSE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
-    return corrupt (error, where, "\"%s\" is not a boolean", name);
-  *out = json_node_get_boolean (node);
-  return TRUE;
-}
-
-static JsonObject *
-get_object (JsonObject *object, const char *name, const char *where, GError **error)
-{
-  JsonNode *node = need_member (object, name, where, error);
-
-  if (node == NULL)
-    return NULL;
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    {
-      corrupt (error, where, "\"%s\" is not an object", name);
-      return NULL;
-    }
-  return json_node_get_object (node);
-}
-
-static JsonArray *
-get_array (JsonObject *object, const char *name, const char *where, GError **error)
-{
-  JsonNode *node = need_member (object, name, where, error);
-
-  if (node == NULL)
-    return NULL;
-  if (!JSON_NODE_HOLDS_ARRAY (node))
-    {
-      corrupt (error, where, "\"%s\" is not an array", name);
-      return NULL;
-    }
-  return json_node_get_array (node);
-}
-
-static JsonObject *
-array_object (JsonArray *array, guint i, const char *where, GError **error)
-{
-  JsonNode *node = json_array_get_element (array, i);
-
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    {
-      corrupt (error, where, "element is not an object");
-      return NULL;
-    }
-  return json_node_get_object (node);
-}
-
-/* Exactly @len bytes of unpadded base64url, into @out. */
-static gboolean
-get_b64 (JsonObject *object, const char *name, const char *where,
-         guint8 *out, gsize len, GError **error)
-{
-  const char *text;
-  guint8 *raw;
-  gsize raw_len = 0;
-
-  if (!get_string (object, name, where, &text, error))
-    return FALSE;
-  raw = e2ee_b64url_decode (text, strlen (text), &raw_len, NULL);
-  if (raw == NULL || raw_len != len)
-    {
-      e2ee_secret_free (raw, raw_len);
-      return corrupt (error, where, "\"%s\" is not %" G_GSIZE_FORMAT
-                      " bytes of base64url", name, len);
-    }
-  memcpy (out, raw, len);
-  e2ee_secret_free (raw, raw_len);
-  return TRUE;
-}
-
-static void
-set_b64 (JsonObject *object, const char *name, const guint8 *data, gsize len)
-{
-  char *text = e2ee_b64url_encode (data, len);
-
-  json_object_set_string_member (object, name, text);
-  e2ee_string_free (text);
 }
 
 static const char *const root_members[] = { "format", "version", "accounts", "sealed", NULL };
@@ -857,20 +1470,294 @@ static const char *const secret_derived_members[] = { "buddy", "kid", "local_cap
                                                       NULL };
 
 /* ------------------------------------------------------------------ */
-/* Writing */
+/* Writing
+ *
+ * The file is written directly into one buffer, in the layout json-glib's
+ * pretty printer gives with a one-space indent (files stay byte for byte
+ * what earlier versions wrote, except that 0x1f in a string is escaped as
+ * JSON requires).  The buffer holds secrets: it only grows through
+ * out_reserve, which wipes what it leaves behind. */
 
-static gint
-compare_strings (gconstpointer a, gconstpointer b)
+static void
+out_reserve (GString **out, gsize extra)
 {
-  return strcmp (a, b);
+  GString *bigger;
+
+  if ((*out)->len + extra < (*out)->allocated_len)
+    return;
+  bigger = g_string_sized_new (MAX (2 * (*out)->allocated_len, (*out)->len + extra + 1));
+  g_string_append_len (bigger, (*out)->str, (gssize) (*out)->len);
+  e2ee_gstring_free (*out);
+  *out = bigger;
 }
 
-/* Buddy names in a stable order, so that the same keyring always gives
- * the same bytes (and the same sealing AAD). */
-static GList *
-sorted_buddy_names (E2eeAccountRecord *account)
+/* Room for @extra more bytes (and the NUL); returns where they go. */
+static inline char *
+out_room (GString **out, gsize extra)
 {
-  return g_list_sort (g_hash_table_get_keys (account->buddies), compare_strings);
+  out_reserve (out, extra);
+  return (*out)->str + (*out)->len;
+}
+
+static inline void
+out_commit (GString *out, char *end)
+{
+  *end = '\0';
+  out->len = (gsize) (end - out->str);
+}
+
+static void
+out_raw (GString **out, const char *text, gsize len)
+{
+  char *p = out_room (out, len);
+
+  memcpy (p, text, len);
+  out_commit (*out, p + len);
+}
+
+#define OUT_LITERAL(out, text) out_raw ((out), (text), sizeof (text) - 1)
+
+/* A new line indented to @depth, after a ',' unless @first. */
+static void
+out_line (GString **out, guint depth, gboolean first)
+{
+  char *p = out_room (out, depth + 2);
+
+  if (!first)
+    *p++ = ',';
+  *p++ = '\n';
+  memset (p, ' ', depth);
+  out_commit (*out, p + depth);
+}
+
+static void
+out_close (GString **out, guint depth, char c)
+{
+  char *p;
+
+  out_line (out, depth, TRUE);
+  p = out_room (out, 1);
+  *p++ = c;
+  out_commit (*out, p);
+}
+
+static void
+out_string (GString **out, const char *s)
+{
+  static const char hex[] = "0123456789abcdef";
+  const guchar *q = (const guchar *) s;
+  gsize n = strlen (s);
+  char *p = out_room (out, 2 + 6 * n);
+
+  char_tables_init ();
+  *p++ = '"';
+  while (*q != '\0')
+    {
+      const guchar *run = q;
+      guchar c;
+
+      while (char_class[*q] & CC_OUT)
+        q++;
+      memcpy (p, run, (gsize) (q - run));
+      p += q - run;
+      if (*q == '\0')
+        break;
+      c = *q++;
+      *p++ = '\\';
+      switch (c)
+        {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+          *p++ = 'u';
+          *p++ = '0';
+          *p++ = '0';
+          *p++ = hex[c >> 4];
+          *p++ = hex[c & 15];
+          break;
+        }
+    }
+  *p++ = '"';
+  out_commit (*out, p);
+}
+
+static void
+out_int (GString **out, gint64 v)
+{
+  char buf[24];
+  int i = sizeof buf;
+  guint64 u = v < 0 ? (guint64) 0 - (guint64) v : (guint64) v;
+
+  do
+    {
+      buf[--i] = (char) ('0' + u % 10);
+      u /= 10;
+    }
+  while (u != 0);
+  if (v < 0)
+    buf[--i] = '-';
+  out_raw (out, buf + i, sizeof buf - (gsize) i);
+}
+
+/* Unpadded base64url (as e2ee_b64url_encode), straight into the buffer. */
+static void
+out_b64 (GString **out, const guint8 *data, gsize len)
+{
+  static const char alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  gsize i = 0;
+  char *p;
+
+  p = out_room (out, e2ee_b64url_encoded_len (len) + 2);
+  *p++ = '"';
+  for (; i + 3 <= len; i += 3)
+    {
+      guint32 v = (guint32) data[i] << 16 | (guint32) data[i + 1] << 8 | data[i + 2];
+      *p++ = alphabet[(v >> 18) & 63];
+      *p++ = alphabet[(v >> 12) & 63];
+      *p++ = alphabet[(v >> 6) & 63];
+      *p++ = alphabet[v & 63];
+    }
+  if (len - i >= 1)
+    {
+      guint32 v = (guint32) data[i] << 16 | (len - i == 2 ? (guint32) data[i + 1] << 8 : 0);
+      *p++ = alphabet[(v >> 18) & 63];
+      *p++ = alphabet[(v >> 12) & 63];
+      if (len - i == 2)
+        *p++ = alphabet[(v >> 6) & 63];
+    }
+  *p++ = '"';
+  out_commit (*out, p);
+}
+
+/* "name" : (the value follows), on a new line at @depth. */
+static void
+out_member (GString **out, guint depth, gboolean first, const char *name)
+{
+  out_line (out, depth, first);
+  out_string (out, name);
+  OUT_LITERAL (out, " : ");
+}
+
+static void
+out_string_member (GString **out, guint depth, gboolean first, const char *name,
+                   const char *value)
+{
+  out_member (out, depth, first, name);
+  out_string (out, value);
+}
+
+static void
+out_int_member (GString **out, guint depth, gboolean first, const char *name, gint64 value)
+{
+  out_member (out, depth, first, name);
+  out_int (out, value);
+}
+
+static void
+out_bool_member (GString **out, guint depth, gboolean first, const char *name,
+                 gboolean value)
+{
+  out_member (out, depth, first, name);
+  if (value)
+    OUT_LITERAL (out, "true");
+  else
+    OUT_LITERAL (out, "false");
+}
+
+static void
+out_b64_member (GString **out, guint depth, gboolean first, const char *name,
+                const guint8 *data, gsize len)
+{
+  out_member (out, depth, first, name);
+  out_b64 (out, data, len);
+}
+
+/* A JWK object at @depth (the member name already written), as
+ * e2ee_key_to_jwk_object gives it: kty, crv, x, y[, d], kid, e2ee_v. */
+static gboolean
+out_jwk (GString **out, guint depth, const E2eeKey *key, gboolean with_private)
+{
+  gboolean first_version = TRUE;
+  guint8 caps = e2ee_key_get_caps (key);
+
+  OUT_LITERAL (out, "{");
+  out_string_member (out, depth + 1, TRUE, "kty", "EC");
+  out_string_member (out, depth + 1, FALSE, "crv", "P-256");
+  out_b64_member (out, depth + 1, FALSE, "x", e2ee_key_get_x (key), E2EE_KEY_COORD_LEN);
+  out_b64_member (out, depth + 1, FALSE, "y", e2ee_key_get_y (key), E2EE_KEY_COORD_LEN);
+  if (with_private)
+    {
+      /* The scalar is only reachable through the JWK module. */
+      g_autoptr (JsonObject) jwk = e2ee_key_to_jwk_object (key, TRUE, FALSE);
+      JsonNode *d = json_object_get_member (jwk, "d");
+      gboolean ok = d != NULL;
+
+      if (ok)
+        out_string_member (out, depth + 1, FALSE, "d", json_node_get_string (d));
+      wipe_json_node (d);
+      if (!ok)
+        return FALSE;
+    }
+  out_string_member (out, depth + 1, FALSE, "kid", e2ee_key_get_kid (key));
+  out_member (out, depth + 1, FALSE, "e2ee_v");
+  OUT_LITERAL (out, "[");
+  for (guint v = 1; v <= 8; v++)
+    if (caps & (1u << (v - 1)))
+      {
+        out_line (out, depth + 2, first_version);
+        out_int (out, v);
+        first_version = FALSE;
+      }
+  if (!first_version)
+    out_close (out, depth + 1, ']');
+  else
+    {
+      OUT_LITERAL (out, "]");
+    }
+  out_close (out, depth, '}');
+  return TRUE;
+}
+
+static gint
+compare_buddies (gconstpointer a, gconstpointer b)
+{
+  const E2eeBuddyRecord *x = *(E2eeBuddyRecord *const *) a;
+  const E2eeBuddyRecord *y = *(E2eeBuddyRecord *const *) b;
+
+  return strcmp (x->name, y->name);
+}
+
+/* The account's buddies sorted by name, so that the same keyring always
+ * gives the same bytes (and the same sealing AAD). */
+static GPtrArray *
+sorted_buddies (E2eeAccountRecord *account)
+{
+  GPtrArray *buddies = g_ptr_array_sized_new (g_hash_table_size (account->buddies));
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, account->buddies);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (buddies, value);
+  g_ptr_array_sort (buddies, compare_buddies);
+  return buddies;
+}
+
+/* One sorted buddy list per account, for the writer and the AAD. */
+static GPtrArray *
+sorted_accounts (E2eeKeyring *keyring)
+{
+  GPtrArray *lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+
+  for (guint a = 0; a < keyring->accounts->len; a++)
+    g_ptr_array_add (lists, sorted_buddies (g_ptr_array_index (keyring->accounts, a)));
+  return lists;
 }
 
 static gboolean
@@ -883,13 +1770,16 @@ check_save_ranges (E2eeKeyring *keyring, GError **error)
       gpointer value;
 
       if (account->identity == NULL || !e2ee_key_has_private (account->identity)
-          || account->last_counter > (guint64) JSON_SAFE_MAX)
+          || account->last_counter > (guint64) JSON_SAFE_MAX
+          || !g_utf8_validate (account->protocol, -1, NULL)
+          || !g_utf8_validate (account->name, -1, NULL))
         goto bad;
       g_hash_table_iter_init (&iter, account->buddies);
       while (g_hash_table_iter_next (&iter, NULL, &value))
         {
           E2eeBuddyRecord *buddy = value;
-          if (e2ee_policy_to_string (buddy->policy) == NULL)
+          if (e2ee_policy_to_string (buddy->policy) == NULL
+              || !g_utf8_validate (buddy->name, -1, NULL))
             goto bad;
           for (guint d = 0; d < buddy->devices->len; d++)
             {
@@ -911,130 +1801,190 @@ bad:
   return FALSE;
 }
 
-static JsonObject *
-derived_to_json (const E2eeDeviceRecord *dev, const char *buddy)
+/* The derived-key object; @buddy (the sealed form) adds buddy and kid. */
+static void
+out_derived (GString **out, guint depth, const E2eeDeviceRecord *dev, const char *buddy)
 {
-  JsonObject *o = json_object_new ();
+  gboolean first = TRUE;
 
+  OUT_LITERAL (out, "{");
   if (buddy != NULL)
     {
-      json_object_set_string_member (o, "buddy", buddy);
-      json_object_set_string_member (o, "kid", e2ee_key_get_kid (dev->key));
+      out_string_member (out, depth + 1, TRUE, "buddy", buddy);
+      out_string_member (out, depth + 1, FALSE, "kid", e2ee_key_get_kid (dev->key));
+      first = FALSE;
     }
-  json_object_set_int_member (o, "local_caps", dev->keys_local_caps);
-  json_object_set_int_member (o, "remote_caps", dev->keys_remote_caps);
-  set_b64 (o, "send", dev->k_send, E2EE_KEY_LEN);
-  set_b64 (o, "recv", dev->k_recv, E2EE_KEY_LEN);
-  return o;
+  out_int_member (out, depth + 1, first, "local_caps", dev->keys_local_caps);
+  out_int_member (out, depth + 1, FALSE, "remote_caps", dev->keys_remote_caps);
+  out_b64_member (out, depth + 1, FALSE, "send", dev->k_send, E2EE_KEY_LEN);
+  out_b64_member (out, depth + 1, FALSE, "recv", dev->k_recv, E2EE_KEY_LEN);
+  out_close (out, depth, '}');
 }
 
-static JsonObject *
-device_to_json (const E2eeDeviceRecord *dev, gboolean with_secrets)
+static void
+out_device (GString **out, guint depth, const E2eeDeviceRecord *dev, gboolean with_secrets)
 {
-  JsonObject *o = json_object_new ();
-
-  json_object_set_object_member (o, "jwk", e2ee_key_to_jwk_object (dev->key, FALSE, TRUE));
-  json_object_set_string_member (o, "trust", e2ee_trust_to_string (dev->trust));
-  json_object_set_int_member (o, "first_seen", dev->first_seen);
-  json_object_set_int_member (o, "last_seen", dev->last_seen);
+  OUT_LITERAL (out, "{");
+  out_member (out, depth + 1, TRUE, "jwk");
+  out_jwk (out, depth + 1, dev->key, FALSE);
+  out_string_member (out, depth + 1, FALSE, "trust", e2ee_trust_to_string (dev->trust));
+  out_int_member (out, depth + 1, FALSE, "first_seen", dev->first_seen);
+  out_int_member (out, depth + 1, FALSE, "last_seen", dev->last_seen);
   if (dev->replay_init)
     {
-      JsonObject *replay = json_object_new ();
       /* The window is a 64-bit bitmap: above 2^53, so a hex string. */
+      static const char hex[] = "0123456789abcdef";
       char window[17];
-      g_snprintf (window, sizeof window, "%016" G_GINT64_MODIFIER "x", dev->replay_window);
-      json_object_set_int_member (replay, "high", (gint64) dev->replay_high);
-      json_object_set_string_member (replay, "window", window);
-      json_object_set_object_member (o, "replay", replay);
+
+      for (int i = 0; i < 16; i++)
+        window[i] = hex[(dev->replay_window >> (60 - 4 * i)) & 15];
+      window[16] = '\0';
+      out_member (out, depth + 1, FALSE, "replay");
+      OUT_LITERAL (out, "{");
+      out_int_member (out, depth + 2, TRUE, "high", (gint64) dev->replay_high);
+      out_string_member (out, depth + 2, FALSE, "window", window);
+      out_close (out, depth + 1, '}');
     }
   if (with_secrets && dev->have_keys)
-    json_object_set_object_member (o, "derived", derived_to_json (dev, NULL));
-  return o;
+    {
+      out_member (out, depth + 1, FALSE, "derived");
+      out_derived (out, depth + 1, dev, NULL);
+    }
+  out_close (out, depth, '}');
 }
 
-/* The whole document.  With @secrets NULL the secret parts are written in
- * place; otherwise they are left out of the document and collected in
- * *@secrets for sealing. */
-static JsonObject *
-keyring_to_json (E2eeKeyring *keyring, JsonObject **secrets)
+static void
+out_buddy (GString **out, guint depth, const E2eeBuddyRecord *buddy, gboolean with_secrets)
 {
-  JsonObject *root = json_object_new ();
-  JsonArray *accounts = json_array_new ();
-  JsonArray *secret_accounts = NULL;
-
-  json_object_set_string_member (root, "format", KEYRING_FORMAT);
-  json_object_set_int_member (root, "version", E2EE_KEYRING_FORMAT_VERSION);
-  if (secrets != NULL)
+  OUT_LITERAL (out, "{");
+  out_string_member (out, depth + 1, TRUE, "name", buddy->name);
+  out_string_member (out, depth + 1, FALSE, "policy", e2ee_policy_to_string (buddy->policy));
+  out_bool_member (out, depth + 1, FALSE, "key_changed", buddy->key_changed);
+  out_bool_member (out, depth + 1, FALSE, "had_encrypted", buddy->had_encrypted);
+  out_member (out, depth + 1, FALSE, "devices");
+  if (buddy->devices->len == 0)
+    OUT_LITERAL (out, "[]");
+  else
     {
-      *secrets = json_object_new ();
-      secret_accounts = json_array_new ();
-      json_object_set_array_member (*secrets, "accounts", secret_accounts);
+      OUT_LITERAL (out, "[");
+      for (guint d = 0; d < buddy->devices->len; d++)
+        {
+          out_line (out, depth + 2, d == 0);
+          out_device (out, depth + 2, g_ptr_array_index (buddy->devices, d), with_secrets);
+        }
+      out_close (out, depth + 1, ']');
     }
+  out_close (out, depth, '}');
+}
 
+/* The document.  With @sealed the secrets are left out (they go into the
+ * sealed part); otherwise they are written in place. */
+static gboolean
+out_document (GString **out, E2eeKeyring *keyring, GPtrArray *sorted, gboolean sealed)
+{
+  OUT_LITERAL (out, "{");
+  out_string_member (out, 1, TRUE, "format", KEYRING_FORMAT);
+  out_int_member (out, 1, FALSE, "version", E2EE_KEYRING_FORMAT_VERSION);
+  out_member (out, 1, FALSE, "accounts");
+  if (keyring->accounts->len == 0)
+    {
+      OUT_LITERAL (out, "[]");
+      return TRUE;
+    }
+  OUT_LITERAL (out, "[");
   for (guint a = 0; a < keyring->accounts->len; a++)
     {
       E2eeAccountRecord *account = g_ptr_array_index (keyring->accounts, a);
-      JsonObject *ao = json_object_new ();
-      JsonArray *buddies = json_array_new ();
-      JsonObject *secret_account = NULL;
-      JsonArray *secret_derived = NULL;
-      g_autoptr (GList) names = sorted_buddy_names (account);
+      GPtrArray *buddies = g_ptr_array_index (sorted, a);
 
-      json_object_set_string_member (ao, "protocol", account->protocol);
-      json_object_set_string_member (ao, "name", account->name);
-      if (secrets == NULL)
-        json_object_set_object_member (ao, "identity",
-                                       e2ee_key_to_jwk_object (account->identity, TRUE, TRUE));
+      out_line (out, 2, a == 0);
+      OUT_LITERAL (out, "{");
+      out_string_member (out, 3, TRUE, "protocol", account->protocol);
+      out_string_member (out, 3, FALSE, "name", account->name);
+      out_member (out, 3, FALSE, "identity");
+      if (!out_jwk (out, 3, account->identity, !sealed))
+        return FALSE;
+      out_int_member (out, 3, FALSE, "last_counter", (gint64) account->last_counter);
+      out_member (out, 3, FALSE, "buddies");
+      if (buddies->len == 0)
+        OUT_LITERAL (out, "[]");
       else
         {
-          JsonObject *priv = e2ee_key_to_jwk_object (account->identity, TRUE, FALSE);
-
-          json_object_set_object_member (ao, "identity",
-                                         e2ee_key_to_jwk_object (account->identity, FALSE, TRUE));
-          secret_account = json_object_new ();
-          secret_derived = json_array_new ();
-          json_object_set_string_member (secret_account, "protocol", account->protocol);
-          json_object_set_string_member (secret_account, "name", account->name);
-          json_object_set_string_member (secret_account, "d",
-                                         json_object_get_string_member (priv, "d"));
-          json_object_set_array_member (secret_account, "derived", secret_derived);
-          json_array_add_object_element (secret_accounts, secret_account);
-          wipe_json_object (priv);
-          json_object_unref (priv);
-        }
-      json_object_set_int_member (ao, "last_counter", (gint64) account->last_counter);
-
-      for (GList *l = names; l != NULL; l = l->next)
-        {
-          E2eeBuddyRecord *buddy = g_hash_table_lookup (account->buddies, l->data);
-          JsonObject *bo = json_object_new ();
-          JsonArray *devices = json_array_new ();
-
-          json_object_set_string_member (bo, "name", buddy->name);
-          json_object_set_string_member (bo, "policy", e2ee_policy_to_string (buddy->policy));
-          json_object_set_boolean_member (bo, "key_changed", buddy->key_changed);
-          json_object_set_boolean_member (bo, "had_encrypted", buddy->had_encrypted);
-          for (guint d = 0; d < buddy->devices->len; d++)
+          OUT_LITERAL (out, "[");
+          for (guint b = 0; b < buddies->len; b++)
             {
-              E2eeDeviceRecord *dev = g_ptr_array_index (buddy->devices, d);
-              json_array_add_object_element (devices, device_to_json (dev, secrets == NULL));
-              if (secrets != NULL && dev->have_keys)
-                json_array_add_object_element (secret_derived,
-                                               derived_to_json (dev, buddy->name));
+              out_line (out, 4, b == 0);
+              out_buddy (out, 4, g_ptr_array_index (buddies, b), !sealed);
             }
-          json_object_set_array_member (bo, "devices", devices);
-          json_array_add_object_element (buddies, bo);
+          out_close (out, 3, ']');
         }
-      json_object_set_array_member (ao, "buddies", buddies);
-      json_array_add_object_element (accounts, ao);
+      out_close (out, 2, '}');
     }
-  json_object_set_array_member (root, "accounts", accounts);
-  return root;
+  out_close (out, 1, ']');
+  return TRUE;
+}
+
+/* The sealed part's plaintext: per account the identity scalar and the
+ * derived keys of every device that has them. */
+static gboolean
+out_secrets (GString **out, E2eeKeyring *keyring, GPtrArray *sorted)
+{
+  OUT_LITERAL (out, "{");
+  out_member (out, 1, TRUE, "accounts");
+  if (keyring->accounts->len == 0)
+    {
+      OUT_LITERAL (out, "[]");
+      out_close (out, 0, '}');
+      return TRUE;
+    }
+  OUT_LITERAL (out, "[");
+  for (guint a = 0; a < keyring->accounts->len; a++)
+    {
+      E2eeAccountRecord *account = g_ptr_array_index (keyring->accounts, a);
+      GPtrArray *buddies = g_ptr_array_index (sorted, a);
+      g_autoptr (JsonObject) jwk = e2ee_key_to_jwk_object (account->identity, TRUE, FALSE);
+      JsonNode *d = json_object_get_member (jwk, "d");
+      gboolean first_derived = TRUE;
+
+      if (d == NULL)
+        return FALSE;
+      out_line (out, 2, a == 0);
+      OUT_LITERAL (out, "{");
+      out_string_member (out, 3, TRUE, "protocol", account->protocol);
+      out_string_member (out, 3, FALSE, "name", account->name);
+      out_string_member (out, 3, FALSE, "d", json_node_get_string (d));
+      wipe_json_node (d);
+      out_member (out, 3, FALSE, "derived");
+      OUT_LITERAL (out, "[");
+      for (guint b = 0; b < buddies->len; b++)
+        {
+          E2eeBuddyRecord *buddy = g_ptr_array_index (buddies, b);
+
+          for (guint i = 0; i < buddy->devices->len; i++)
+            {
+              E2eeDeviceRecord *dev = g_ptr_array_index (buddy->devices, i);
+
+              if (!dev->have_keys)
+                continue;
+              out_line (out, 4, first_derived);
+              out_derived (out, 4, dev, buddy->name);
+              first_derived = FALSE;
+            }
+        }
+      if (!first_derived)
+        out_close (out, 3, ']');
+      else
+        OUT_LITERAL (out, "]");
+      out_close (out, 2, '}');
+    }
+  out_close (out, 1, ']');
+  out_close (out, 0, '}');
+  return TRUE;
 }
 
 /* The AAD of the sealed part: a length-prefixed binary form of everything
- * the file holds in clear (independent of JSON formatting, so a json-glib
- * update cannot make old files unreadable).  Built from records, so load
+ * the file holds in clear (independent of JSON formatting, so a change of
+ * layout cannot make old files unreadable).  Built from records, so load
  * and save compute it the same way. */
 static void
 aad_u64 (GByteArray *b, guint64 v)
@@ -1069,7 +2019,7 @@ aad_key (GByteArray *b, const E2eeKey *key)
 }
 
 static GByteArray *
-keyring_aad (E2eeKeyring *keyring)
+keyring_aad (E2eeKeyring *keyring, GPtrArray *sorted)
 {
   GByteArray *b = g_byte_array_new ();
 
@@ -1079,16 +2029,16 @@ keyring_aad (E2eeKeyring *keyring)
   for (guint a = 0; a < keyring->accounts->len; a++)
     {
       E2eeAccountRecord *account = g_ptr_array_index (keyring->accounts, a);
-      g_autoptr (GList) names = sorted_buddy_names (account);
+      GPtrArray *buddies = g_ptr_array_index (sorted, a);
 
       aad_str (b, account->protocol);
       aad_str (b, account->name);
       aad_key (b, account->identity);
       aad_u64 (b, account->last_counter);
-      aad_u64 (b, g_hash_table_size (account->buddies));
-      for (GList *l = names; l != NULL; l = l->next)
+      aad_u64 (b, buddies->len);
+      for (guint i = 0; i < buddies->len; i++)
         {
-          E2eeBuddyRecord *buddy = g_hash_table_lookup (account->buddies, l->data);
+          E2eeBuddyRecord *buddy = g_ptr_array_index (buddies, i);
 
           aad_str (b, buddy->name);
           aad_u8 (b, buddy->policy);
@@ -1115,6 +2065,7 @@ keyring_aad (E2eeKeyring *keyring)
   return b;
 }
 
+/* What the file will take, roughly (the buffer grows, wiping, if not). */
 static gsize
 size_hint (E2eeKeyring *keyring)
 {
@@ -1138,17 +2089,22 @@ size_hint (E2eeKeyring *keyring)
 }
 
 static gboolean
-seal_secrets (E2eeKeyring *keyring, JsonObject *root, JsonObject *secrets,
-              GError **error)
+seal_secrets (E2eeKeyring *keyring, GPtrArray *sorted, GString **out, GError **error)
 {
-  g_autoptr (GByteArray) aad = keyring_aad (keyring);
+  g_autoptr (GByteArray) aad = keyring_aad (keyring, sorted);
   g_autoptr (E2eeAead) aead = NULL;
-  GString *plain = json_to_secret_string (secrets, size_hint (keyring));
+  GString *plain = g_string_sized_new (size_hint (keyring) / 4);
   guint8 iv[E2EE_AEAD_IV_LEN];
   guint8 *ct = NULL;
-  JsonObject *sealed;
   gboolean ok = FALSE;
 
+  if (!out_secrets (&plain, keyring, sorted))
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED,
+                   "keyring: cannot export an identity key");
+      goto out;
+    }
+  OUT_LITERAL (&plain, "\n");
   aead = e2ee_aead_new (keyring->seal_key, error);
   if (aead == NULL)
     goto out;
@@ -1158,17 +2114,18 @@ seal_secrets (E2eeKeyring *keyring, JsonObject *root, JsonObject *secrets,
                        plain->len, ct, ct + plain->len, error))
     goto out;
 
-  sealed = json_object_new ();
-  json_object_set_string_member (sealed, "kdf", keyring->kdf);
-  json_object_set_int_member (sealed, "t", keyring->kdf_t);
-  json_object_set_int_member (sealed, "m", keyring->kdf_m);
-  json_object_set_int_member (sealed, "p", keyring->kdf_p);
-  set_b64 (sealed, "salt", keyring->salt, SEAL_SALT_LEN);
-  set_b64 (sealed, "check", keyring->check, SEAL_CHECK_LEN);
-  set_b64 (sealed, "iv", iv, sizeof iv);
+  out_member (out, 1, FALSE, "sealed");
+  OUT_LITERAL (out, "{");
+  out_string_member (out, 2, TRUE, "kdf", keyring->kdf);
+  out_int_member (out, 2, FALSE, "t", keyring->kdf_t);
+  out_int_member (out, 2, FALSE, "m", keyring->kdf_m);
+  out_int_member (out, 2, FALSE, "p", keyring->kdf_p);
+  out_b64_member (out, 2, FALSE, "salt", keyring->salt, SEAL_SALT_LEN);
+  out_b64_member (out, 2, FALSE, "check", keyring->check, SEAL_CHECK_LEN);
+  out_b64_member (out, 2, FALSE, "iv", iv, sizeof iv);
   /* ct is the ciphertext followed by the 16-byte tag. */
-  set_b64 (sealed, "ct", ct, plain->len + E2EE_AEAD_TAG_LEN);
-  json_object_set_object_member (root, "sealed", sealed);
+  out_b64_member (out, 2, FALSE, "ct", ct, plain->len + E2EE_AEAD_TAG_LEN);
+  out_close (out, 1, '}');
   ok = TRUE;
 
 out:
@@ -1181,49 +2138,155 @@ out:
 static GString *
 keyring_serialise (E2eeKeyring *keyring, GError **error)
 {
-  JsonObject *root = NULL;
-  JsonObject *secrets = NULL;
-  GString *out = NULL;
+  g_autoptr (GPtrArray) sorted = NULL;
+  GString *out;
 
   if (!check_save_ranges (keyring, error))
     return NULL;
-  if (keyring->protected)
+  sorted = sorted_accounts (keyring);
+  out = g_string_sized_new (size_hint (keyring));
+  if (!out_document (&out, keyring, sorted, keyring->protected))
     {
-      root = keyring_to_json (keyring, &secrets);
-      if (!seal_secrets (keyring, root, secrets, error))
-        goto out;
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED,
+                   "keyring: cannot export an identity key");
+      goto fail;
     }
-  else
-    root = keyring_to_json (keyring, NULL);
-  out = json_to_secret_string (root, size_hint (keyring));
-
-out:
-  if (secrets != NULL)
-    {
-      wipe_json_object (secrets);
-      json_object_unref (secrets);
-    }
-  wipe_json_object (root);
-  json_object_unref (root);
+  if (keyring->protected && !seal_secrets (keyring, sorted, &out, error))
+    goto fail;
+  out_close (&out, 0, '}');
+  OUT_LITERAL (&out, "\n");
   return out;
+
+fail:
+  e2ee_gstring_free (out);
+  return NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* Reading */
 
+/* An identity key, through the JWK module (which checks that "d" belongs
+ * to the point).  One per account, so the json-glib copy costs little. */
 static E2eeKey *
-parse_key (JsonObject *object, E2eeKeyExpect expect, const char *where, GError **error)
+parse_identity (const Jv *jwk, const char *d, E2eeKeyExpect expect, const Where *where,
+                GError **error)
 {
   g_autoptr (GError) local = NULL;
-  E2eeKey *key = e2ee_key_from_jwk_object (object, expect, &local);
+  JsonNode *node = jv_to_json (jwk);
+  E2eeKey *key;
 
+  if (d != NULL)
+    json_object_set_string_member (json_node_get_object (node), "d", d);
+  key = e2ee_key_from_jwk_object (json_node_get_object (node), expect, &local);
+  wipe_json_node (node);
+  json_node_unref (node);
   if (key == NULL)
     corrupt (error, where, "bad key: %s", local->message);
   return key;
 }
 
 static gboolean
-parse_derived (JsonObject *o, const char *where, E2eeDeviceRecord *dev, GError **error)
+bad_key (GError **error, const Where *where, const char *message)
+{
+  return corrupt (error, where, "bad key: %s", message);
+}
+
+static gboolean
+jwk_coord (const Jv *jwk, const char *name, guint8 out[E2EE_KEY_COORD_LEN],
+           const Where *where, GError **error)
+{
+  const Jv *node = jv_get (jwk, name);
+
+  if (node == NULL || node->type != JV_STRING)
+    return corrupt (error, where, "bad key: JWK member \"%s\" is %s", name,
+                    node == NULL ? "missing" : "not a string");
+  if (!b64_decode_exact (node->u.s, node->len, out, E2EE_KEY_COORD_LEN))
+    return corrupt (error, where, "bad key: JWK member \"%s\" is not 32 bytes of "
+                    "unpadded base64url", name);
+  return TRUE;
+}
+
+/* A device's public key.  The rules of e2ee_key_from_jwk_object with
+ * E2EE_KEY_EXPECT_PUBLIC (kty "EC", crv "P-256", 32-byte x and y, no "d",
+ * "e2ee_v" a list of versions including 1, kid the thumbprint; other
+ * members ignored), read straight from the tree: building a json-glib
+ * object per key would cost more than the rest of the load.  The point
+ * is validated by e2ee_key_new_public as for every key. */
+static E2eeKey *
+parse_device_key (const Jv *jwk, const Where *where, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  guint8 x[E2EE_KEY_COORD_LEN], y[E2EE_KEY_COORD_LEN];
+  guint8 caps = E2EE_CAPS_V1;
+  const Jv *node;
+  E2eeKey *key;
+
+  node = jv_get (jwk, "kty");
+  if (node == NULL || node->type != JV_STRING || strcmp (node->u.s, "EC") != 0)
+    {
+      bad_key (error, where, "JWK key type must be \"EC\"");
+      return NULL;
+    }
+  node = jv_get (jwk, "crv");
+  if (node == NULL || node->type != JV_STRING || strcmp (node->u.s, "P-256") != 0)
+    {
+      bad_key (error, where, "JWK curve must be \"P-256\"");
+      return NULL;
+    }
+  if (!jwk_coord (jwk, "x", x, where, error) || !jwk_coord (jwk, "y", y, where, error))
+    return NULL;
+  if (jv_get (jwk, "d") != NULL)
+    {
+      bad_key (error, where, "a private key (\"d\") was given where a public key is expected");
+      return NULL;
+    }
+  node = jv_get (jwk, "e2ee_v");
+  if (node != NULL)
+    {
+      caps = 0;
+      if (node->type != JV_ARRAY || node->len == 0 || node->len > 16)
+        goto bad_caps;
+      for (const Jv *v = node->u.first; v != NULL; v = v->next)
+        {
+          if (v->type != JV_INT || v->u.i < 1 || v->u.i > 64)
+            goto bad_caps;
+          /* Versions above 4 are a later peer's business (as in the JWK
+           * parser): v1 envelopes carry four capability bits. */
+          if (v->u.i <= 4)
+            caps |= (guint8) (1u << (v->u.i - 1));
+        }
+      if (!(caps & E2EE_CAPS_V1))
+        goto bad_caps;
+    }
+
+  key = e2ee_key_new_public (x, y, &local);
+  if (key == NULL)
+    {
+      bad_key (error, where, local->message);
+      return NULL;
+    }
+  if (caps != e2ee_key_get_caps (key))
+    {
+      E2eeKey *with_caps = e2ee_key_with_caps (key, caps);
+      e2ee_key_unref (key);
+      key = with_caps;
+    }
+  node = jv_get (jwk, "kid");
+  if (node != NULL && (node->type != JV_STRING || strcmp (node->u.s, e2ee_key_get_kid (key)) != 0))
+    {
+      bad_key (error, where, "JWK \"kid\" is not the key's thumbprint");
+      e2ee_key_unref (key);
+      return NULL;
+    }
+  return key;
+
+bad_caps:
+  bad_key (error, where, "JWK member \"e2ee_v\" must list protocol versions including 1");
+  return NULL;
+}
+
+static gboolean
+parse_derived (const Jv *o, const Where *where, E2eeDeviceRecord *dev, GError **error)
 {
   gint64 local_caps, remote_caps;
 
@@ -1266,24 +2329,29 @@ parse_window (const char *text, guint64 *out)
 }
 
 static E2eeDeviceRecord *
-parse_device (JsonObject *o, const char *where, gboolean sealed, GError **error)
+parse_device (const Jv *o, const Where *where, gboolean sealed, GError **error)
 {
   E2eeDeviceRecord *dev = g_new0 (E2eeDeviceRecord, 1);
-  JsonObject *jwk, *sub;
+  const Jv *jwk, *sub;
   const char *text;
   gint64 v;
 
+  if (o->type != JV_OBJECT)
+    {
+      corrupt (error, where, "element is not an object");
+      goto fail;
+    }
   if (!check_members (o, device_members, where, error))
     goto fail;
   jwk = get_object (o, "jwk", where, error);
   if (jwk == NULL)
     goto fail;
-  if (!json_object_has_member (jwk, "kid"))
+  if (jv_get (jwk, "kid") == NULL)
     {
       corrupt (error, where, "device key has no kid");
       goto fail;
     }
-  dev->key = parse_key (jwk, E2EE_KEY_EXPECT_PUBLIC, where, error);
+  dev->key = parse_device_key (jwk, where, error);
   if (dev->key == NULL)
     goto fail;
 
@@ -1298,7 +2366,7 @@ parse_device (JsonObject *o, const char *where, gboolean sealed, GError **error)
       || !get_int (o, "last_seen", where, -JSON_SAFE_MAX, JSON_SAFE_MAX, &dev->last_seen, error))
     goto fail;
 
-  if (json_object_has_member (o, "replay"))
+  if (jv_get (o, "replay") != NULL)
     {
       sub = get_object (o, "replay", where, error);
       if (sub == NULL || !check_members (sub, replay_members, where, error)
@@ -1314,7 +2382,7 @@ parse_device (JsonObject *o, const char *where, gboolean sealed, GError **error)
       dev->replay_init = TRUE;
     }
 
-  if (json_object_has_member (o, "derived"))
+  if (jv_get (o, "derived") != NULL)
     {
       if (sealed)
         {
@@ -1334,29 +2402,35 @@ fail:
 }
 
 static E2eeBuddyRecord *
-parse_buddy (JsonObject *o, const char *where, gboolean sealed, GError **error)
+parse_buddy (const Jv *o, const Where *where, gboolean sealed, GError **error)
 {
   E2eeBuddyRecord *buddy = NULL;
-  JsonArray *devices;
+  const Jv *devices;
   const char *name, *policy;
   E2eePolicy pol;
   gboolean key_changed, had_encrypted;
-  g_autofree char *bwhere = NULL;
+  Where bwhere = *where, dwhere = { &bwhere, "devices", 0, NULL, NULL };
+  guint i = 0;
 
+  if (o->type != JV_OBJECT)
+    {
+      corrupt (error, where, "element is not an object");
+      return NULL;
+    }
   if (!check_members (o, buddy_members, where, error)
       || !get_string (o, "name", where, &name, error))
     return NULL;
-  bwhere = g_strdup_printf ("%s (\"%s\")", where, name);
-  if (!get_string (o, "policy", bwhere, &policy, error)
-      || !get_bool (o, "key_changed", bwhere, &key_changed, error)
-      || !get_bool (o, "had_encrypted", bwhere, &had_encrypted, error))
+  bwhere.name = name;
+  if (!get_string (o, "policy", &bwhere, &policy, error)
+      || !get_bool (o, "key_changed", &bwhere, &key_changed, error)
+      || !get_bool (o, "had_encrypted", &bwhere, &had_encrypted, error))
     return NULL;
   if (!e2ee_policy_from_string (policy, &pol))
     {
-      corrupt (error, bwhere, "unknown policy \"%s\"", policy);
+      corrupt (error, &bwhere, "unknown policy \"%s\"", policy);
       return NULL;
     }
-  devices = get_array (o, "devices", bwhere, error);
+  devices = get_array (o, "devices", &bwhere, error);
   if (devices == NULL)
     return NULL;
 
@@ -1364,21 +2438,18 @@ parse_buddy (JsonObject *o, const char *where, gboolean sealed, GError **error)
   buddy->policy = pol;
   buddy->key_changed = key_changed;
   buddy->had_encrypted = had_encrypted;
-  for (guint i = 0; i < json_array_get_length (devices); i++)
+  for (const Jv *d = devices->u.first; d != NULL; d = d->next, i++)
     {
-      g_autofree char *dwhere = g_strdup_printf ("%s.devices[%u]", bwhere, i);
-      JsonObject *dobj = array_object (devices, i, dwhere, error);
       E2eeDeviceRecord *dev;
 
-      if (dobj == NULL)
-        goto fail;
-      dev = parse_device (dobj, dwhere, sealed, error);
+      dwhere.index = (gint) i;
+      dev = parse_device (d, &dwhere, sealed, error);
       if (dev == NULL)
         goto fail;
       if (e2ee_buddy_find_device (buddy, dev->key) != NULL)
         {
           e2ee_device_record_free (dev);
-          corrupt (error, dwhere, "duplicate device");
+          corrupt (error, &dwhere, "duplicate device");
           goto fail;
         }
       g_ptr_array_add (buddy->devices, dev);
@@ -1391,51 +2462,54 @@ fail:
 }
 
 static E2eeAccountRecord *
-parse_account (JsonObject *o, const char *where, gboolean sealed, GError **error)
+parse_account (const Jv *o, const Where *where, gboolean sealed, GError **error)
 {
   E2eeAccountRecord *account = NULL;
   g_autoptr (E2eeKey) identity = NULL;
-  JsonObject *jwk;
-  JsonArray *buddies;
+  const Jv *jwk, *buddies;
   const char *protocol, *name;
   gint64 counter;
-  g_autofree char *awhere = NULL;
+  Where awhere = *where, bwhere = { &awhere, "buddies", 0, NULL, NULL };
+  guint i = 0;
 
+  if (o->type != JV_OBJECT)
+    {
+      corrupt (error, where, "element is not an object");
+      return NULL;
+    }
   if (!check_members (o, account_members, where, error)
       || !get_string (o, "protocol", where, &protocol, error)
       || !get_string (o, "name", where, &name, error))
     return NULL;
-  awhere = g_strdup_printf ("%s (%s \"%s\")", where, protocol, name);
-  jwk = get_object (o, "identity", awhere, error);
+  awhere.protocol = protocol;
+  awhere.name = name;
+  jwk = get_object (o, "identity", &awhere, error);
   if (jwk == NULL)
     return NULL;
   /* A protected file keeps only the public half here; the scalar is in
    * the sealed part and joined to it after decryption. */
-  identity = parse_key (jwk, sealed ? E2EE_KEY_EXPECT_PUBLIC : E2EE_KEY_EXPECT_PRIVATE,
-                        awhere, error);
+  identity = parse_identity (jwk, NULL, sealed ? E2EE_KEY_EXPECT_PUBLIC
+                                               : E2EE_KEY_EXPECT_PRIVATE, &awhere, error);
   if (identity == NULL
-      || !get_int (o, "last_counter", awhere, 0, JSON_SAFE_MAX, &counter, error))
+      || !get_int (o, "last_counter", &awhere, 0, JSON_SAFE_MAX, &counter, error))
     return NULL;
-  buddies = get_array (o, "buddies", awhere, error);
+  buddies = get_array (o, "buddies", &awhere, error);
   if (buddies == NULL)
     return NULL;
 
   account = account_record_new (protocol, name, identity);
   account->last_counter = (guint64) counter;
-  for (guint i = 0; i < json_array_get_length (buddies); i++)
+  for (const Jv *b = buddies->u.first; b != NULL; b = b->next, i++)
     {
-      g_autofree char *bwhere = g_strdup_printf ("%s.buddies[%u]", awhere, i);
-      JsonObject *bobj = array_object (buddies, i, bwhere, error);
       E2eeBuddyRecord *buddy;
 
-      if (bobj == NULL)
-        goto fail;
-      buddy = parse_buddy (bobj, bwhere, sealed, error);
+      bwhere.index = (gint) i;
+      buddy = parse_buddy (b, &bwhere, sealed, error);
       if (buddy == NULL)
         goto fail;
       if (g_hash_table_contains (account->buddies, buddy->name))
         {
-          corrupt (error, bwhere, "duplicate buddy \"%s\"", buddy->name);
+          corrupt (error, &bwhere, "duplicate buddy \"%s\"", buddy->name);
           buddy_record_free (buddy);
           goto fail;
         }
@@ -1467,10 +2541,10 @@ sealed_clear (Sealed *s)
 }
 
 static gboolean
-parse_sealed (JsonObject *root, Sealed *s, GError **error)
+parse_sealed (const Jv *root, Sealed *s, GError **error)
 {
-  const char *where = "sealed";
-  JsonObject *o = get_object (root, "sealed", "document", error);
+  const Where *where = &where_sealed;
+  const Jv *o = get_object (root, "sealed", &where_document, error);
   const char *kdf, *ct;
   gsize ct_len = 0;
 
@@ -1500,79 +2574,73 @@ parse_sealed (JsonObject *root, Sealed *s, GError **error)
 
 /* Puts the sealed secrets back into the records. */
 static gboolean
-apply_secrets (E2eeKeyring *keyring, JsonObject *root, JsonObject *doc_root,
-               GError **error)
+apply_secrets (E2eeKeyring *keyring, const Jv *root, const Jv *doc_root, GError **error)
 {
-  JsonArray *accounts, *doc_accounts;
+  const Jv *accounts, *so, *pub;
+  Where awhere = { &where_secrets, "accounts", 0, NULL, NULL };
+  Where dwhere = { &awhere, "derived", 0, NULL, NULL };
+  guint a = 0;
 
-  if (!check_members (root, secrets_members, "sealed secrets", error))
+  if (!check_members (root, secrets_members, &where_secrets, error))
     return FALSE;
-  accounts = get_array (root, "accounts", "sealed secrets", error);
-  doc_accounts = json_object_get_array_member (doc_root, "accounts");
+  accounts = get_array (root, "accounts", &where_secrets, error);
   if (accounts == NULL)
     return FALSE;
-  if (json_array_get_length (accounts) != keyring->accounts->len)
-    return corrupt (error, "sealed secrets", "account count does not match");
+  if (accounts->len != keyring->accounts->len)
+    return corrupt (error, &where_secrets, "account count does not match");
 
-  for (guint a = 0; a < keyring->accounts->len; a++)
+  pub = jv_get (doc_root, "accounts")->u.first;
+  for (so = accounts->u.first; so != NULL; so = so->next, pub = pub->next, a++)
     {
       E2eeAccountRecord *account = g_ptr_array_index (keyring->accounts, a);
-      g_autofree char *where = g_strdup_printf ("sealed secrets.accounts[%u]", a);
-      JsonObject *so = array_object (accounts, a, where, error);
-      JsonObject *pub = json_array_get_object_element (doc_accounts, a);
-      JsonArray *derived;
+      const Jv *derived;
       const char *protocol, *name, *d;
-      g_autoptr (JsonObject) full = NULL;
-      g_autoptr (GList) members = NULL;
-      JsonObject *pub_jwk;
       E2eeKey *identity;
+      guint i = 0;
 
-      if (so == NULL || !check_members (so, secret_account_members, where, error)
-          || !get_string (so, "protocol", where, &protocol, error)
-          || !get_string (so, "name", where, &name, error)
-          || !get_string (so, "d", where, &d, error))
+      awhere.index = (gint) a;
+      if (so->type != JV_OBJECT)
+        return corrupt (error, &awhere, "element is not an object");
+      if (!check_members (so, secret_account_members, &awhere, error)
+          || !get_string (so, "protocol", &awhere, &protocol, error)
+          || !get_string (so, "name", &awhere, &name, error)
+          || !get_string (so, "d", &awhere, &d, error))
         return FALSE;
       if (strcmp (protocol, account->protocol) != 0 || strcmp (name, account->name) != 0)
-        return corrupt (error, where, "account does not match");
+        return corrupt (error, &awhere, "account does not match");
 
       /* The public JWK from the document plus "d": the JWK parser then
        * checks that the scalar belongs to the stored point. */
-      pub_jwk = json_object_get_object_member (pub, "identity");
-      full = json_object_new ();
-      members = json_object_get_members (pub_jwk);
-      for (GList *l = members; l != NULL; l = l->next)
-        json_object_set_member (full, l->data,
-                                json_node_copy (json_object_get_member (pub_jwk, l->data)));
-      json_object_set_string_member (full, "d", d);
-      identity = parse_key (full, E2EE_KEY_EXPECT_PRIVATE, where, error);
-      wipe_json_object (full);
+      identity = parse_identity (jv_get (pub, "identity"), d, E2EE_KEY_EXPECT_PRIVATE,
+                                 &awhere, error);
       if (identity == NULL)
         return FALSE;
       e2ee_key_unref (account->identity);
       account->identity = identity;
 
-      derived = get_array (so, "derived", where, error);
+      derived = get_array (so, "derived", &awhere, error);
       if (derived == NULL)
         return FALSE;
-      for (guint i = 0; i < json_array_get_length (derived); i++)
+      for (const Jv *dobj = derived->u.first; dobj != NULL; dobj = dobj->next, i++)
         {
-          g_autofree char *dwhere = g_strdup_printf ("%s.derived[%u]", where, i);
-          JsonObject *dobj = array_object (derived, i, dwhere, error);
           const char *buddy_name, *kid;
           E2eeBuddyRecord *buddy;
           E2eeDeviceRecord *dev;
 
-          if (dobj == NULL || !check_members (dobj, secret_derived_members, dwhere, error)
-              || !get_string (dobj, "buddy", dwhere, &buddy_name, error)
-              || !get_string (dobj, "kid", dwhere, &kid, error))
+          dwhere.index = (gint) i;
+          if (dobj->type != JV_OBJECT)
+            return corrupt (error, &dwhere, "element is not an object");
+          if (!check_members (dobj, secret_derived_members, &dwhere, error)
+              || !get_string (dobj, "buddy", &dwhere, &buddy_name, error)
+              || !get_string (dobj, "kid", &dwhere, &kid, error))
             return FALSE;
           buddy = g_hash_table_lookup (account->buddies, buddy_name);
           dev = buddy != NULL ? e2ee_buddy_find_device_by_kid (buddy, kid) : NULL;
           if (dev == NULL)
-            return corrupt (error, dwhere, "no such device");
+            return corrupt (error, &dwhere, "no such device");
           if (dev->have_keys)
-            return corrupt (error, dwhere, "duplicate derived keys");
-          if (!parse_derived (dobj, dwhere, dev, error))
+            return corrupt (error, &dwhere, "duplicate derived keys");
+          if (!parse_derived (dobj, &dwhere, dev, error))
             return FALSE;
         }
     }
@@ -1580,16 +2648,18 @@ apply_secrets (E2eeKeyring *keyring, JsonObject *root, JsonObject *doc_root,
 }
 
 static gboolean
-unseal (E2eeKeyring *keyring, JsonObject *doc_root, Sealed *s,
+unseal (E2eeKeyring *keyring, const Jv *doc_root, Sealed *s,
         const char *passphrase, GError **error)
 {
   g_autoptr (GByteArray) aad = NULL;
+  g_autoptr (GPtrArray) sorted = NULL;
   g_autoptr (E2eeAead) aead = NULL;
   guint8 *seal_key = e2ee_secret_alloc (E2EE_AEAD_KEY_LEN);
   guint8 check[SEAL_CHECK_LEN];
   gsize len = s->ct_len - E2EE_AEAD_TAG_LEN;
   guint8 *plain = e2ee_secret_alloc (len + 1);
-  JsonNode *root;
+  JvReader reader = { 0 };
+  const Jv *root;
   gboolean ok = FALSE;
 
   if (passphrase == NULL || *passphrase == '\0')
@@ -1608,28 +2678,27 @@ unseal (E2eeKeyring *keyring, JsonObject *doc_root, Sealed *s,
       goto out;
     }
 
-  aad = keyring_aad (keyring);
+  sorted = sorted_accounts (keyring);
+  aad = keyring_aad (keyring, sorted);
   aead = e2ee_aead_new (seal_key, error);
   if (aead == NULL)
     goto out;
   if (!e2ee_aead_open (aead, s->iv, aad->data, aad->len, s->ct, len,
                        s->ct + len, plain, NULL))
     {
-      corrupt (error, "sealed", "the protected part does not match the file "
+      corrupt (error, &where_sealed, "the protected part does not match the file "
                "(it was modified)");
       goto out;
     }
 
-  root = parse_json ((const char *) plain, len, NULL);
+  /* plain[len] is the NUL the reader needs. */
+  root = jv_parse (&reader, (char *) plain, len, &where_secrets, NULL);
   if (root == NULL)
     {
-      corrupt (error, "sealed", "the protected part is not a JSON object");
+      corrupt (error, &where_sealed, "the protected part is not a JSON object");
       goto out;
     }
-  ok = apply_secrets (keyring, json_node_get_object (root), doc_root, error);
-  wipe_json_node (root);
-  json_node_unref (root);
-  if (!ok)
+  if (!apply_secrets (keyring, root, doc_root, error))
     goto out;
 
   keyring->protected = TRUE;
@@ -1641,42 +2710,45 @@ unseal (E2eeKeyring *keyring, JsonObject *doc_root, Sealed *s,
   memcpy (keyring->check, s->check, SEAL_CHECK_LEN);
   keyring->seal_key = seal_key;
   seal_key = NULL;
+  ok = TRUE;
 
 out:
+  jv_reader_clear (&reader);
   e2ee_secret_free (seal_key, E2EE_AEAD_KEY_LEN);
   e2ee_secret_free (plain, len + 1);
   e2ee_wipe (check, sizeof check);
   return ok;
 }
 
-/* Parses a whole file.  With @check_only, a protected file is checked
- * for structure but not decrypted (used before a save replaces it). */
+/* Parses a whole file (@data: @len bytes and a NUL; parsed in place).
+ * With @check_only, a protected file is checked for structure but not
+ * decrypted (used before a save replaces it). */
 static E2eeKeyring *
-keyring_parse (const char *path, const char *data, gsize len, const char *passphrase,
+keyring_parse (const char *path, char *data, gsize len, const char *passphrase,
                gboolean check_only, GError **error)
 {
   E2eeKeyring *keyring = NULL;
-  JsonNode *node = NULL;
-  JsonObject *root;
-  JsonArray *accounts;
+  JvReader reader = { 0 };
+  const Jv *root, *accounts;
+  Where awhere = { NULL, "accounts", 0, NULL, NULL };
   const char *format;
   gint64 version;
   gboolean sealed;
   Sealed s = { 0 };
+  guint i = 0;
 
-  node = parse_json (data, len, error);
-  if (node == NULL)
+  root = jv_parse (&reader, data, len, &where_document, error);
+  if (root == NULL)
     goto out;
-  root = json_node_get_object (node);
 
-  if (!get_string (root, "format", "document", &format, error))
+  if (!get_string (root, "format", &where_document, &format, error))
     goto out;
   if (strcmp (format, KEYRING_FORMAT) != 0)
     {
-      corrupt (error, "document", "not a purple-e2ee keyring (format \"%s\")", format);
+      corrupt (error, &where_document, "not a purple-e2ee keyring (format \"%s\")", format);
       goto out;
     }
-  if (!get_int (root, "version", "document", 1, G_MAXINT64, &version, error))
+  if (!get_int (root, "version", &where_document, 1, G_MAXINT64, &version, error))
     goto out;
   if (version > E2EE_KEYRING_FORMAT_VERSION)
     {
@@ -1685,30 +2757,27 @@ keyring_parse (const char *path, const char *data, gsize len, const char *passph
                    ", this one reads %d)", path, version, E2EE_KEYRING_FORMAT_VERSION);
       goto out;
     }
-  if (!check_members (root, root_members, "document", error))
+  if (!check_members (root, root_members, &where_document, error))
     goto out;
-  sealed = json_object_has_member (root, "sealed");
+  sealed = jv_get (root, "sealed") != NULL;
   if (sealed && !parse_sealed (root, &s, error))
     goto out;
-  accounts = get_array (root, "accounts", "document", error);
+  accounts = get_array (root, "accounts", &where_document, error);
   if (accounts == NULL)
     goto out;
 
   keyring = e2ee_keyring_new (path);
-  for (guint i = 0; i < json_array_get_length (accounts); i++)
+  for (const Jv *a = accounts->u.first; a != NULL; a = a->next, i++)
     {
-      g_autofree char *where = g_strdup_printf ("accounts[%u]", i);
-      JsonObject *aobj = array_object (accounts, i, where, error);
       E2eeAccountRecord *account;
 
-      if (aobj == NULL)
-        goto fail;
-      account = parse_account (aobj, where, sealed, error);
+      awhere.index = (gint) i;
+      account = parse_account (a, &awhere, sealed, error);
       if (account == NULL)
         goto fail;
       if (e2ee_keyring_lookup_account (keyring, account->protocol, account->name) != NULL)
         {
-          corrupt (error, where, "duplicate account");
+          corrupt (error, &awhere, "duplicate account");
           account_record_free (account);
           goto fail;
         }
@@ -1722,15 +2791,10 @@ keyring_parse (const char *path, const char *data, gsize len, const char *passph
 fail:
   g_clear_pointer (&keyring, e2ee_keyring_free);
 out:
-  if (node != NULL)
-    {
-      wipe_json_node (node);
-      json_node_unref (node);
-    }
+  jv_reader_clear (&reader);
   sealed_clear (&s);
   return keyring;
 }
-
 /* ------------------------------------------------------------------ */
 /* Files and locks */
 
@@ -1804,7 +2868,7 @@ lock_release (int fd)
  * *@missing is set (and TRUE returned) when there is no such file. */
 static gboolean
 read_file (const char *path, gboolean check_mode, char **out, gsize *out_len,
-           gboolean *missing, GError **error)
+           gboolean *missing, struct stat *out_st, GError **error)
 {
   struct stat st;
   char *buf = NULL;
@@ -1856,7 +2920,9 @@ read_file (const char *path, gboolean check_mode, char **out, gsize *out_len,
     }
 
   size = (gsize) st.st_size;
-  buf = (char *) e2ee_secret_alloc (size + 2);
+  /* Not zeroed first: every byte used is read or set below, and the
+   * whole buffer is wiped when freed. */
+  buf = g_malloc (size + 2);
   /* One byte more than expected tells a file that grew meanwhile. */
   while (done < size + 1)
     {
@@ -1883,8 +2949,11 @@ read_file (const char *path, gboolean check_mode, char **out, gsize *out_len,
       return FALSE;
     }
   buf[size] = '\0';
+  buf[size + 1] = '\0';
   *out = buf;
   *out_len = size;
+  if (out_st != NULL)
+    *out_st = st;
   return TRUE;
 }
 
@@ -1898,16 +2967,79 @@ backup_path (const char *path)
  * between making the backup and the rename). */
 static gboolean
 read_file_or_backup (const char *path, gboolean check_mode, char **out,
-                     gsize *out_len, gboolean *missing, GError **error)
+                     gsize *out_len, gboolean *missing, struct stat *out_st,
+                     GError **error)
 {
   g_autofree char *backup = NULL;
 
-  if (!read_file (path, check_mode, out, out_len, missing, error))
+  if (!read_file (path, check_mode, out, out_len, missing, out_st, error))
     return FALSE;
   if (!*missing)
     return TRUE;
   backup = backup_path (path);
-  return read_file (backup, check_mode, out, out_len, missing, error);
+  return read_file (backup, check_mode, out, out_len, missing, out_st, error);
+}
+
+/* ---- What is on disk ---- */
+
+/* A file whose timestamps are this recent may still change within the
+ * same timestamp tick (coarse clocks, 1 s or 2 s on some file systems)
+ * without its stat data showing it. */
+#define DISK_RACY_US (2 * G_USEC_PER_SEC)
+
+static gint64
+timespec_us (const struct timespec *ts)
+{
+  return (gint64) ts->tv_sec * G_USEC_PER_SEC + ts->tv_nsec / 1000;
+}
+
+/* CRC-32 of @len bytes; FALSE if libgcrypt will not compute it (then the
+ * caller parses the file instead). */
+static gboolean
+content_crc (const char *data, gsize len, guint32 *out)
+{
+  gcry_buffer_t iov[1] = { { 0 } };
+  guint8 crc[4];
+
+  if (!e2ee_gcrypt_init (NULL))
+    return FALSE;
+  iov[0].data = (void *) data;
+  iov[0].len = len;
+  if (gcry_md_hash_buffers (GCRY_MD_CRC32, 0, crc, iov, 1) != 0)
+    return FALSE;
+  *out = (guint32) crc[0] << 24 | (guint32) crc[1] << 16 | (guint32) crc[2] << 8 | crc[3];
+  return TRUE;
+}
+
+/* Remembers that the file described by @st holds @data, which this
+ * keyring either parsed in full or wrote itself. */
+static void
+disk_remember (DiskState *disk, const struct stat *st, const char *data, gsize len)
+{
+  gint64 now = g_get_real_time ();
+
+  memset (disk, 0, sizeof *disk);
+  disk->dev = st->st_dev;
+  disk->ino = st->st_ino;
+  disk->size = st->st_size;
+  disk->mtime = st->st_mtim;
+  disk->ctime = st->st_ctim;
+  disk->racy = timespec_us (&st->st_mtim) > now - DISK_RACY_US
+               || timespec_us (&st->st_ctim) > now - DISK_RACY_US;
+  /* A racy entry is only trusted with a matching checksum. */
+  disk->known = !disk->racy || content_crc (data, len, &disk->crc);
+}
+
+static gboolean
+disk_unchanged (const DiskState *disk, const struct stat *st)
+{
+  return disk->known && S_ISREG (st->st_mode)
+         && st->st_dev == disk->dev && st->st_ino == disk->ino
+         && st->st_size == disk->size
+         && st->st_mtim.tv_sec == disk->mtime.tv_sec
+         && st->st_mtim.tv_nsec == disk->mtime.tv_nsec
+         && st->st_ctim.tv_sec == disk->ctime.tv_sec
+         && st->st_ctim.tv_nsec == disk->ctime.tv_nsec;
 }
 
 E2eeKeyring *
@@ -1917,18 +3049,26 @@ e2ee_keyring_load (const char *path, const char *passphrase, GError **error)
   char *data = NULL;
   gsize len = 0;
   gboolean missing = FALSE;
+  struct stat st;
+  DiskState disk = { 0 };
   int lock_fd = -1;
 
   g_return_val_if_fail (path != NULL && *path != '\0', NULL);
 
   if (!lock_acquire (path, LOCK_SH, TRUE, &lock_fd, error))
     return NULL;
-  if (!read_file_or_backup (path, TRUE, &data, &len, &missing, error))
+  if (!read_file_or_backup (path, TRUE, &data, &len, &missing, &st, error))
     goto out;
   if (missing)
-    keyring = e2ee_keyring_new (path);
-  else
-    keyring = keyring_parse (path, data, len, passphrase, FALSE, error);
+    {
+      keyring = e2ee_keyring_new (path);
+      goto out;
+    }
+  /* Before parsing: the reader decodes strings in place. */
+  disk_remember (&disk, &st, data, len);
+  keyring = keyring_parse (path, data, len, passphrase, FALSE, error);
+  if (keyring != NULL)
+    keyring->disk = disk;
 
 out:
   lock_release (lock_fd);
@@ -1942,24 +3082,21 @@ e2ee_keyring_file_is_protected (const char *path)
   char *data = NULL;
   gsize len = 0;
   gboolean missing = FALSE, result = FALSE;
-  JsonNode *root;
+  JvReader reader = { 0 };
+  const Jv *root, *sealed;
   int lock_fd = -1;
 
   g_return_val_if_fail (path != NULL, FALSE);
   if (!lock_acquire (path, LOCK_SH, TRUE, &lock_fd, NULL))
     return FALSE;
-  if (!read_file_or_backup (path, FALSE, &data, &len, &missing, NULL) || missing)
+  if (!read_file_or_backup (path, FALSE, &data, &len, &missing, NULL, NULL) || missing)
     goto out;
-  root = parse_json (data, len, NULL);
-  if (root != NULL)
-    {
-      JsonNode *sealed = json_object_get_member (json_node_get_object (root), "sealed");
-      result = sealed != NULL && JSON_NODE_HOLDS_OBJECT (sealed);
-      wipe_json_node (root);
-      json_node_unref (root);
-    }
+  root = jv_parse (&reader, data, len, &where_document, NULL);
+  sealed = root != NULL ? jv_get (root, "sealed") : NULL;
+  result = sealed != NULL && sealed->type == JV_OBJECT;
 
 out:
+  jv_reader_clear (&reader);
   lock_release (lock_fd);
   e2ee_secret_free (data, len + 2);
   return result;
@@ -1987,9 +3124,11 @@ write_all (int fd, const char *data, gsize len)
 }
 
 /* Creates a private temporary file next to @path holding @data, synced.
- * Returns its name, or NULL (nothing left behind). */
+ * Returns its name, or NULL (nothing left behind); its stat data in
+ * @out_st if not NULL. */
 static char *
-write_temp (const char *path, const char *data, gsize len, GError **error)
+write_temp (const char *path, const char *data, gsize len, struct stat *out_st,
+            GError **error)
 {
   char *tmp = g_strconcat (path, ".tmp-XXXXXX", NULL);
   int fd, errsv;
@@ -2005,7 +3144,8 @@ write_temp (const char *path, const char *data, gsize len, GError **error)
       g_free (tmp);
       return NULL;
     }
-  if (!write_all (fd, data, len) || fsync (fd) != 0)
+  if (!write_all (fd, data, len) || fsync (fd) != 0
+      || (out_st != NULL && fstat (fd, out_st) != 0))
     {
       errsv = errno;
       close (fd);
@@ -2045,10 +3185,10 @@ make_backup (const char *path, GError **error)
   if (errsv != EPERM && errsv != EOPNOTSUPP && errsv != EMLINK && errsv != ENOSYS)
     return io_error (error, errsv, "make the backup", backup);
 
-  if (!read_file (path, FALSE, &data, &len, &missing, error))
+  if (!read_file (path, FALSE, &data, &len, &missing, NULL, error))
     return FALSE;
   ok = FALSE;
-  tmp = write_temp (backup, data, len, error);
+  tmp = write_temp (backup, data, len, NULL, error);
   if (tmp != NULL)
     {
       if (rename (tmp, backup) == 0)
@@ -2080,20 +3220,45 @@ sync_folder (const char *path)
 
 /* Refuses to replace a file this version cannot read (corrupt, newer,
  * shared with others): its keys would be lost.  The caller may not even
- * have loaded it (a failed load followed by a fresh keyring). */
+ * have loaded it (a failed load followed by a fresh keyring).
+ *
+ * Parsing the file costs as much as a load, so it is skipped when the
+ * file is the one this keyring last loaded or saved: same device, inode,
+ * size, mtime and ctime (any write, rename over it, chmod or link
+ * changes one of them) and, if those were recorded less than a timestamp
+ * tick before a change could have hidden in it, the same CRC-32.  What
+ * this protects against is a file changed by someone else (another
+ * version, a hand edit) being lost, not a forger: whoever can write the
+ * file can delete it. */
 static gboolean
-check_replaceable (const char *path, GError **error)
+check_replaceable (E2eeKeyring *keyring, GError **error)
 {
   g_autoptr (GError) local = NULL;
+  const char *path = keyring->path;
   E2eeKeyring *existing;
   char *data = NULL;
   gsize len = 0;
   gboolean missing = FALSE;
+  struct stat st;
 
-  if (!read_file (path, TRUE, &data, &len, &missing, &local))
+  if (keyring->disk.known && stat (path, &st) == 0 && disk_unchanged (&keyring->disk, &st)
+      && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0 && !keyring->disk.racy)
+    return TRUE;
+
+  if (!read_file (path, TRUE, &data, &len, &missing, &st, &local))
     goto refuse;
   if (missing)
     return TRUE;
+  if (keyring->disk.known && keyring->disk.racy && disk_unchanged (&keyring->disk, &st))
+    {
+      guint32 crc;
+
+      if (content_crc (data, len, &crc) && crc == keyring->disk.crc)
+        {
+          e2ee_secret_free (data, len + 2);
+          return TRUE;
+        }
+    }
   existing = keyring_parse (path, data, len, NULL, TRUE, &local);
   e2ee_secret_free (data, len + 2);
   if (existing != NULL)
@@ -2119,7 +3284,7 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
 {
   GString *content = NULL;
   char *tmp = NULL;
-  struct stat st;
+  struct stat st, written;
   gboolean ok = FALSE;
   int lock_fd = -1;
 
@@ -2130,12 +3295,14 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
     return FALSE;
   if (!lock_acquire (keyring->path, LOCK_EX, FALSE, &lock_fd, error))
     goto out;
-  if (!check_replaceable (keyring->path, error))
+  if (!check_replaceable (keyring, error))
     goto out;
 
-  tmp = write_temp (keyring->path, content->str, content->len, error);
+  tmp = write_temp (keyring->path, content->str, content->len, &written, error);
   if (tmp == NULL)
     goto out;
+  /* From here the file on disk is no longer the one remembered. */
+  keyring->disk.known = FALSE;
   if (lstat (keyring->path, &st) == 0 && !make_backup (keyring->path, error))
     goto out;
   if (rename (tmp, keyring->path) != 0)
@@ -2145,6 +3312,11 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
     }
   g_clear_pointer (&tmp, g_free);
   sync_folder (keyring->path);
+  /* The rename changed its ctime: look again, and only remember it if it
+   * is still the file just written. */
+  if (stat (keyring->path, &st) == 0 && st.st_dev == written.st_dev
+      && st.st_ino == written.st_ino)
+    disk_remember (&keyring->disk, &st, content->str, content->len);
   ok = TRUE;
 
 out:
