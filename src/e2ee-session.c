@@ -566,18 +566,6 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
                            "for %s", buddy_name, buddy_name);
       goto fail;
     }
-  for (guint i = 0; i < buddy->devices->len; i++)
-    {
-      E2eeDeviceRecord *d = buddy->devices->pdata[i];
-      if (memcmp (e2ee_key_get_device_id (d->key), e2ee_envelope_get_sender_id (env),
-                  E2EE_DEVICE_ID_LEN) == 0 && !replay_fresh (d, e2ee_envelope_get_counter (env)))
-        {
-          error = g_error_new (E2EE_ERROR, E2EE_ERROR_REPLAY,
-                               "a message from %s was received before (replayed or "
-                               "duplicated) and was dropped", buddy_name);
-          goto fail;
-        }
-    }
   dev = find_sender (ctx, buddy, e2ee_envelope_get_sender_id (env), env, account, (guint) index,
                      &plaintext, &len, &error);
   if (dev == NULL)
@@ -586,6 +574,16 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
         error = g_error_new (E2EE_ERROR, E2EE_ERROR_AEAD_TAG,
                              "an encrypted message from %s could not be authenticated "
                              "(altered in transit, or from an unknown device)", buddy_name);
+      goto fail;
+    }
+  /* The replay check comes after authentication, so an altered envelope
+   * that reuses a seen counter is reported as altered, and only the
+   * sender's own counters can move the window. */
+  if (!replay_fresh (dev, e2ee_envelope_get_counter (env)))
+    {
+      error = g_error_new (E2EE_ERROR, E2EE_ERROR_REPLAY,
+                           "a message from %s was received before (replayed or "
+                           "duplicated) and was dropped", buddy_name);
       goto fail;
     }
   if (dev->trust == E2EE_TRUST_REJECTED)
