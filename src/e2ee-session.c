@@ -531,6 +531,21 @@ plaintext_acceptable (const guint8 *text, gsize len)
   return memchr (text, '\0', len) == NULL && g_utf8_validate ((const char *) text, (gssize) len, NULL);
 }
 
+/* TRUE if the envelope names one of this account's other installations. */
+static gboolean
+addressed_to_own_device (E2eeAccountRecord *account, const E2eeEnvelope *env)
+{
+  E2eeBuddyRecord *self = e2ee_account_lookup_buddy (account, account->name);
+
+  for (guint i = 0; self && i < self->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = self->devices->pdata[i];
+      if (e2ee_envelope_find_recipient (env, e2ee_key_get_device_id (dev->key)) >= 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static void
 receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
                   const char *text, E2eeRecvResult *result)
@@ -554,8 +569,11 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
   if (index < 0)
     {
       error = g_error_new_literal (E2EE_ERROR, E2EE_ERROR_NOT_FOR_US,
-                                   "an encrypted message arrived for another device of "
-                                   "this account, not for this one");
+                                   addressed_to_own_device (account, env)
+                                   ? "an encrypted message arrived for another device of "
+                                     "this account, not for this one"
+                                   : "an encrypted message arrived that is not addressed "
+                                     "to this device (the sender may not know its key yet)");
       goto fail;
     }
   buddy = e2ee_account_lookup_buddy (account, buddy_name);

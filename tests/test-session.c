@@ -269,6 +269,8 @@ test_devices_and_key_change (void)
   pieces = send_text (alice, bob->name, "before trust", 0);
   deliver (bob2, alice->name, pieces[0], &r);
   g_assert_error (r.error, E2EE_ERROR, E2EE_ERROR_NOT_FOR_US);
+  /* bob2 knows bob's key: it says whom the message was for. */
+  g_assert_nonnull (strstr (r.error->message, "another device of this account"));
   e2ee_recv_result_clear (&r);
   g_strfreev (pieces);
 
