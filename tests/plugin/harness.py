@@ -10,7 +10,6 @@ import atexit
 import json
 import os
 import pwd
-import re
 import select
 import shutil
 import signal
@@ -930,31 +929,9 @@ class Client:
 # Real UIs: Finch in a private tmux server, Pidgin under xvfb-run
 # --------------------------------------------------------------------------
 
-def _sanitizer_runtimes():
-    """Sanitizer runtime libraries the built plugin links (ASan/UBSan
-    builds), which an uninstrumented host such as Finch or Pidgin must
-    preload to load it; [] for a normal build."""
-    p = plugin_path()
-    if not p or not os.path.exists(p) or which("ldd") is None:
-        return []
-    r = subprocess.run(["ldd", p], stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, timeout=10)
-    out = r.stdout.decode("utf-8", "replace")
-    return re.findall(r"lib(?:asan|ubsan)\.so[.\d]* => (\S+)", out)
-
-
 def _ui_env(home):
     env = dict(os.environ)
     env["HOME"] = home
-    runtimes = _sanitizer_runtimes()
-    if runtimes:
-        # The UI itself is not instrumented: its own leaks at exit are not
-        # what a test looks at, the plugin's memory errors still abort.
-        env["LD_PRELOAD"] = ":".join(runtimes + [env["LD_PRELOAD"]]
-                                     if env.get("LD_PRELOAD") else runtimes)
-        env["ASAN_OPTIONS"] = ":".join(
-            [o for o in env.get("ASAN_OPTIONS", "").split(":")
-             if o and not o.startswith("detect_leaks=")] + ["detect_leaks=0"])
     env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=/nonexistent"
     env["GST_PLUGIN_SYSTEM_PATH_1_0"] = os.path.join(home, "no-gst-plugins")
     env["GST_PLUGIN_PATH_1_0"] = ""
