@@ -1376,6 +1376,506 @@ test_save_invalid_values (Fixture *f, gconstpointer data)
   save_ok (keyring);
 }
 
+/* ---- The reader and writer of the file format ------------------------ */
+
+/* json-glib's pretty printer (indent 1, the layout the file has always
+ * had) applied to @text. */
+static char *
+reformat_with_json_glib (const char *text, gsize len)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autofree char *body = NULL;
+
+  g_assert_true (json_parser_load_from_data (parser, text, (gssize) len, NULL));
+  json_generator_set_root (gen, json_parser_get_root (parser));
+  json_generator_set_pretty (gen, TRUE);
+  json_generator_set_indent (gen, 1);
+  body = json_generator_to_data (gen, NULL);
+  return g_strconcat (body, "\n", NULL);
+}
+
+/* The writer gives byte for byte what json-glib's generator gave, names
+ * that need escaping included, and the reader takes them back. */
+static void
+test_format_layout (Fixture *f, gconstpointer data)
+{
+  static const char *const names[] = {
+    "quote\"back\\slash/solidus",
+    "tab\tnew\nline\rcr\bbs\fff",
+    "ctl\x01\x02\x1e-del\x7f",
+    "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80",
+  };
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  E2eeAccountRecord *acc = g_ptr_array_index (e2ee_keyring_get_accounts (keyring), 0);
+  GError *error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    add_device (e2ee_account_ensure_buddy (acc, names[i]), devices[i], E2EE_TRUST_TOFU, i);
+
+  for (guint pass = 0; pass < 2; pass++)
+    {
+      g_autofree char *text = NULL, *expected = NULL;
+      g_autoptr (E2eeKeyring) back = NULL;
+      gsize len;
+
+      if (pass == 1)
+        {
+          g_assert_true (e2ee_keyring_set_passphrase (keyring, "hunter2", &error));
+          g_assert_no_error (error);
+        }
+      save_ok (keyring);
+      text = read_bytes (f->path, &len);
+      expected = reformat_with_json_glib (text, len);
+      g_assert_cmpstr (text, ==, expected);
+      back = load_ok (f->path, pass == 1 ? "hunter2" : NULL);
+      assert_keyrings_equal (keyring, back);
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        g_assert_nonnull (e2ee_account_lookup_buddy (
+            g_ptr_array_index (e2ee_keyring_get_accounts (back), 0), names[i]));
+    }
+}
+
+/* A valid file written by hand: compact, odd whitespace, members in
+ * another order, escapes in values. */
+static void
+test_format_foreign (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) back = NULL;
+  g_autofree char *id = e2ee_key_to_jwk (identities[0], TRUE, TRUE);
+  g_autofree char *dev = e2ee_key_to_jwk (devices[0], FALSE, TRUE);
+  g_autofree char *text = NULL;
+  E2eeAccountRecord *acc;
+  E2eeBuddyRecord *buddy;
+  E2eeDeviceRecord *d;
+
+  text = g_strdup_printf (
+      "\r\n\t{\"accounts\":[{\"buddies\":[{\"devices\":[{\"last_seen\":-0,\"first_seen\":7,"
+      "\"trust\":\"ver\\u0069fied\",\"jwk\":%s}],\"had_encrypted\":false,\"key_changed\":true,"
+      "\"policy\":\"off\",\"name\":\"b\\u00e9b\\ud83d\\ude00\\/\\\"x\\\\\"}],"
+      "\"last_counter\":9007199254740991,\"identity\":%s,\"name\":\"a\",\"protocol\":\"p\"}],"
+      "\"version\" :\t1 , \"format\"\n:\"purple-e2ee-keyring\"}\n\n",
+      dev, id);
+  write_private (f->path, text, -1);
+  back = load_ok (f->path, NULL);
+  acc = e2ee_keyring_lookup_account (back, "p", "a");
+  g_assert_nonnull (acc);
+  g_assert_cmpuint (acc->last_counter, ==, G_GUINT64_CONSTANT (9007199254740991));
+  g_assert_true (e2ee_key_equal (acc->identity, identities[0]));
+  buddy = e2ee_account_lookup_buddy (acc, "b\xc3\xa9" "b\xf0\x9f\x98\x80/\"x\\");
+  g_assert_nonnull (buddy);
+  g_assert_cmpint (buddy->policy, ==, E2EE_POLICY_OFF);
+  g_assert_true (buddy->key_changed);
+  g_assert_cmpuint (buddy->devices->len, ==, 1);
+  d = g_ptr_array_index (buddy->devices, 0);
+  g_assert_true (e2ee_key_equal (d->key, devices[0]));
+  g_assert_cmpint (d->trust, ==, E2EE_TRUST_VERIFIED);
+  g_assert_cmpint (d->first_seen, ==, 7);
+  g_assert_cmpint (d->last_seen, ==, 0);
+}
+
+/* What the reader refuses beyond the cases json-glib would already. */
+static void
+test_format_strict_text (Fixture *f, gconstpointer data)
+{
+  static const char *const texts[] = {
+    "\xef\xbb\xbf{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":01,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":+1,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1.,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1e,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":-,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1.00000000000000000,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[],}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[1,]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[nulll]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[True]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[] \"x\":1}",
+    "{\"format\" \"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[],\"format\":\"x\"}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\\q\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\\u12\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\\u0000\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\\ud800\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\\ud800\\u0041\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\\udc00\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"a\tb\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"a\x1f\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\xff\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\xc0\xaf\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"\xe2\x82\"]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"unterminated]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[\"end\\",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}\x0b",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[1 2]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[{1:2}]}",
+    "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[{\"a\" 2}]}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_test_message ("text %u: %s", i, texts[i]);
+      write_private (f->path, texts[i], -1);
+      check_refused_untouched (f, texts[i], strlen (texts[i]), E2EE_ERROR_KEYRING_CORRUPT);
+    }
+
+  /* Nesting: 16 levels are read (and then refused as a keyring: the
+   * accounts are not objects), 17 are not parsed at all. */
+  for (guint depth = 16; depth <= 17; depth++)
+    {
+      GString *text = g_string_new ("{\"format\":\"purple-e2ee-keyring\",\"version\":1,"
+                                    "\"accounts\":");
+      g_autoptr (GError) error = NULL;
+      E2eeKeyring *k;
+
+      for (guint i = 2; i <= depth; i++)
+        g_string_append_c (text, '[');
+      for (guint i = 2; i <= depth; i++)
+        g_string_append_c (text, ']');
+      g_string_append_c (text, '}');
+      write_private (f->path, text->str, (gssize) text->len);
+      k = e2ee_keyring_load (f->path, NULL, &error);
+      g_assert_null (k);
+      g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+      g_test_message ("depth %u: %s", depth, error->message);
+      if (depth == 16)
+        g_assert_nonnull (strstr (error->message, "not an object"));
+      else
+        g_assert_nonnull (strstr (error->message, "deeper"));
+      g_string_free (text, TRUE);
+    }
+}
+
+/* Replaces the first occurrence of @from in @text with @to. */
+static char *
+replace_once (const char *text, const char *from, const char *to)
+{
+  const char *at = strstr (text, from);
+
+  g_assert_nonnull (at);
+  return g_strdup_printf ("%.*s%s%s", (int) (at - text), text, to, at + strlen (from));
+}
+
+/* A file with one buddy whose device JWK is @jwk (a JSON object). */
+static char *
+file_with_device_jwk (const char *jwk, const char *send)
+{
+  g_autofree char *id = e2ee_key_to_jwk (identities[0], TRUE, TRUE);
+
+  return g_strdup_printf (
+      "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[{\"protocol\":\"p\","
+      "\"name\":\"a\",\"identity\":%s,\"last_counter\":0,\"buddies\":[{\"name\":\"b\","
+      "\"policy\":\"default\",\"key_changed\":false,\"had_encrypted\":false,\"devices\":"
+      "[{\"jwk\":%s,\"trust\":\"tofu\",\"first_seen\":1,\"last_seen\":2,\"derived\":"
+      "{\"local_caps\":1,\"remote_caps\":1,\"send\":\"%s\","
+      "\"recv\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}]}]}]}",
+      id, jwk, send);
+}
+
+/* Device keys are read from the tree without the JWK module's parser:
+ * every variant must be taken or refused exactly as that parser does. */
+static void
+test_format_device_jwk_rules (Fixture *f, gconstpointer data)
+{
+  g_autofree char *jwk = e2ee_key_to_jwk (devices[0], FALSE, TRUE);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o;
+  const char *x, *y, *kid;
+  GString *many = g_string_new ("{");
+  g_autofree char *many_dup = NULL;
+  g_autofree char *x_padded = NULL, *x_short = NULL, *x_long = NULL, *x_bits = NULL;
+  g_autofree char *x_plus = NULL, *x_p = NULL, *off_curve_y = NULL;
+  g_autofree char *kid_other = NULL, *bad_y = NULL;
+  g_autoptr (GPtrArray) variants = g_ptr_array_new_with_free_func (g_free);
+  const guint8 p256_p[32] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+  };
+
+  g_assert_true (json_parser_load_from_data (parser, jwk, -1, NULL));
+  o = json_node_get_object (json_parser_get_root (parser));
+  x = json_object_get_string_member (o, "x");
+  y = json_object_get_string_member (o, "y");
+  kid = json_object_get_string_member (o, "kid");
+  x_padded = g_strconcat (x, "=", NULL);
+  x_short = g_strndup (x, 42);
+  x_long = g_strconcat (x, "A", NULL);
+  x_bits = g_strdup (x);
+  /* The 43rd character carries 2 bits that must be zero. */
+  x_bits[42] = x[42] == 'A' ? 'B' : (x[42] == 'B' ? 'A' : (char) (x[42] ^ 1));
+  x_plus = g_strdup (x);
+  x_plus[5] = '+';
+  x_p = e2ee_b64url_encode (p256_p, sizeof p256_p);
+  off_curve_y = g_strdup (y);
+  off_curve_y[10] = y[10] == 'Q' ? 'R' : 'Q';
+  kid_other = g_strdup (e2ee_key_get_kid (devices[1]));
+  bad_y = g_strdup (y);
+  bad_y[0] = '.';
+
+#define V(...) g_ptr_array_add (variants, g_strdup_printf (__VA_ARGS__))
+  V ("%s", jwk);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, y, kid);
+  V ("{\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, y, kid);
+  V ("{\"kty\":\"RSA\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, y, kid);
+  V ("{\"kty\":1,\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"y\":\"%s\",\"kid\":\"%s\"}", y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"kid\":\"%s\"}", x, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":7,\"y\":\"%s\",\"kid\":\"%s\"}", y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x_padded, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x_short, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x_long, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x_bits, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x_plus, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, bad_y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x_p, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, off_curve_y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\"}", x, y, kid_other);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":5}", x, y);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"d\":\"%s\"}", x, y, kid, x);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"d\":null}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"use\":\"enc\",\"alg\":[]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[1,2]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[4,1,9,64]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[2]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[1,0]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[1,65]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[1.0]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":[\"1\"]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":1}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":"
+     "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}", x, y, kid);
+  V ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\",\"e2ee_v\":"
+     "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}", x, y, kid);
+#undef V
+  /* Many members: the duplicate check switches to a table. */
+  for (guint i = 0; i < 40; i++)
+    g_string_append_printf (many, "\"extra%u\":%u,", i, i);
+  g_string_append_printf (many, "\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\","
+                          "\"kid\":\"%s\"}", x, y, kid);
+  many_dup = replace_once (many->str, "\"extra39\"", "\"extra3\"");
+  g_ptr_array_add (variants, g_string_free (many, FALSE));
+
+  for (guint i = 0; i < variants->len; i++)
+    {
+      const char *v = g_ptr_array_index (variants, i);
+      g_autoptr (GError) jwk_error = NULL, load_error = NULL;
+      g_autoptr (E2eeKey) ref = e2ee_key_from_jwk (v, -1, E2EE_KEY_EXPECT_PUBLIC, &jwk_error);
+      g_autofree char *text = file_with_device_jwk (v, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+      g_autoptr (E2eeKeyring) k = NULL;
+
+      g_test_message ("variant %u: %s -> %s", i, v, ref != NULL ? "valid" : jwk_error->message);
+      write_private (f->path, text, -1);
+      k = e2ee_keyring_load (f->path, NULL, &load_error);
+      if (ref == NULL)
+        {
+          g_assert_null (k);
+          g_assert_error (load_error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+          continue;
+        }
+      g_assert_no_error (load_error);
+      {
+        E2eeAccountRecord *acc = e2ee_keyring_lookup_account (k, "p", "a");
+        E2eeBuddyRecord *b = e2ee_account_lookup_buddy (acc, "b");
+        E2eeDeviceRecord *d = g_ptr_array_index (b->devices, 0);
+
+        g_assert_true (e2ee_key_equal (d->key, ref));
+        g_assert_cmpuint (e2ee_key_get_caps (d->key), ==, e2ee_key_get_caps (ref));
+        g_assert_cmpstr (e2ee_key_get_kid (d->key), ==, e2ee_key_get_kid (ref));
+      }
+    }
+
+  /* A duplicate among many members is found too. */
+  {
+    g_autofree char *text = file_with_device_jwk (many_dup, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    write_private (f->path, text, -1);
+    check_refused_untouched (f, text, strlen (text), E2EE_ERROR_KEYRING_CORRUPT);
+  }
+}
+
+/* Fixed-length base64url fields (here a derived key) follow the rules of
+ * e2ee_b64url_decode. */
+static void
+test_format_base64 (Fixture *f, gconstpointer data)
+{
+  g_autofree char *jwk = e2ee_key_to_jwk (devices[0], FALSE, TRUE);
+  static const char *const sends[] = {
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-4",
+    "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzw",
+    "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/A",
+    "AAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (sends); i++)
+    {
+      gsize n = 0;
+      guint8 *raw = e2ee_b64url_decode (sends[i], strlen (sends[i]), &n, NULL);
+      gboolean valid = raw != NULL && n == E2EE_KEY_LEN;
+      g_autofree char *text = file_with_device_jwk (jwk, sends[i]);
+
+      g_test_message ("send \"%s\": %s", sends[i], valid ? "valid" : "invalid");
+      write_private (f->path, text, -1);
+      if (valid)
+        {
+          g_autoptr (E2eeKeyring) k = load_ok (f->path, NULL);
+          E2eeBuddyRecord *b = e2ee_account_lookup_buddy (
+              e2ee_keyring_lookup_account (k, "p", "a"), "b");
+          E2eeDeviceRecord *d = g_ptr_array_index (b->devices, 0);
+
+          g_assert_true (d->have_keys);
+          g_assert_cmpmem (d->k_send, E2EE_KEY_LEN, raw, n);
+        }
+      else
+        check_refused_untouched (f, text, strlen (text), E2EE_ERROR_KEYRING_CORRUPT);
+      e2ee_secret_free (raw, n);
+    }
+}
+
+/* Names that are not UTF-8 would give a file no reader accepts: the save
+ * is refused instead. */
+static void
+test_save_invalid_utf8 (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  E2eeAccountRecord *acc = g_ptr_array_index (e2ee_keyring_get_accounts (keyring), 0);
+  GError *error = NULL;
+
+  e2ee_account_ensure_buddy (acc, "bad\xff");
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_false (g_file_test (f->path, G_FILE_TEST_EXISTS));
+  g_assert_true (e2ee_account_remove_buddy (acc, "bad\xff"));
+  save_ok (keyring);
+}
+
+/* ---- Saving over a file that changed since it was loaded or saved ---- */
+
+static void
+overwrite_in_place (const char *path, const char *data, gsize len)
+{
+  int fd = open (path, O_WRONLY);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, data, len), ==, (gssize) len);
+  g_assert_cmpint (close (fd), ==, 0);
+}
+
+static void
+test_replace_changed_file (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (E2eeKeyring) loaded = NULL;
+  g_autoptr (E2eeKeyring) other = NULL;
+  g_autofree char *valid = NULL;
+  g_autofree char *junk = NULL;
+  GError *error = NULL;
+  gsize len;
+
+  save_ok (keyring);
+  save_ok (keyring);            /* its own file: replaced */
+  valid = read_bytes (f->path, &len);
+  junk = g_strnfill (len, 'x');
+
+  /* Rewritten in place right after our save, same size: possibly within
+   * the same timestamp tick, where only the checksum tells. */
+  overwrite_in_place (f->path, junk, len);
+  g_assert_false (e2ee_keyring_save (keyring, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
+  check_refused_untouched (f, junk, len, E2EE_ERROR_KEYRING_CORRUPT);
+
+  /* Loaded, then replaced by another file (a new inode). */
+  write_private (f->path, valid, (gssize) len);
+  loaded = load_ok (f->path, NULL);
+  {
+    g_autofree char *tmp = g_strconcat (f->path, ".new", NULL);
+    write_private (tmp, junk, (gssize) len);
+    g_assert_cmpint (rename (tmp, f->path), ==, 0);
+  }
+  g_assert_false (e2ee_keyring_save (loaded, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
+
+  /* Loaded, then made readable by others. */
+  write_private (f->path, valid, (gssize) len);
+  g_clear_pointer (&loaded, e2ee_keyring_free);
+  loaded = load_ok (f->path, NULL);
+  g_assert_cmpint (chmod (f->path, 0644), ==, 0);
+  g_assert_false (e2ee_keyring_save (loaded, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PERMISSIONS);
+  g_clear_error (&error);
+  g_assert_cmpint (chmod (f->path, 0600), ==, 0);
+
+  /* Saved meanwhile by another keyring: still a keyring, so replaced. */
+  other = load_ok (f->path, NULL);
+  e2ee_account_ensure_buddy (g_ptr_array_index (e2ee_keyring_get_accounts (other), 0),
+                             "erin@example.org");
+  save_ok (other);
+  save_ok (loaded);
+  {
+    g_autoptr (E2eeKeyring) back = load_ok (f->path, NULL);
+    assert_keyrings_equal (loaded, back);
+  }
+
+  /* Loaded from the backup (the file itself missing): saved in place. */
+  {
+    g_autofree char *backup = g_strconcat (f->path, "~", NULL);
+    g_autoptr (E2eeKeyring) from_backup = NULL;
+
+    g_assert_cmpint (rename (f->path, backup), ==, 0);
+    from_backup = load_ok (f->path, NULL);
+    save_ok (from_backup);
+    g_assert_true (g_file_test (f->path, G_FILE_TEST_EXISTS));
+  }
+}
+
+/* The same, for a file whose stat data are old (not within a tick of a
+ * change): only the stat data decide, and a change shows in them. */
+static void
+test_replace_changed_old_file (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autoptr (E2eeKeyring) loaded = NULL;
+  g_autofree char *valid = NULL, *junk = NULL;
+  struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+  GError *error = NULL;
+  gsize len;
+
+  save_ok (keyring);
+  valid = read_bytes (f->path, &len);
+  junk = g_strnfill (len, 'y');
+  g_assert_cmpint (utimensat (AT_FDCWD, f->path, old, 0), ==, 0);
+  /* The ctime is now; wait until it is old enough to be trusted. */
+  g_usleep (2100 * 1000);
+  loaded = load_ok (f->path, NULL);
+  save_ok (loaded);             /* unchanged: replaced */
+
+  g_assert_cmpint (utimensat (AT_FDCWD, f->path, old, 0), ==, 0);
+  g_usleep (2100 * 1000);
+  g_clear_pointer (&loaded, e2ee_keyring_free);
+  loaded = load_ok (f->path, NULL);
+  /* Rewritten with the mtime put back: the ctime still moves. */
+  overwrite_in_place (f->path, junk, len);
+  g_assert_cmpint (utimensat (AT_FDCWD, f->path, old, 0), ==, 0);
+  g_assert_false (e2ee_keyring_save (loaded, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
+  check_refused_untouched (f, junk, len, E2EE_ERROR_KEYRING_CORRUPT);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1425,6 +1925,14 @@ main (int argc, char **argv)
   ADD ("/keyring/passphrase/tamper", test_passphrase_tamper);
   ADD ("/keyring/passphrase/hides-secrets", test_passphrase_hides_secrets);
   ADD ("/keyring/passphrase/peek", test_protected_peek);
+  ADD ("/keyring/format/layout", test_format_layout);
+  ADD ("/keyring/format/foreign", test_format_foreign);
+  ADD ("/keyring/format/strict-text", test_format_strict_text);
+  ADD ("/keyring/format/device-jwk-rules", test_format_device_jwk_rules);
+  ADD ("/keyring/format/base64", test_format_base64);
+  ADD ("/keyring/save-fails/invalid-utf8", test_save_invalid_utf8);
+  ADD ("/keyring/replace/changed", test_replace_changed_file);
+  ADD ("/keyring/replace/changed-old-file", test_replace_changed_old_file);
 
   {
     int ret = g_test_run ();
