@@ -136,6 +136,7 @@ activate (E2eeKeyring *keyring)
 {
   state.ctx = e2ee_context_new (keyring);
   e2ee_context_set_default_policy (state.ctx, e2ee_prefs_get_policy ());
+  e2ee_context_set_padding (state.ctx, e2ee_prefs_get_pad_block ());
   e2ee_context_set_changed_func (state.ctx, context_changed_cb, NULL);
   set_inactive (NULL);
   purple_debug_info (E2EE_DEBUG_CAT, "keyring open (%s)\n",

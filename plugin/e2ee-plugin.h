@@ -89,6 +89,7 @@ PurplePluginPrefFrame *e2ee_prefs_frame (PurplePlugin *plugin);
 E2eePolicy e2ee_prefs_get_policy (void);
 /* FALSE when the user asked not to log encrypted conversations. */
 gboolean e2ee_prefs_log_encrypted (void);
+gsize e2ee_prefs_get_pad_block (void);
 const char *e2ee_prefs_get_marker (void);
 
 /* ---- e2ee-ui.c: what the user sees, the same in every libpurple UI ---- */

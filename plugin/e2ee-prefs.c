@@ -5,6 +5,11 @@
 #define PREF_POLICY E2EE_PREFS_ROOT "/policy"
 #define PREF_LOG E2EE_PREFS_ROOT "/log_encrypted"
 #define PREF_MARKER E2EE_PREFS_ROOT "/marker"
+#define PREF_PAD E2EE_PREFS_ROOT "/pad_messages"
+
+/* Padding block: short messages all look 64 bytes long (plus 0..3 random
+ * blocks), at a cost of about 90 bytes more on the wire. */
+#define PAD_BLOCK 64
 
 #define DEFAULT_MARKER "\xF0\x9F\x94\x92"   /* U+1F512 LOCK */
 
@@ -17,6 +22,13 @@ e2ee_prefs_init (void)
   purple_prefs_add_string (PREF_POLICY, "opportunistic");
   purple_prefs_add_bool (PREF_LOG, TRUE);
   purple_prefs_add_string (PREF_MARKER, DEFAULT_MARKER);
+  purple_prefs_add_bool (PREF_PAD, FALSE);
+}
+
+gsize
+e2ee_prefs_get_pad_block (void)
+{
+  return purple_prefs_get_bool (PREF_PAD) ? PAD_BLOCK : 0;
 }
 
 E2eePolicy
@@ -58,10 +70,21 @@ policy_changed_cb (const char *name, PurplePrefType type, gconstpointer value,
     e2ee_context_set_default_policy (ctx, e2ee_prefs_get_policy ());
 }
 
+static void
+pad_changed_cb (const char *name, PurplePrefType type, gconstpointer value,
+                gpointer data)
+{
+  E2eeContext *ctx = e2ee_plugin_context ();
+
+  if (ctx != NULL)
+    e2ee_context_set_padding (ctx, e2ee_prefs_get_pad_block ());
+}
+
 void
 e2ee_prefs_connect (PurplePlugin *plugin)
 {
   purple_prefs_connect_callback (plugin, PREF_POLICY, policy_changed_cb, NULL);
+  purple_prefs_connect_callback (plugin, PREF_PAD, pad_changed_cb, NULL);
 }
 
 PurplePluginPrefFrame *
@@ -85,6 +108,10 @@ e2ee_prefs_frame (PurplePlugin *plugin)
 
   pref = purple_plugin_pref_new_with_name_and_label (PREF_LOG,
       _("Log encrypted conversations (when logging is enabled)"));
+  purple_plugin_pref_frame_add (frame, pref);
+
+  pref = purple_plugin_pref_new_with_name_and_label (PREF_PAD,
+      _("Pad messages to hide their exact length (about 90 bytes more each)"));
   purple_plugin_pref_frame_add (frame, pref);
 
   pref = purple_plugin_pref_new_with_name_and_label (PREF_MARKER,
