@@ -613,7 +613,12 @@ static const Where where_secrets = { NULL, "sealed secrets", -1, NULL, NULL };
  * The tree is small nodes from an arena; strings are decoded in place in
  * the caller's buffer (never longer than their escaped form) and
  * NUL-terminated there, so nothing secret is copied and wiping the buffer
- * wipes every string.  The buffer must have a NUL byte at text[len]. */
+ * wipes every string.  The buffer must have a NUL byte at text[len].
+ *
+ * For the keyring file the buddies arrays (nearly all of a large file)
+ * are not kept as trees: each element is turned into a record as soon as
+ * it is read, and its nodes are reused for the next one (see
+ * jv_stream_buddies), so the tree stays small whatever the file size. */
 
 typedef enum {
   JV_NULL,
@@ -623,6 +628,7 @@ typedef enum {
   JV_STRING,
   JV_ARRAY,
   JV_OBJECT,
+  JV_STREAMED,                  /* a buddies array already read into records */
 } JvType;
 
 typedef struct _Jv Jv;
@@ -635,6 +641,7 @@ struct _Jv
     double d;                   /* JV_DOUBLE */
     const char *s;              /* JV_STRING, NUL-terminated */
     Jv *first;                  /* JV_ARRAY, JV_OBJECT */
+    GPtrArray *records;         /* JV_STREAMED: E2eeBuddyRecord* */
   } u;
   guint32 len;                  /* string bytes; members or elements */
   guint8 type;
@@ -651,8 +658,16 @@ typedef struct
   gsize pos;
   GSList *blocks;               /* Jv[JV_BLOCK] each */
   guint used;                   /* nodes used in blocks->data */
+  GSList *spare;                /* blocks given back by jv_rewind */
   const Where *where;
   GError **error;
+
+  /* Streaming of the buddies arrays: enabled by the caller. */
+  gboolean stream;
+  gboolean in_accounts;         /* inside the root's "accounts" array */
+  gint account_index;
+  gboolean streamed_derived;    /* a streamed device had "derived" */
+  GPtrArray *streamed;          /* the records' arrays, owned */
 } JvReader;
 
 static void
@@ -661,7 +676,39 @@ jv_reader_clear (JvReader *r)
   /* The nodes hold pointers and numbers only; the strings live in (and
    * are wiped with) the caller's buffer. */
   g_slist_free_full (r->blocks, g_free);
+  g_slist_free_full (r->spare, g_free);
   r->blocks = NULL;
+  r->spare = NULL;
+  g_clear_pointer (&r->streamed, g_ptr_array_unref);
+}
+
+/* Where the arena stands, to go back to once a streamed element has been
+ * turned into a record. */
+typedef struct
+{
+  GSList *block;
+  guint used;
+} JvMark;
+
+static JvMark
+jv_mark (JvReader *r)
+{
+  JvMark mark = { r->blocks, r->used };
+  return mark;
+}
+
+static void
+jv_rewind (JvReader *r, JvMark mark)
+{
+  while (r->blocks != mark.block)
+    {
+      GSList *top = r->blocks;
+
+      r->blocks = top->next;
+      top->next = r->spare;
+      r->spare = top;
+    }
+  r->used = mark.used;
 }
 
 static Jv *
@@ -671,7 +718,16 @@ jv_new (JvReader *r, JvType type)
 
   if (r->blocks == NULL || r->used == JV_BLOCK)
     {
-      r->blocks = g_slist_prepend (r->blocks, g_new (Jv, JV_BLOCK));
+      if (r->spare != NULL)
+        {
+          GSList *block = r->spare;
+
+          r->spare = block->next;
+          block->next = r->blocks;
+          r->blocks = block;
+        }
+      else
+        r->blocks = g_slist_prepend (r->blocks, g_new (Jv, JV_BLOCK));
       r->used = 0;
     }
   node = (Jv *) r->blocks->data + r->used++;
@@ -945,6 +1001,98 @@ jv_number (JvReader *r)
 }
 
 static Jv *jv_value (JvReader *r, guint depth);
+static Jv *jv_get (const Jv *object, const char *name);
+static E2eeBuddyRecord *parse_buddy (const Jv *o, const Where *where, gboolean sealed,
+                                     GError **error);
+static void buddy_record_free (E2eeBuddyRecord *buddy);
+
+/* The root's members read so far say this is a keyring of a version we
+ * read: only then are its buddies read as they come (a file of another
+ * version must be reported as such, not as corrupt). */
+static gboolean
+jv_stream_allowed (const Jv *root)
+{
+  const Jv *format = jv_get (root, "format");
+  const Jv *version = jv_get (root, "version");
+
+  return format != NULL && format->type == JV_STRING
+         && strcmp (format->u.s, KEYRING_FORMAT) == 0
+         && version != NULL && version->type == JV_INT && version->u.i >= 1
+         && version->u.i <= E2EE_KEYRING_FORMAT_VERSION;
+}
+
+/* An account's "buddies" array at r->pos: each element becomes a record
+ * (parse_buddy, as if the file were not protected: the "derived" check
+ * for protected files is made once the whole file is read) and its nodes
+ * are reused.  @account is the account object read so far (for error
+ * locations). */
+static Jv *
+jv_stream_buddies (JvReader *r, guint depth, const Jv *account)
+{
+  const Jv *protocol = jv_get (account, "protocol");
+  const Jv *name = jv_get (account, "name");
+  Where awhere = { NULL, "accounts", r->account_index, NULL, NULL };
+  Where bwhere = { &awhere, "buddies", 0, NULL, NULL };
+  GPtrArray *records;
+  Jv *array;
+
+  if (depth >= E2EE_JSON_MAX_DEPTH)
+    {
+      jv_fail (r, "JSON nested deeper than %u levels", E2EE_JSON_MAX_DEPTH);
+      return NULL;
+    }
+  if (protocol != NULL && protocol->type == JV_STRING && name != NULL
+      && name->type == JV_STRING)
+    {
+      awhere.protocol = protocol->u.s;
+      awhere.name = name->u.s;
+    }
+  records = g_ptr_array_new_with_free_func ((GDestroyNotify) buddy_record_free);
+  if (r->streamed == NULL)
+    r->streamed = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  g_ptr_array_add (r->streamed, records);
+  array = jv_new (r, JV_STREAMED);
+  array->u.records = records;
+
+  r->pos++;
+  jv_skip_ws (r);
+  if (r->text[r->pos] == ']')
+    {
+      r->pos++;
+      return array;
+    }
+  for (;;)
+    {
+      JvMark mark = jv_mark (r);
+      E2eeBuddyRecord *buddy;
+      Jv *element = jv_value (r, depth + 1);
+
+      if (element == NULL)
+        return NULL;
+      bwhere.index = (gint) array->len;
+      buddy = parse_buddy (element, &bwhere, FALSE, r->error);
+      if (buddy == NULL)
+        return NULL;
+      g_ptr_array_add (records, buddy);
+      for (guint i = 0; i < buddy->devices->len; i++)
+        r->streamed_derived |= ((E2eeDeviceRecord *) buddy->devices->pdata[i])->have_keys;
+      jv_rewind (r, mark);
+      array->len++;
+      jv_skip_ws (r);
+      if (r->text[r->pos] == ',')
+        {
+          r->pos++;
+          continue;
+        }
+      if (r->text[r->pos] == ']')
+        {
+          r->pos++;
+          return array;
+        }
+      jv_fail (r, "expected ',' or ']'");
+      return NULL;
+    }
+}
 
 static gboolean
 jv_name_seen (Jv *object, GHashTable **names, const char *name)
@@ -973,6 +1121,9 @@ jv_object (JvReader *r, guint depth)
   Jv *object = jv_new (r, JV_OBJECT);
   Jv **tail = &object->u.first;
   GHashTable *names = NULL;
+
+  if (r->in_accounts && depth == 3)
+    r->account_index++;
 
   r->pos++;
   jv_skip_ws (r);
@@ -1009,7 +1160,21 @@ jv_object (JvReader *r, guint depth)
           goto fail;
         }
       r->pos++;
-      value = jv_value (r, depth);
+      jv_skip_ws (r);
+      if (r->stream && depth == 1 && strcmp (name, "accounts") == 0
+          && r->text[r->pos] == '[' && jv_stream_allowed (object))
+        {
+          /* The account objects are then the elements at depth 3. */
+          r->in_accounts = TRUE;
+          r->account_index = -1;
+          value = jv_value (r, depth);
+          r->in_accounts = FALSE;
+        }
+      else if (r->in_accounts && depth == 3 && strcmp (name, "buddies") == 0
+               && r->text[r->pos] == '[')
+        value = jv_stream_buddies (r, depth, object);
+      else
+        value = jv_value (r, depth);
       if (value == NULL)
         goto fail;
       value->name = name;
@@ -1144,9 +1309,12 @@ jv_value (JvReader *r, guint depth)
 }
 
 /* Parses @len bytes at @text (with text[len] == '\0'; modified in place)
- * as one JSON object.  The nodes belong to @r (jv_reader_clear). */
+ * as one JSON object.  The nodes belong to @r (jv_reader_clear).  With
+ * @stream, a keyring's buddies arrays are read into records as they come
+ * (JV_STREAMED nodes). */
 static Jv *
-jv_parse (JvReader *r, char *text, gsize len, const Where *where, GError **error)
+jv_parse (JvReader *r, char *text, gsize len, gboolean stream, const Where *where,
+          GError **error)
 {
   Jv *root;
 
@@ -1157,6 +1325,7 @@ jv_parse (JvReader *r, char *text, gsize len, const Where *where, GError **error
   r->len = len;
   r->where = where;
   r->error = error;
+  r->stream = stream;
   jv_skip_ws (r);
   if (text[r->pos] != '{')
     {
@@ -1445,6 +1614,7 @@ jv_to_json (const Jv *v)
       json_node_set_boolean (node, v->u.i != 0);
       return node;
     case JV_NULL:
+    case JV_STREAMED:
     default:
       return json_node_new (JSON_NODE_NULL);
     }
@@ -2466,11 +2636,10 @@ parse_account (const Jv *o, const Where *where, gboolean sealed, GError **error)
 {
   E2eeAccountRecord *account = NULL;
   g_autoptr (E2eeKey) identity = NULL;
-  const Jv *jwk, *buddies;
+  const Jv *jwk, *buddies, *b = NULL;
   const char *protocol, *name;
   gint64 counter;
   Where awhere = *where, bwhere = { &awhere, "buddies", 0, NULL, NULL };
-  guint i = 0;
 
   if (o->type != JV_OBJECT)
     {
@@ -2493,18 +2662,31 @@ parse_account (const Jv *o, const Where *where, gboolean sealed, GError **error)
   if (identity == NULL
       || !get_int (o, "last_counter", &awhere, 0, JSON_SAFE_MAX, &counter, error))
     return NULL;
-  buddies = get_array (o, "buddies", &awhere, error);
+  buddies = jv_get (o, "buddies");
+  if (buddies == NULL || buddies->type != JV_STREAMED)
+    buddies = get_array (o, "buddies", &awhere, error);
   if (buddies == NULL)
     return NULL;
+  if (buddies->type == JV_ARRAY)
+    b = buddies->u.first;
 
   account = account_record_new (protocol, name, identity);
   account->last_counter = (guint64) counter;
-  for (const Jv *b = buddies->u.first; b != NULL; b = b->next, i++)
+  for (guint n = 0; n < buddies->len; n++)
     {
       E2eeBuddyRecord *buddy;
 
-      bwhere.index = (gint) i;
-      buddy = parse_buddy (b, &bwhere, sealed, error);
+      bwhere.index = (gint) n;
+      if (buddies->type == JV_STREAMED)
+        {
+          /* Read already (as the file was): taken over from the reader. */
+          buddy = g_steal_pointer (&buddies->u.records->pdata[n]);
+        }
+      else
+        {
+          buddy = parse_buddy (b, &bwhere, sealed, error);
+          b = b->next;
+        }
       if (buddy == NULL)
         goto fail;
       if (g_hash_table_contains (account->buddies, buddy->name))
@@ -2692,7 +2874,7 @@ unseal (E2eeKeyring *keyring, const Jv *doc_root, Sealed *s,
     }
 
   /* plain[len] is the NUL the reader needs. */
-  root = jv_parse (&reader, (char *) plain, len, &where_secrets, NULL);
+  root = jv_parse (&reader, (char *) plain, len, FALSE, &where_secrets, NULL);
   if (root == NULL)
     {
       corrupt (error, &where_sealed, "the protected part is not a JSON object");
@@ -2737,7 +2919,7 @@ keyring_parse (const char *path, char *data, gsize len, const char *passphrase,
   Sealed s = { 0 };
   guint i = 0;
 
-  root = jv_parse (&reader, data, len, &where_document, error);
+  root = jv_parse (&reader, data, len, TRUE, &where_document, error);
   if (root == NULL)
     goto out;
 
@@ -2762,6 +2944,11 @@ keyring_parse (const char *path, char *data, gsize len, const char *passphrase,
   sealed = jv_get (root, "sealed") != NULL;
   if (sealed && !parse_sealed (root, &s, error))
     goto out;
+  if (sealed && reader.streamed_derived)
+    {
+      corrupt (error, &awhere, "derived keys in clear in a protected keyring");
+      goto out;
+    }
   accounts = get_array (root, "accounts", &where_document, error);
   if (accounts == NULL)
     goto out;
@@ -3091,7 +3278,7 @@ e2ee_keyring_file_is_protected (const char *path)
     return FALSE;
   if (!read_file_or_backup (path, FALSE, &data, &len, &missing, NULL, NULL) || missing)
     goto out;
-  root = jv_parse (&reader, data, len, &where_document, NULL);
+  root = jv_parse (&reader, data, len, FALSE, &where_document, NULL);
   sealed = root != NULL ? jv_get (root, "sealed") : NULL;
   result = sealed != NULL && sealed->type == JV_OBJECT;
 

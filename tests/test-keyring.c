@@ -1876,6 +1876,142 @@ test_replace_changed_old_file (Fixture *f, gconstpointer data)
   check_refused_untouched (f, junk, len, E2EE_ERROR_KEYRING_CORRUPT);
 }
 
+/* Buddies are read as records while the file is read: the paths around
+ * that (order of members, another version, protected files, elements
+ * larger than one block of tree nodes). */
+static void
+test_format_streaming (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id = e2ee_key_to_jwk (identities[0], TRUE, TRUE);
+  GError *error = NULL;
+
+  /* Account members after the buddies. */
+  {
+    g_autofree char *dev = e2ee_key_to_jwk (devices[1], FALSE, TRUE);
+    g_autofree char *text = g_strdup_printf (
+        "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[{\"buddies\":"
+        "[{\"name\":\"b\",\"policy\":\"required\",\"key_changed\":false,\"had_encrypted\":true,"
+        "\"devices\":[{\"jwk\":%s,\"trust\":\"tofu\",\"first_seen\":1,\"last_seen\":2}]},"
+        "{\"name\":\"c\",\"policy\":\"default\",\"key_changed\":false,\"had_encrypted\":false,"
+        "\"devices\":[]}],\"last_counter\":3,\"identity\":%s,\"name\":\"a\",\"protocol\":\"p\"}]}",
+        dev, id);
+    g_autoptr (E2eeKeyring) k = NULL;
+    E2eeAccountRecord *acc;
+    E2eeBuddyRecord *b;
+
+    write_private (f->path, text, -1);
+    k = load_ok (f->path, NULL);
+    acc = e2ee_keyring_lookup_account (k, "p", "a");
+    g_assert_nonnull (acc);
+    g_assert_cmpuint (g_hash_table_size (acc->buddies), ==, 2);
+    b = e2ee_account_lookup_buddy (acc, "b");
+    g_assert_cmpint (b->policy, ==, E2EE_POLICY_REQUIRED);
+    g_assert_true (e2ee_key_equal (((E2eeDeviceRecord *) b->devices->pdata[0])->key, devices[1]));
+    g_assert_cmpuint (e2ee_account_lookup_buddy (acc, "c")->devices->len, ==, 0);
+  }
+
+  /* A newer version is reported as such, whatever its buddies hold. */
+  {
+    static const char newer[] =
+      "{\"format\":\"purple-e2ee-keyring\",\"version\":2,\"accounts\":[{\"protocol\":\"p\","
+      "\"name\":\"a\",\"buddies\":[{\"name\":7,\"shape\":\"new\"}]}]}";
+
+    write_private (f->path, newer, -1);
+    check_refused_untouched (f, newer, strlen (newer), E2EE_ERROR_KEYRING_VERSION);
+  }
+
+  /* A bad buddy: located by account and index. */
+  {
+    g_autofree char *text = g_strdup_printf (
+        "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[{\"protocol\":\"p\","
+        "\"name\":\"a\",\"identity\":%s,\"last_counter\":0,\"buddies\":[{\"name\":\"ok\","
+        "\"policy\":\"default\",\"key_changed\":false,\"had_encrypted\":false,\"devices\":[]},"
+        "{\"name\":\"bad\",\"policy\":\"sometimes\",\"key_changed\":false,"
+        "\"had_encrypted\":false,\"devices\":[]}]}]}", id);
+    E2eeKeyring *k;
+
+    write_private (f->path, text, -1);
+    k = e2ee_keyring_load (f->path, NULL, &error);
+    g_assert_null (k);
+    g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "accounts[0] (p \"a\").buddies[1] (\"bad\")"));
+    g_clear_error (&error);
+  }
+
+  /* Derived keys in clear in a protected file, in the document order
+   * that the writer uses ("sealed" after the buddies). */
+  {
+    g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_autofree char *text = NULL, *mutated = NULL;
+    JsonObject *derived;
+    gsize len;
+
+    g_assert_true (e2ee_keyring_set_passphrase (keyring, "pw", &error));
+    g_assert_no_error (error);
+    /* (The file there is the corrupt one above.) */
+    g_assert_cmpint (unlink (f->path), ==, 0);
+    save_ok (keyring);
+    e2ee_keyring_free (load_ok (f->path, "pw"));
+    text = read_bytes (f->path, &len);
+    g_assert_true (json_parser_load_from_data (parser, text, (gssize) len, NULL));
+    derived = json_object_new ();
+    json_object_set_int_member (derived, "local_caps", 1);
+    json_object_set_int_member (derived, "remote_caps", 1);
+    json_object_set_string_member (derived, "send", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    json_object_set_string_member (derived, "recv", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    json_object_set_object_member (bob_device0 (json_node_get_object (json_parser_get_root (parser))),
+                                   "derived", derived);
+    mutated = to_json (json_parser_get_root (parser), &len);
+    g_assert_nonnull (strstr (mutated, "\"sealed\""));
+    g_assert_true (strstr (mutated, "\"derived\"") < strstr (mutated, "\"sealed\""));
+    write_private (f->path, mutated, (gssize) len);
+    check_refused_untouched_pw (f, "pw", mutated, len, E2EE_ERROR_KEYRING_CORRUPT);
+    check_refused_untouched_pw (f, NULL, mutated, len, E2EE_ERROR_KEYRING_CORRUPT);
+  }
+
+  /* Buddies whose trees need several blocks of nodes each (a key with
+   * thousands of ignored members), one after the other. */
+  {
+    GString *text = g_string_new (NULL);
+    g_autoptr (E2eeKeyring) k = NULL;
+    E2eeAccountRecord *acc;
+
+    g_string_append_printf (text, "{\"format\":\"purple-e2ee-keyring\",\"version\":1,"
+                            "\"accounts\":[{\"protocol\":\"p\",\"name\":\"a\",\"identity\":%s,"
+                            "\"last_counter\":0,\"buddies\":[", id);
+    for (guint b = 0; b < N_DEVICES; b++)
+      {
+        g_autofree char *dev = e2ee_key_to_jwk (devices[b], FALSE, TRUE);
+
+        g_string_append_printf (text, "%s{\"name\":\"b%u\",\"policy\":\"default\","
+                                "\"key_changed\":false,\"had_encrypted\":false,\"devices\":"
+                                "[{\"trust\":\"tofu\",\"first_seen\":1,\"last_seen\":2,\"jwk\":{",
+                                b == 0 ? "" : ",", b);
+        for (guint i = 0; i < 3000 * (b + 1); i++)
+          g_string_append_printf (text, "\"x-%u\":[%u],", i, i);
+        /* The JWK's own members, without its opening brace. */
+        g_string_append (text, dev + 1);
+        g_string_append (text, "}]}");
+      }
+    g_string_append (text, "]}]}");
+    write_private (f->path, text->str, (gssize) text->len);
+    k = load_ok (f->path, NULL);
+    acc = e2ee_keyring_lookup_account (k, "p", "a");
+    for (guint b = 0; b < N_DEVICES; b++)
+      {
+        g_autofree char *name = g_strdup_printf ("b%u", b);
+        E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (acc, name);
+
+        g_assert_nonnull (buddy);
+        g_assert_true (e2ee_key_equal (((E2eeDeviceRecord *) buddy->devices->pdata[0])->key,
+                                       devices[b]));
+      }
+    g_string_free (text, TRUE);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1930,6 +2066,7 @@ main (int argc, char **argv)
   ADD ("/keyring/format/strict-text", test_format_strict_text);
   ADD ("/keyring/format/device-jwk-rules", test_format_device_jwk_rules);
   ADD ("/keyring/format/base64", test_format_base64);
+  ADD ("/keyring/format/streaming", test_format_streaming);
   ADD ("/keyring/save-fails/invalid-utf8", test_save_invalid_utf8);
   ADD ("/keyring/replace/changed", test_replace_changed_file);
   ADD ("/keyring/replace/changed-old-file", test_replace_changed_old_file);
