@@ -1642,31 +1642,61 @@ static const char *const secret_derived_members[] = { "buddy", "kid", "local_cap
 /* ------------------------------------------------------------------ */
 /* Writing
  *
- * The file is written directly into one buffer, in the layout json-glib's
- * pretty printer gives with a one-space indent (files stay byte for byte
- * what earlier versions wrote, except that 0x1f in a string is escaped as
- * JSON requires).  The buffer holds secrets: it only grows through
- * out_reserve, which wipes what it leaves behind. */
+ * The file is written in the layout json-glib's pretty printer gives
+ * with a one-space indent (files stay byte for byte what earlier versions
+ * wrote, except that 0x1f in a string is escaped as JSON requires),
+ * through a buffer that is handed to the file descriptor in chunks (the
+ * whole file is never in memory) or, without one, grows.  It holds
+ * secrets: it is wiped after each chunk and when it grows. */
+
+#define OUT_CHUNK (256 * 1024)
+
+typedef struct
+{
+  GString *buf;
+  int fd;                       /* -1: everything stays in buf */
+  gcry_md_hd_t crc;             /* CRC-32 of what went to fd, or NULL */
+  int errsv;                    /* the first write error */
+} Out;
+
+static gboolean write_all (int fd, const char *data, gsize len);
 
 static void
-out_reserve (GString **out, gsize extra)
+out_flush (Out *out)
+{
+  if (out->fd < 0 || out->buf->len == 0)
+    return;
+  if (out->errsv == 0 && !write_all (out->fd, out->buf->str, out->buf->len))
+    out->errsv = errno != 0 ? errno : EIO;
+  if (out->crc != NULL)
+    gcry_md_write (out->crc, out->buf->str, out->buf->len);
+  e2ee_wipe (out->buf->str, out->buf->len);
+  out->buf->len = 0;
+  out->buf->str[0] = '\0';
+}
+
+static void
+out_reserve (Out *out, gsize extra)
 {
   GString *bigger;
 
-  if ((*out)->len + extra < (*out)->allocated_len)
+  if (out->buf->len + extra < out->buf->allocated_len)
     return;
-  bigger = g_string_sized_new (MAX (2 * (*out)->allocated_len, (*out)->len + extra + 1));
-  g_string_append_len (bigger, (*out)->str, (gssize) (*out)->len);
-  e2ee_gstring_free (*out);
-  *out = bigger;
+  out_flush (out);
+  if (out->buf->len + extra < out->buf->allocated_len)
+    return;
+  bigger = g_string_sized_new (MAX (2 * out->buf->allocated_len, out->buf->len + extra + 1));
+  g_string_append_len (bigger, out->buf->str, (gssize) out->buf->len);
+  e2ee_gstring_free (out->buf);
+  out->buf = bigger;
 }
 
 /* Room for @extra more bytes (and the NUL); returns where they go. */
 static inline char *
-out_room (GString **out, gsize extra)
+out_room (Out *out, gsize extra)
 {
   out_reserve (out, extra);
-  return (*out)->str + (*out)->len;
+  return out->buf->str + out->buf->len;
 }
 
 static inline void
@@ -1677,19 +1707,19 @@ out_commit (GString *out, char *end)
 }
 
 static void
-out_raw (GString **out, const char *text, gsize len)
+out_raw (Out *out, const char *text, gsize len)
 {
   char *p = out_room (out, len);
 
   memcpy (p, text, len);
-  out_commit (*out, p + len);
+  out_commit (out->buf, p + len);
 }
 
 #define OUT_LITERAL(out, text) out_raw ((out), (text), sizeof (text) - 1)
 
 /* A new line indented to @depth, after a ',' unless @first. */
 static void
-out_line (GString **out, guint depth, gboolean first)
+out_line (Out *out, guint depth, gboolean first)
 {
   char *p = out_room (out, depth + 2);
 
@@ -1697,22 +1727,22 @@ out_line (GString **out, guint depth, gboolean first)
     *p++ = ',';
   *p++ = '\n';
   memset (p, ' ', depth);
-  out_commit (*out, p + depth);
+  out_commit (out->buf, p + depth);
 }
 
 static void
-out_close (GString **out, guint depth, char c)
+out_close (Out *out, guint depth, char c)
 {
   char *p;
 
   out_line (out, depth, TRUE);
   p = out_room (out, 1);
   *p++ = c;
-  out_commit (*out, p);
+  out_commit (out->buf, p);
 }
 
 static void
-out_string (GString **out, const char *s)
+out_string (Out *out, const char *s)
 {
   static const char hex[] = "0123456789abcdef";
   const guchar *q = (const guchar *) s;
@@ -1753,11 +1783,11 @@ out_string (GString **out, const char *s)
         }
     }
   *p++ = '"';
-  out_commit (*out, p);
+  out_commit (out->buf, p);
 }
 
 static void
-out_int (GString **out, gint64 v)
+out_int (Out *out, gint64 v)
 {
   char buf[24];
   int i = sizeof buf;
@@ -1776,7 +1806,7 @@ out_int (GString **out, gint64 v)
 
 /* Unpadded base64url (as e2ee_b64url_encode), straight into the buffer. */
 static void
-out_b64 (GString **out, const guint8 *data, gsize len)
+out_b64 (Out *out, const guint8 *data, gsize len)
 {
   static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -1802,12 +1832,12 @@ out_b64 (GString **out, const guint8 *data, gsize len)
         *p++ = alphabet[(v >> 6) & 63];
     }
   *p++ = '"';
-  out_commit (*out, p);
+  out_commit (out->buf, p);
 }
 
 /* "name" : (the value follows), on a new line at @depth. */
 static void
-out_member (GString **out, guint depth, gboolean first, const char *name)
+out_member (Out *out, guint depth, gboolean first, const char *name)
 {
   out_line (out, depth, first);
   out_string (out, name);
@@ -1815,7 +1845,7 @@ out_member (GString **out, guint depth, gboolean first, const char *name)
 }
 
 static void
-out_string_member (GString **out, guint depth, gboolean first, const char *name,
+out_string_member (Out *out, guint depth, gboolean first, const char *name,
                    const char *value)
 {
   out_member (out, depth, first, name);
@@ -1823,14 +1853,14 @@ out_string_member (GString **out, guint depth, gboolean first, const char *name,
 }
 
 static void
-out_int_member (GString **out, guint depth, gboolean first, const char *name, gint64 value)
+out_int_member (Out *out, guint depth, gboolean first, const char *name, gint64 value)
 {
   out_member (out, depth, first, name);
   out_int (out, value);
 }
 
 static void
-out_bool_member (GString **out, guint depth, gboolean first, const char *name,
+out_bool_member (Out *out, guint depth, gboolean first, const char *name,
                  gboolean value)
 {
   out_member (out, depth, first, name);
@@ -1841,7 +1871,7 @@ out_bool_member (GString **out, guint depth, gboolean first, const char *name,
 }
 
 static void
-out_b64_member (GString **out, guint depth, gboolean first, const char *name,
+out_b64_member (Out *out, guint depth, gboolean first, const char *name,
                 const guint8 *data, gsize len)
 {
   out_member (out, depth, first, name);
@@ -1851,7 +1881,7 @@ out_b64_member (GString **out, guint depth, gboolean first, const char *name,
 /* A JWK object at @depth (the member name already written), as
  * e2ee_key_to_jwk_object gives it: kty, crv, x, y[, d], kid, e2ee_v. */
 static gboolean
-out_jwk (GString **out, guint depth, const E2eeKey *key, gboolean with_private)
+out_jwk (Out *out, guint depth, const E2eeKey *key, gboolean with_private)
 {
   gboolean first_version = TRUE;
   guint8 caps = e2ee_key_get_caps (key);
@@ -1973,7 +2003,7 @@ bad:
 
 /* The derived-key object; @buddy (the sealed form) adds buddy and kid. */
 static void
-out_derived (GString **out, guint depth, const E2eeDeviceRecord *dev, const char *buddy)
+out_derived (Out *out, guint depth, const E2eeDeviceRecord *dev, const char *buddy)
 {
   gboolean first = TRUE;
 
@@ -1992,7 +2022,7 @@ out_derived (GString **out, guint depth, const E2eeDeviceRecord *dev, const char
 }
 
 static void
-out_device (GString **out, guint depth, const E2eeDeviceRecord *dev, gboolean with_secrets)
+out_device (Out *out, guint depth, const E2eeDeviceRecord *dev, gboolean with_secrets)
 {
   OUT_LITERAL (out, "{");
   out_member (out, depth + 1, TRUE, "jwk");
@@ -2024,7 +2054,7 @@ out_device (GString **out, guint depth, const E2eeDeviceRecord *dev, gboolean wi
 }
 
 static void
-out_buddy (GString **out, guint depth, const E2eeBuddyRecord *buddy, gboolean with_secrets)
+out_buddy (Out *out, guint depth, const E2eeBuddyRecord *buddy, gboolean with_secrets)
 {
   OUT_LITERAL (out, "{");
   out_string_member (out, depth + 1, TRUE, "name", buddy->name);
@@ -2050,7 +2080,7 @@ out_buddy (GString **out, guint depth, const E2eeBuddyRecord *buddy, gboolean wi
 /* The document.  With @sealed the secrets are left out (they go into the
  * sealed part); otherwise they are written in place. */
 static gboolean
-out_document (GString **out, E2eeKeyring *keyring, GPtrArray *sorted, gboolean sealed)
+out_document (Out *out, E2eeKeyring *keyring, GPtrArray *sorted, gboolean sealed)
 {
   OUT_LITERAL (out, "{");
   out_string_member (out, 1, TRUE, "format", KEYRING_FORMAT);
@@ -2097,7 +2127,7 @@ out_document (GString **out, E2eeKeyring *keyring, GPtrArray *sorted, gboolean s
 /* The sealed part's plaintext: per account the identity scalar and the
  * derived keys of every device that has them. */
 static gboolean
-out_secrets (GString **out, E2eeKeyring *keyring, GPtrArray *sorted)
+out_secrets (Out *out, E2eeKeyring *keyring, GPtrArray *sorted)
 {
   OUT_LITERAL (out, "{");
   out_member (out, 1, TRUE, "accounts");
@@ -2259,11 +2289,11 @@ size_hint (E2eeKeyring *keyring)
 }
 
 static gboolean
-seal_secrets (E2eeKeyring *keyring, GPtrArray *sorted, GString **out, GError **error)
+seal_secrets (E2eeKeyring *keyring, GPtrArray *sorted, Out *out, GError **error)
 {
   g_autoptr (GByteArray) aad = keyring_aad (keyring, sorted);
   g_autoptr (E2eeAead) aead = NULL;
-  GString *plain = g_string_sized_new (size_hint (keyring) / 4);
+  Out plain = { g_string_sized_new (size_hint (keyring) / 4), -1, NULL, 0 };
   guint8 iv[E2EE_AEAD_IV_LEN];
   guint8 *ct = NULL;
   gboolean ok = FALSE;
@@ -2279,9 +2309,9 @@ seal_secrets (E2eeKeyring *keyring, GPtrArray *sorted, GString **out, GError **e
   if (aead == NULL)
     goto out;
   e2ee_aead_random_iv (iv);
-  ct = g_malloc (plain->len + E2EE_AEAD_TAG_LEN);
-  if (!e2ee_aead_seal (aead, iv, aad->data, aad->len, (const guint8 *) plain->str,
-                       plain->len, ct, ct + plain->len, error))
+  ct = g_malloc (plain.buf->len + E2EE_AEAD_TAG_LEN);
+  if (!e2ee_aead_seal (aead, iv, aad->data, aad->len, (const guint8 *) plain.buf->str,
+                       plain.buf->len, ct, ct + plain.buf->len, error))
     goto out;
 
   out_member (out, 1, FALSE, "sealed");
@@ -2294,42 +2324,31 @@ seal_secrets (E2eeKeyring *keyring, GPtrArray *sorted, GString **out, GError **e
   out_b64_member (out, 2, FALSE, "check", keyring->check, SEAL_CHECK_LEN);
   out_b64_member (out, 2, FALSE, "iv", iv, sizeof iv);
   /* ct is the ciphertext followed by the 16-byte tag. */
-  out_b64_member (out, 2, FALSE, "ct", ct, plain->len + E2EE_AEAD_TAG_LEN);
+  out_b64_member (out, 2, FALSE, "ct", ct, plain.buf->len + E2EE_AEAD_TAG_LEN);
   out_close (out, 1, '}');
   ok = TRUE;
 
 out:
   g_free (ct);
-  e2ee_gstring_free (plain);
+  e2ee_gstring_free (plain.buf);
   return ok;
 }
 
-/* The file's bytes, in a GString to be freed with e2ee_gstring_free(). */
-static GString *
-keyring_serialise (E2eeKeyring *keyring, GError **error)
+/* The whole file into @out (check_save_ranges first). */
+static gboolean
+keyring_write (E2eeKeyring *keyring, GPtrArray *sorted, Out *out, GError **error)
 {
-  g_autoptr (GPtrArray) sorted = NULL;
-  GString *out;
-
-  if (!check_save_ranges (keyring, error))
-    return NULL;
-  sorted = sorted_accounts (keyring);
-  out = g_string_sized_new (size_hint (keyring));
-  if (!out_document (&out, keyring, sorted, keyring->protected))
+  if (!out_document (out, keyring, sorted, keyring->protected))
     {
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED,
                    "keyring: cannot export an identity key");
-      goto fail;
+      return FALSE;
     }
-  if (keyring->protected && !seal_secrets (keyring, sorted, &out, error))
-    goto fail;
-  out_close (&out, 0, '}');
-  OUT_LITERAL (&out, "\n");
-  return out;
-
-fail:
-  e2ee_gstring_free (out);
-  return NULL;
+  if (keyring->protected && !seal_secrets (keyring, sorted, out, error))
+    return FALSE;
+  out_close (out, 0, '}');
+  OUT_LITERAL (out, "\n");
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -3198,10 +3217,12 @@ content_crc (const char *data, gsize len, guint32 *out)
   return TRUE;
 }
 
-/* Remembers that the file described by @st holds @data, which this
- * keyring either parsed in full or wrote itself. */
+/* Remembers that the file described by @st holds what this keyring
+ * either parsed in full or wrote itself: @data (@len bytes), or contents
+ * whose CRC-32 is *@crc. */
 static void
-disk_remember (DiskState *disk, const struct stat *st, const char *data, gsize len)
+disk_remember (DiskState *disk, const struct stat *st, const char *data, gsize len,
+               const guint32 *crc)
 {
   gint64 now = g_get_real_time ();
 
@@ -3214,7 +3235,15 @@ disk_remember (DiskState *disk, const struct stat *st, const char *data, gsize l
   disk->racy = timespec_us (&st->st_mtim) > now - DISK_RACY_US
                || timespec_us (&st->st_ctim) > now - DISK_RACY_US;
   /* A racy entry is only trusted with a matching checksum. */
-  disk->known = !disk->racy || content_crc (data, len, &disk->crc);
+  if (!disk->racy)
+    disk->known = TRUE;
+  else if (crc != NULL)
+    {
+      disk->crc = *crc;
+      disk->known = TRUE;
+    }
+  else
+    disk->known = data != NULL && content_crc (data, len, &disk->crc);
 }
 
 static gboolean
@@ -3227,6 +3256,57 @@ disk_unchanged (const DiskState *disk, const struct stat *st)
          && st->st_mtim.tv_nsec == disk->mtime.tv_nsec
          && st->st_ctim.tv_sec == disk->ctime.tv_sec
          && st->st_ctim.tv_nsec == disk->ctime.tv_nsec;
+}
+
+/* TRUE if the file at @path is still the one @disk describes (for a racy
+ * entry, contents included: read in chunks, never whole). */
+static gboolean
+disk_still_ours (const DiskState *disk, const char *path)
+{
+  struct stat st;
+  gcry_md_hd_t md = NULL;
+  guint8 *chunk = NULL;
+  gboolean same = FALSE;
+  int fd;
+
+  if (!disk->known || stat (path, &st) != 0 || !disk_unchanged (disk, &st)
+      || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    return FALSE;
+  if (!disk->racy)
+    return TRUE;
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return FALSE;
+  if (fstat (fd, &st) != 0 || !disk_unchanged (disk, &st) || !e2ee_gcrypt_init (NULL)
+      || gcry_md_open (&md, GCRY_MD_CRC32, 0) != 0)
+    goto out;
+  chunk = g_malloc (OUT_CHUNK);
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, OUT_CHUNK);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        goto out;
+      if (n == 0)
+        break;
+      gcry_md_write (md, chunk, (size_t) n);
+    }
+  {
+    const guint8 *c = gcry_md_read (md, GCRY_MD_CRC32);
+    same = c != NULL
+           && ((guint32) c[0] << 24 | (guint32) c[1] << 16 | (guint32) c[2] << 8 | c[3])
+              == disk->crc;
+  }
+
+out:
+  if (chunk != NULL)
+    e2ee_secret_free (chunk, OUT_CHUNK);
+  if (md != NULL)
+    gcry_md_close (md);
+  close (fd);
+  return same;
 }
 
 E2eeKeyring *
@@ -3252,7 +3332,7 @@ e2ee_keyring_load (const char *path, const char *passphrase, GError **error)
       goto out;
     }
   /* Before parsing: the reader decodes strings in place. */
-  disk_remember (&disk, &st, data, len);
+  disk_remember (&disk, &st, data, len, NULL);
   keyring = keyring_parse (path, data, len, passphrase, FALSE, error);
   if (keyring != NULL)
     keyring->disk = disk;
@@ -3311,11 +3391,9 @@ write_all (int fd, const char *data, gsize len)
 }
 
 /* Creates a private temporary file next to @path holding @data, synced.
- * Returns its name, or NULL (nothing left behind); its stat data in
- * @out_st if not NULL. */
+ * Returns its name, or NULL (nothing left behind). */
 static char *
-write_temp (const char *path, const char *data, gsize len, struct stat *out_st,
-            GError **error)
+write_temp (const char *path, const char *data, gsize len, GError **error)
 {
   char *tmp = g_strconcat (path, ".tmp-XXXXXX", NULL);
   int fd, errsv;
@@ -3331,8 +3409,7 @@ write_temp (const char *path, const char *data, gsize len, struct stat *out_st,
       g_free (tmp);
       return NULL;
     }
-  if (!write_all (fd, data, len) || fsync (fd) != 0
-      || (out_st != NULL && fstat (fd, out_st) != 0))
+  if (!write_all (fd, data, len) || fsync (fd) != 0)
     {
       errsv = errno;
       close (fd);
@@ -3349,6 +3426,77 @@ fail:
   unlink (tmp);
   io_error (error, errsv, "write", tmp);
   g_free (tmp);
+  return NULL;
+}
+
+/* Writes the keyring, through a small buffer, into a new private
+ * temporary file next to its path, synced.  Returns the file's name, or
+ * NULL (nothing left behind); its stat data in @out_st and, when
+ * libgcrypt gives it, the CRC-32 of what was written in *@crc. */
+static char *
+write_keyring_temp (E2eeKeyring *keyring, GPtrArray *sorted, struct stat *out_st,
+                    gboolean *have_crc, guint32 *crc, GError **error)
+{
+  char *tmp = g_strconcat (keyring->path, ".tmp-XXXXXX", NULL);
+  Out out = { NULL, -1, NULL, 0 };
+  int fd, errsv;
+
+  *have_crc = FALSE;
+  fd = g_mkstemp_full (tmp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      errsv = errno;
+      io_error (error, errsv, "create a temporary file for", keyring->path);
+      g_free (tmp);
+      return NULL;
+    }
+  out.buf = g_string_sized_new (OUT_CHUNK + 1024);
+  out.fd = fd;
+  if (!e2ee_gcrypt_init (NULL) || gcry_md_open (&out.crc, GCRY_MD_CRC32, 0) != 0)
+    out.crc = NULL;
+  if (!keyring_write (keyring, sorted, &out, error))
+    {
+      close (fd);
+      goto fail_quiet;
+    }
+  out_flush (&out);
+  if (out.errsv != 0)
+    {
+      errsv = out.errsv;
+      close (fd);
+      goto fail;
+    }
+  if (fsync (fd) != 0 || fstat (fd, out_st) != 0)
+    {
+      errsv = errno;
+      close (fd);
+      goto fail;
+    }
+  if (close (fd) != 0)
+    {
+      errsv = errno;
+      goto fail;
+    }
+  if (out.crc != NULL)
+    {
+      const guint8 *c = gcry_md_read (out.crc, GCRY_MD_CRC32);
+
+      *have_crc = c != NULL;
+      if (c != NULL)
+        *crc = (guint32) c[0] << 24 | (guint32) c[1] << 16 | (guint32) c[2] << 8 | c[3];
+      gcry_md_close (out.crc);
+    }
+  e2ee_gstring_free (out.buf);
+  return tmp;
+
+fail:
+  io_error (error, errsv, "write", tmp);
+fail_quiet:
+  unlink (tmp);
+  g_free (tmp);
+  if (out.crc != NULL)
+    gcry_md_close (out.crc);
+  e2ee_gstring_free (out.buf);
   return NULL;
 }
 
@@ -3375,7 +3523,7 @@ make_backup (const char *path, GError **error)
   if (!read_file (path, FALSE, &data, &len, &missing, NULL, error))
     return FALSE;
   ok = FALSE;
-  tmp = write_temp (backup, data, len, NULL, error);
+  tmp = write_temp (backup, data, len, error);
   if (tmp != NULL)
     {
       if (rename (tmp, backup) == 0)
@@ -3426,26 +3574,14 @@ check_replaceable (E2eeKeyring *keyring, GError **error)
   char *data = NULL;
   gsize len = 0;
   gboolean missing = FALSE;
-  struct stat st;
 
-  if (keyring->disk.known && stat (path, &st) == 0 && disk_unchanged (&keyring->disk, &st)
-      && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0 && !keyring->disk.racy)
+  if (disk_still_ours (&keyring->disk, path))
     return TRUE;
 
-  if (!read_file (path, TRUE, &data, &len, &missing, &st, &local))
+  if (!read_file (path, TRUE, &data, &len, &missing, NULL, &local))
     goto refuse;
   if (missing)
     return TRUE;
-  if (keyring->disk.known && keyring->disk.racy && disk_unchanged (&keyring->disk, &st))
-    {
-      guint32 crc;
-
-      if (content_crc (data, len, &crc) && crc == keyring->disk.crc)
-        {
-          e2ee_secret_free (data, len + 2);
-          return TRUE;
-        }
-    }
   existing = keyring_parse (path, data, len, NULL, TRUE, &local);
   e2ee_secret_free (data, len + 2);
   if (existing != NULL)
@@ -3469,23 +3605,24 @@ refuse:
 gboolean
 e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
 {
-  GString *content = NULL;
+  g_autoptr (GPtrArray) sorted = NULL;
   char *tmp = NULL;
   struct stat st, written;
-  gboolean ok = FALSE;
+  gboolean ok = FALSE, have_crc = FALSE;
+  guint32 crc = 0;
   int lock_fd = -1;
 
   g_return_val_if_fail (keyring != NULL, FALSE);
 
-  content = keyring_serialise (keyring, error);
-  if (content == NULL)
+  if (!check_save_ranges (keyring, error))
     return FALSE;
+  sorted = sorted_accounts (keyring);
   if (!lock_acquire (keyring->path, LOCK_EX, FALSE, &lock_fd, error))
     goto out;
   if (!check_replaceable (keyring, error))
     goto out;
 
-  tmp = write_temp (keyring->path, content->str, content->len, &written, error);
+  tmp = write_keyring_temp (keyring, sorted, &written, &have_crc, &crc, error);
   if (tmp == NULL)
     goto out;
   /* From here the file on disk is no longer the one remembered. */
@@ -3502,8 +3639,8 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
   /* The rename changed its ctime: look again, and only remember it if it
    * is still the file just written. */
   if (stat (keyring->path, &st) == 0 && st.st_dev == written.st_dev
-      && st.st_ino == written.st_ino)
-    disk_remember (&keyring->disk, &st, content->str, content->len);
+      && st.st_ino == written.st_ino && st.st_size == written.st_size)
+    disk_remember (&keyring->disk, &st, NULL, 0, have_crc ? &crc : NULL);
   ok = TRUE;
 
 out:
@@ -3513,6 +3650,5 @@ out:
       g_free (tmp);
     }
   lock_release (lock_fd);
-  e2ee_gstring_free (content);
   return ok;
 }
