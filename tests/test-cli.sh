@@ -97,5 +97,5 @@ check "--help" bash -c "'$cli' --help | grep -q 'Commands:'"
 "$cli" keyring show "$tmp/none.json" >/dev/null 2>&1 && bad "keyring show of a missing file fails" || ok "keyring show of a missing file fails"
 
 echo "1..$((pass + failn))"
-echo "$pass passed, $failn failed"
+echo "# $pass passed, $failn failed"
 [ $failn -eq 0 ]
