@@ -46,6 +46,11 @@ step "tests under valgrind" meson test -C build-test --suite core --no-rebuild -
   --timeout-multiplier 10 \
   --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes --suppressions=$root/tests/valgrind.supp --quiet"
 
+# The long-lived scalar must take libgcrypt's constant-time ladder: the
+# instruction count of our ECDH may not depend on the key.
+if [ -f bench/callgrind-ecdh.sh ] && [ -x build-test/bench/e2ee-bench ]; then
+  step "ECDH instruction count independent of the key (callgrind)" sh bench/callgrind-ecdh.sh build-test
+fi
 if [ -x tests/fuzz/run-fuzzers.sh ]; then
   step "fuzzing (bounded)" bash tests/fuzz/run-fuzzers.sh "${E2EE_FUZZ_SECONDS:-60}"
 fi
