@@ -4,6 +4,7 @@
 #include <gcrypt.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -647,6 +648,8 @@ struct _Jv
   guint8 type;
 };
 
+typedef struct _KeyQueue KeyQueue;
+
 #define JV_BLOCK 4096
 /* Members beyond which duplicate names are looked up in a hash table. */
 #define JV_LINEAR_MEMBERS 16
@@ -667,6 +670,7 @@ typedef struct
   gboolean in_accounts;         /* inside the root's "accounts" array */
   gint account_index;
   gboolean streamed_derived;    /* a streamed device had "derived" */
+  KeyQueue *keys;               /* where streamed devices' keys are made */
   GPtrArray *streamed;          /* the records' arrays, owned */
 } JvReader;
 
@@ -1003,7 +1007,7 @@ jv_number (JvReader *r)
 static Jv *jv_value (JvReader *r, guint depth);
 static Jv *jv_get (const Jv *object, const char *name);
 static E2eeBuddyRecord *parse_buddy (const Jv *o, const Where *where, gboolean sealed,
-                                     GError **error);
+                                     KeyQueue *keys, GError **error);
 static void buddy_record_free (E2eeBuddyRecord *buddy);
 
 /* The root's members read so far say this is a keyring of a version we
@@ -1070,7 +1074,7 @@ jv_stream_buddies (JvReader *r, guint depth, const Jv *account)
       if (element == NULL)
         return NULL;
       bwhere.index = (gint) array->len;
-      buddy = parse_buddy (element, &bwhere, FALSE, r->error);
+      buddy = parse_buddy (element, &bwhere, FALSE, r->keys, r->error);
       if (buddy == NULL)
         return NULL;
       g_ptr_array_add (records, buddy);
@@ -1311,10 +1315,10 @@ jv_value (JvReader *r, guint depth)
 /* Parses @len bytes at @text (with text[len] == '\0'; modified in place)
  * as one JSON object.  The nodes belong to @r (jv_reader_clear).  With
  * @stream, a keyring's buddies arrays are read into records as they come
- * (JV_STREAMED nodes). */
+ * (JV_STREAMED nodes), their devices' keys made by @keys if not NULL. */
 static Jv *
-jv_parse (JvReader *r, char *text, gsize len, gboolean stream, const Where *where,
-          GError **error)
+jv_parse (JvReader *r, char *text, gsize len, gboolean stream, KeyQueue *keys,
+          const Where *where, GError **error)
 {
   Jv *root;
 
@@ -1326,6 +1330,7 @@ jv_parse (JvReader *r, char *text, gsize len, gboolean stream, const Where *wher
   r->where = where;
   r->error = error;
   r->stream = stream;
+  r->keys = keys;
   jv_skip_ws (r);
   if (text[r->pos] != '{')
     {
@@ -2395,44 +2400,82 @@ jwk_coord (const Jv *jwk, const char *name, guint8 out[E2EE_KEY_COORD_LEN],
   return TRUE;
 }
 
-/* A device's public key.  The rules of e2ee_key_from_jwk_object with
- * E2EE_KEY_EXPECT_PUBLIC (kty "EC", crv "P-256", 32-byte x and y, no "d",
- * "e2ee_v" a list of versions including 1, kid the thumbprint; other
- * members ignored), read straight from the tree: building a json-glib
- * object per key would cost more than the rest of the load.  The point
- * is validated by e2ee_key_new_public as for every key. */
-static E2eeKey *
-parse_device_key (const Jv *jwk, const Where *where, GError **error)
+/* A device key to make: read from the file on the reader's thread, made
+ * (validated) on it or on the key thread (see KeyQueue). */
+typedef struct
+{
+  guint8 x[E2EE_KEY_COORD_LEN];
+  guint8 y[E2EE_KEY_COORD_LEN];
+  guint8 caps;
+  const char *kid;              /* in the text buffer */
+  E2eeDeviceRecord *dev;        /* gets the key once the whole file is read */
+  E2eeKey *key;                 /* the result, or NULL and: */
+  char *failure;
+  /* Where the device is (for the message; the strings are in the text). */
+  gint account, buddy, device;
+  const char *protocol, *account_name, *buddy_name;
+} KeyJob;
+
+static void
+key_job_run (KeyJob *job)
 {
   g_autoptr (GError) local = NULL;
-  guint8 x[E2EE_KEY_COORD_LEN], y[E2EE_KEY_COORD_LEN];
-  guint8 caps = E2EE_CAPS_V1;
+  E2eeKey *key = e2ee_key_new_public (job->x, job->y, &local);
+
+  if (key == NULL)
+    {
+      job->failure = g_strdup (local->message);
+      return;
+    }
+  if (job->caps != e2ee_key_get_caps (key))
+    {
+      E2eeKey *with_caps = e2ee_key_with_caps (key, job->caps);
+      e2ee_key_unref (key);
+      key = with_caps;
+    }
+  if (job->kid != NULL && strcmp (job->kid, e2ee_key_get_kid (key)) != 0)
+    {
+      job->failure = g_strdup ("JWK \"kid\" is not the key's thumbprint");
+      e2ee_key_unref (key);
+      return;
+    }
+  job->key = key;
+}
+
+static void
+key_job_clear (KeyJob *job)
+{
+  g_clear_pointer (&job->key, e2ee_key_unref);
+  g_clear_pointer (&job->failure, g_free);
+}
+
+/* A device's public key, read into @job.  The rules of
+ * e2ee_key_from_jwk_object with E2EE_KEY_EXPECT_PUBLIC (kty "EC", crv
+ * "P-256", 32-byte x and y, no "d", "e2ee_v" a list of versions including
+ * 1, kid the thumbprint; other members ignored), read straight from the
+ * tree: building a json-glib object per key would cost more than the
+ * rest of the load.  key_job_run then validates the point with
+ * e2ee_key_new_public, as for every key, and checks the kid. */
+static gboolean
+read_device_jwk (const Jv *jwk, const Where *where, KeyJob *job, GError **error)
+{
   const Jv *node;
-  E2eeKey *key;
 
   node = jv_get (jwk, "kty");
   if (node == NULL || node->type != JV_STRING || strcmp (node->u.s, "EC") != 0)
-    {
-      bad_key (error, where, "JWK key type must be \"EC\"");
-      return NULL;
-    }
+    return bad_key (error, where, "JWK key type must be \"EC\"");
   node = jv_get (jwk, "crv");
   if (node == NULL || node->type != JV_STRING || strcmp (node->u.s, "P-256") != 0)
-    {
-      bad_key (error, where, "JWK curve must be \"P-256\"");
-      return NULL;
-    }
-  if (!jwk_coord (jwk, "x", x, where, error) || !jwk_coord (jwk, "y", y, where, error))
-    return NULL;
+    return bad_key (error, where, "JWK curve must be \"P-256\"");
+  if (!jwk_coord (jwk, "x", job->x, where, error) || !jwk_coord (jwk, "y", job->y, where, error))
+    return FALSE;
   if (jv_get (jwk, "d") != NULL)
-    {
-      bad_key (error, where, "a private key (\"d\") was given where a public key is expected");
-      return NULL;
-    }
+    return bad_key (error, where, "a private key (\"d\") was given where a public key is expected");
+  job->caps = E2EE_CAPS_V1;
   node = jv_get (jwk, "e2ee_v");
   if (node != NULL)
     {
-      caps = 0;
+      job->caps = 0;
       if (node->type != JV_ARRAY || node->len == 0 || node->len > 16)
         goto bad_caps;
       for (const Jv *v = node->u.first; v != NULL; v = v->next)
@@ -2442,36 +2485,169 @@ parse_device_key (const Jv *jwk, const Where *where, GError **error)
           /* Versions above 4 are a later peer's business (as in the JWK
            * parser): v1 envelopes carry four capability bits. */
           if (v->u.i <= 4)
-            caps |= (guint8) (1u << (v->u.i - 1));
+            job->caps |= (guint8) (1u << (v->u.i - 1));
         }
-      if (!(caps & E2EE_CAPS_V1))
+      if (!(job->caps & E2EE_CAPS_V1))
         goto bad_caps;
     }
-
-  key = e2ee_key_new_public (x, y, &local);
-  if (key == NULL)
-    {
-      bad_key (error, where, local->message);
-      return NULL;
-    }
-  if (caps != e2ee_key_get_caps (key))
-    {
-      E2eeKey *with_caps = e2ee_key_with_caps (key, caps);
-      e2ee_key_unref (key);
-      key = with_caps;
-    }
   node = jv_get (jwk, "kid");
-  if (node != NULL && (node->type != JV_STRING || strcmp (node->u.s, e2ee_key_get_kid (key)) != 0))
+  job->kid = NULL;
+  if (node != NULL)
     {
-      bad_key (error, where, "JWK \"kid\" is not the key's thumbprint");
-      e2ee_key_unref (key);
-      return NULL;
+      if (node->type != JV_STRING)
+        return bad_key (error, where, "JWK \"kid\" is not the key's thumbprint");
+      job->kid = node->u.s;
     }
-  return key;
+  return TRUE;
 
 bad_caps:
-  bad_key (error, where, "JWK member \"e2ee_v\" must list protocol versions including 1");
+  return bad_key (error, where, "JWK member \"e2ee_v\" must list protocol versions including 1");
+}
+
+/* Device keys of a large file are made on a second thread while the
+ * reader goes on: validating the points (libgcrypt, under the curve
+ * context's lock, which only this thread then takes) and hashing the
+ * thumbprints is about half of a load.  The reader hands over a batch of
+ * jobs after whole buddies only, and nothing on the key thread touches a
+ * record: the keys go into the records once the file is read, so a
+ * failure anywhere can free records at once.  The first key that fails,
+ * in file order, is the error reported. */
+#define KEY_BATCH 256
+/* Below this size a thread would cost more than it saves. */
+#define KEY_THREAD_MIN_BYTES (1024 * 1024)
+
+struct _KeyQueue
+{
+  GThread *thread;              /* NULL: jobs run when handed over */
+  GAsyncQueue *queue;           /* GArray* of KeyJob, then the queue itself */
+  GPtrArray *batches;           /* every batch handed over, in file order */
+  GArray *open;                 /* KeyJob, being filled by the reader */
+};
+
+static void
+key_batch_free (GArray *batch)
+{
+  for (guint i = 0; i < batch->len; i++)
+    key_job_clear (&g_array_index (batch, KeyJob, i));
+  g_array_unref (batch);
+}
+
+static gpointer
+key_thread (gpointer data)
+{
+  KeyQueue *q = data;
+
+  for (;;)
+    {
+      gpointer item = g_async_queue_pop (q->queue);
+      GArray *batch = item;
+
+      if (item == (gpointer) q)
+        break;
+      for (guint i = 0; i < batch->len; i++)
+        key_job_run (&g_array_index (batch, KeyJob, i));
+    }
   return NULL;
+}
+
+static KeyQueue *
+key_queue_new (void)
+{
+  KeyQueue *q = g_new0 (KeyQueue, 1);
+
+  q->queue = g_async_queue_new ();
+  q->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) key_batch_free);
+  q->open = g_array_sized_new (FALSE, TRUE, sizeof (KeyJob), KEY_BATCH + 16);
+  q->thread = g_thread_try_new ("e2ee-keyring-keys", key_thread, q, NULL);
+  return q;
+}
+
+/* Hands the open batch over (at the end of a buddy). */
+static void
+key_queue_flush (KeyQueue *q)
+{
+  GArray *batch = q->open;
+
+  if (batch->len == 0)
+    return;
+  q->open = g_array_sized_new (FALSE, TRUE, sizeof (KeyJob), KEY_BATCH + 16);
+  g_ptr_array_add (q->batches, batch);
+  if (q->thread != NULL)
+    g_async_queue_push (q->queue, batch);
+  else
+    for (guint i = 0; i < batch->len; i++)
+      key_job_run (&g_array_index (batch, KeyJob, i));
+}
+
+/* Runs what is left and waits for every job.  (The open batch only ever
+ * holds whole buddies: parse_buddy takes back the jobs of one it
+ * refuses.) */
+static void
+key_queue_finish (KeyQueue *q)
+{
+  key_queue_flush (q);
+  if (q->thread != NULL)
+    {
+      g_async_queue_push (q->queue, q);
+      g_thread_join (q->thread);
+      q->thread = NULL;
+    }
+}
+
+static void
+key_queue_free (KeyQueue *q)
+{
+  if (q == NULL)
+    return;
+  key_queue_finish (q);
+  g_ptr_array_unref (q->batches);
+  g_array_unref (q->open);
+  g_async_queue_unref (q->queue);
+  g_free (q);
+}
+
+/* After key_queue_finish: the first failure, if any, as the error
+ * (replacing one the reader may have set). */
+static gboolean
+key_queue_failed (KeyQueue *q, GError **error)
+{
+  for (guint b = 0; b < q->batches->len; b++)
+    {
+      GArray *batch = g_ptr_array_index (q->batches, b);
+
+      for (guint i = 0; i < batch->len; i++)
+        {
+          KeyJob *job = &g_array_index (batch, KeyJob, i);
+          Where awhere = { NULL, "accounts", job->account, job->protocol, job->account_name };
+          Where bwhere = { &awhere, "buddies", job->buddy, NULL, job->buddy_name };
+          Where dwhere = { &bwhere, "devices", job->device, NULL, NULL };
+
+          if (job->failure != NULL)
+            {
+              g_clear_error (error);
+              bad_key (error, &dwhere, job->failure);
+              return TRUE;
+            }
+        }
+    }
+  return FALSE;
+}
+
+/* After a whole file was read without failure: the keys into their
+ * records. */
+static void
+key_queue_assign (KeyQueue *q)
+{
+  for (guint b = 0; b < q->batches->len; b++)
+    {
+      GArray *batch = g_ptr_array_index (q->batches, b);
+
+      for (guint i = 0; i < batch->len; i++)
+        {
+          KeyJob *job = &g_array_index (batch, KeyJob, i);
+          job->dev->key = g_steal_pointer (&job->key);
+        }
+    }
 }
 
 static gboolean
@@ -2517,13 +2693,17 @@ parse_window (const char *text, guint64 *out)
   return TRUE;
 }
 
+/* A device.  With @job, its key is left to be made from it (dev->key
+ * stays NULL); else it is made here. */
 static E2eeDeviceRecord *
-parse_device (const Jv *o, const Where *where, gboolean sealed, GError **error)
+parse_device (const Jv *o, const Where *where, gboolean sealed, KeyJob *job,
+              GError **error)
 {
   E2eeDeviceRecord *dev = g_new0 (E2eeDeviceRecord, 1);
   const Jv *jwk, *sub;
   const char *text;
   gint64 v;
+  KeyJob local = { { 0 } };
 
   if (o->type != JV_OBJECT)
     {
@@ -2540,9 +2720,21 @@ parse_device (const Jv *o, const Where *where, gboolean sealed, GError **error)
       corrupt (error, where, "device key has no kid");
       goto fail;
     }
-  dev->key = parse_device_key (jwk, where, error);
-  if (dev->key == NULL)
+  if (!read_device_jwk (jwk, where, job != NULL ? job : &local, error))
     goto fail;
+  if (job == NULL)
+    {
+      key_job_run (&local);
+      if (local.failure != NULL)
+        {
+          bad_key (error, where, local.failure);
+          key_job_clear (&local);
+          goto fail;
+        }
+      dev->key = g_steal_pointer (&local.key);
+    }
+  else
+    job->dev = dev;
 
   if (!get_string (o, "trust", where, &text, error))
     goto fail;
@@ -2590,10 +2782,14 @@ fail:
   return NULL;
 }
 
+/* A buddy.  With @keys, the keys of its devices are left to @keys (see
+ * KeyQueue) and duplicates found from their coordinates. */
 static E2eeBuddyRecord *
-parse_buddy (const Jv *o, const Where *where, gboolean sealed, GError **error)
+parse_buddy (const Jv *o, const Where *where, gboolean sealed, KeyQueue *keys,
+             GError **error)
 {
   E2eeBuddyRecord *buddy = NULL;
+  guint first_job = keys != NULL ? keys->open->len : 0;
   const Jv *devices;
   const char *name, *policy;
   E2eePolicy pol;
@@ -2630,12 +2826,39 @@ parse_buddy (const Jv *o, const Where *where, gboolean sealed, GError **error)
   for (const Jv *d = devices->u.first; d != NULL; d = d->next, i++)
     {
       E2eeDeviceRecord *dev;
+      KeyJob *job = NULL;
+      gboolean duplicate;
 
       dwhere.index = (gint) i;
-      dev = parse_device (d, &dwhere, sealed, error);
+      if (keys != NULL)
+        {
+          const Where *awhere = where->up;
+
+          g_array_set_size (keys->open, keys->open->len + 1);
+          job = &g_array_index (keys->open, KeyJob, keys->open->len - 1);
+          job->account = awhere->index;
+          job->protocol = awhere->protocol;
+          job->account_name = awhere->name;
+          job->buddy = where->index;
+          job->buddy_name = name;
+          job->device = (gint) i;
+        }
+      dev = parse_device (d, &dwhere, sealed, job, error);
       if (dev == NULL)
         goto fail;
-      if (e2ee_buddy_find_device (buddy, dev->key) != NULL)
+      if (job == NULL)
+        duplicate = e2ee_buddy_find_device (buddy, dev->key) != NULL;
+      else
+        {
+          duplicate = FALSE;
+          for (guint k = first_job; k + 1 < keys->open->len && !duplicate; k++)
+            {
+              const KeyJob *other = &g_array_index (keys->open, KeyJob, k);
+              duplicate = memcmp (other->x, job->x, sizeof job->x) == 0
+                          && memcmp (other->y, job->y, sizeof job->y) == 0;
+            }
+        }
+      if (duplicate)
         {
           e2ee_device_record_free (dev);
           corrupt (error, &dwhere, "duplicate device");
@@ -2643,9 +2866,13 @@ parse_buddy (const Jv *o, const Where *where, gboolean sealed, GError **error)
         }
       g_ptr_array_add (buddy->devices, dev);
     }
+  if (keys != NULL && keys->open->len >= KEY_BATCH)
+    key_queue_flush (keys);
   return buddy;
 
 fail:
+  if (keys != NULL)
+    g_array_set_size (keys->open, first_job);
   buddy_record_free (buddy);
   return NULL;
 }
@@ -2703,7 +2930,7 @@ parse_account (const Jv *o, const Where *where, gboolean sealed, GError **error)
         }
       else
         {
-          buddy = parse_buddy (b, &bwhere, sealed, error);
+          buddy = parse_buddy (b, &bwhere, sealed, NULL, error);
           b = b->next;
         }
       if (buddy == NULL)
@@ -2893,7 +3120,7 @@ unseal (E2eeKeyring *keyring, const Jv *doc_root, Sealed *s,
     }
 
   /* plain[len] is the NUL the reader needs. */
-  root = jv_parse (&reader, (char *) plain, len, FALSE, &where_secrets, NULL);
+  root = jv_parse (&reader, (char *) plain, len, FALSE, NULL, &where_secrets, NULL);
   if (root == NULL)
     {
       corrupt (error, &where_sealed, "the protected part is not a JSON object");
@@ -2930,6 +3157,7 @@ keyring_parse (const char *path, char *data, gsize len, const char *passphrase,
 {
   E2eeKeyring *keyring = NULL;
   JvReader reader = { 0 };
+  KeyQueue *keys = NULL;
   const Jv *root, *accounts;
   Where awhere = { NULL, "accounts", 0, NULL, NULL };
   const char *format;
@@ -2938,7 +3166,17 @@ keyring_parse (const char *path, char *data, gsize len, const char *passphrase,
   Sealed s = { 0 };
   guint i = 0;
 
-  root = jv_parse (&reader, data, len, TRUE, &where_document, error);
+  if (len >= KEY_THREAD_MIN_BYTES)
+    keys = key_queue_new ();
+  root = jv_parse (&reader, data, len, TRUE, keys, &where_document, error);
+  if (keys != NULL)
+    {
+      key_queue_finish (keys);
+      if (key_queue_failed (keys, error))
+        goto out;
+      if (root != NULL)
+        key_queue_assign (keys);
+    }
   if (root == NULL)
     goto out;
 
@@ -2997,6 +3235,8 @@ keyring_parse (const char *path, char *data, gsize len, const char *passphrase,
 fail:
   g_clear_pointer (&keyring, e2ee_keyring_free);
 out:
+  /* The key thread is done before any record goes. */
+  key_queue_free (keys);
   jv_reader_clear (&reader);
   sealed_clear (&s);
   return keyring;
@@ -3070,7 +3310,38 @@ lock_release (int fd)
     close (fd);                 /* closing drops the flock */
 }
 
-/* Reads a keyring file into a buffer to free with e2ee_secret_free().
+/* A large buffer is faulted in by one madvise call (in huge pages where
+ * the kernel has them) rather than a page at a time as read() first
+ * touches it, which is most of the cost of reading a large file into
+ * fresh memory; memory the allocator reuses is already there and the
+ * call costs next to nothing. */
+static char *
+file_buffer_new (gsize size)
+{
+  char *buf = g_malloc (size);
+  gsize page = (gsize) sysconf (_SC_PAGESIZE);
+  guintptr start = ((guintptr) buf + page - 1) & ~(guintptr) (page - 1);
+  guintptr end = ((guintptr) buf + size) & ~(guintptr) (page - 1);
+
+  if (size >= 1024 * 1024 && end > start)
+    {
+#ifdef MADV_HUGEPAGE
+      (void) madvise ((void *) start, end - start, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+      (void) madvise ((void *) start, end - start, MADV_POPULATE_WRITE);
+#endif
+    }
+  return buf;
+}
+
+static void
+file_buffer_free (char *buf, gsize size)
+{
+  e2ee_secret_free (buf, size);
+}
+
+/* Reads a keyring file into a buffer to free with file_buffer_free().
  * *@missing is set (and TRUE returned) when there is no such file. */
 static gboolean
 read_file (const char *path, gboolean check_mode, char **out, gsize *out_len,
@@ -3128,7 +3399,7 @@ read_file (const char *path, gboolean check_mode, char **out, gsize *out_len,
   size = (gsize) st.st_size;
   /* Not zeroed first: every byte used is read or set below, and the
    * whole buffer is wiped when freed. */
-  buf = g_malloc (size + 2);
+  buf = file_buffer_new (size + 2);
   /* One byte more than expected tells a file that grew meanwhile. */
   while (done < size + 1)
     {
@@ -3139,7 +3410,7 @@ read_file (const char *path, gboolean check_mode, char **out, gsize *out_len,
         {
           errsv = errno;
           close (fd);
-          e2ee_secret_free (buf, size + 2);
+          file_buffer_free (buf, size + 2);
           return io_error (error, errsv, "read", path);
         }
       if (n == 0)
@@ -3149,7 +3420,7 @@ read_file (const char *path, gboolean check_mode, char **out, gsize *out_len,
   close (fd);
   if (done != size)
     {
-      e2ee_secret_free (buf, size + 2);
+      file_buffer_free (buf, size + 2);
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO,
                    "keyring: %s changed while being read", path);
       return FALSE;
@@ -3339,7 +3610,7 @@ e2ee_keyring_load (const char *path, const char *passphrase, GError **error)
 
 out:
   lock_release (lock_fd);
-  e2ee_secret_free (data, len + 2);
+  file_buffer_free (data, len + 2);
   return keyring;
 }
 
@@ -3358,14 +3629,14 @@ e2ee_keyring_file_is_protected (const char *path)
     return FALSE;
   if (!read_file_or_backup (path, FALSE, &data, &len, &missing, NULL, NULL) || missing)
     goto out;
-  root = jv_parse (&reader, data, len, FALSE, &where_document, NULL);
+  root = jv_parse (&reader, data, len, FALSE, NULL, &where_document, NULL);
   sealed = root != NULL ? jv_get (root, "sealed") : NULL;
   result = sealed != NULL && sealed->type == JV_OBJECT;
 
 out:
   jv_reader_clear (&reader);
   lock_release (lock_fd);
-  e2ee_secret_free (data, len + 2);
+  file_buffer_free (data, len + 2);
   return result;
 }
 
@@ -3535,7 +3806,7 @@ make_backup (const char *path, GError **error)
           io_error (error, errsv, "make the backup", backup);
         }
     }
-  e2ee_secret_free (data, len + 2);
+  file_buffer_free (data, len + 2);
   return ok;
 }
 
@@ -3583,7 +3854,7 @@ check_replaceable (E2eeKeyring *keyring, GError **error)
   if (missing)
     return TRUE;
   existing = keyring_parse (path, data, len, NULL, TRUE, &local);
-  e2ee_secret_free (data, len + 2);
+  file_buffer_free (data, len + 2);
   if (existing != NULL)
     {
       e2ee_keyring_free (existing);
