@@ -2012,6 +2012,131 @@ test_format_streaming (Fixture *f, gconstpointer data)
   }
 }
 
+/* A file large enough for the device keys to be made on a second thread
+ * while the reader goes on: same results, and the first failure in file
+ * order is the one reported. */
+#define BIG_BUDDIES 1500
+
+static E2eeKeyring *
+make_big_keyring (const char *path)
+{
+  E2eeKeyring *keyring = e2ee_keyring_new (path);
+  E2eeAccountRecord *acc = e2ee_keyring_add_account (keyring, "prpl-jabber", "me@example.org",
+                                                     identities[0]);
+
+  for (guint i = 0; i < BIG_BUDDIES; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("b%05u", i);
+      E2eeBuddyRecord *buddy = e2ee_account_ensure_buddy (acc, name);
+      E2eeDeviceRecord *dev = add_device (buddy, devices[i % N_DEVICES], E2EE_TRUST_TOFU, i);
+
+      dev->replay_init = TRUE;
+      dev->replay_high = i;
+      dev->have_keys = TRUE;
+      dev->keys_local_caps = 1;
+      dev->keys_remote_caps = 1;
+      memset (dev->k_send, (int) (i & 0xff), E2EE_KEY_LEN);
+      if (i % 7 == 0)
+        add_device (buddy, devices[(i + 1) % N_DEVICES], E2EE_TRUST_VERIFIED, i);
+    }
+  return keyring;
+}
+
+/* @text with the first @what after the buddy named @name replaced by @to. */
+static char *
+edit_buddy (const char *text, const char *name, const char *what, const char *to)
+{
+  g_autofree char *needle = g_strdup_printf ("\"name\" : \"%s\"", name);
+  const char *at = strstr (text, needle);
+  g_autofree char *head = NULL;
+  g_autofree char *tail = NULL;
+
+  g_assert_nonnull (at);
+  head = g_strndup (text, (gsize) (at - text));
+  tail = replace_once (at, what, to);
+  return g_strconcat (head, tail, NULL);
+}
+
+static void
+load_fails_with (const char *path, const char *expect_in_message)
+{
+  GError *error = NULL;
+  E2eeKeyring *k = e2ee_keyring_load (path, NULL, &error);
+
+  g_assert_null (k);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, expect_in_message));
+  g_error_free (error);
+}
+
+static void
+test_big_file (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_big_keyring (f->path);
+  g_autofree char *valid = NULL;
+  g_autofree char *kid0 = g_strdup_printf ("\"kid\" : \"%s\"", e2ee_key_get_kid (devices[0]));
+  g_autofree char *kid2 = g_strdup_printf ("\"kid\" : \"%s\"", e2ee_key_get_kid (devices[2]));
+  gsize len;
+
+  save_ok (keyring);
+  valid = read_bytes (f->path, &len);
+  g_assert_cmpuint (len, >, 1024 * 1024);
+
+  /* Read back whole. */
+  {
+    g_autoptr (E2eeKeyring) back = load_ok (f->path, NULL);
+    assert_keyrings_equal (keyring, back);
+  }
+
+  /* A kid that is not the key's, far into the file. */
+  {
+    g_autofree char *text = edit_buddy (valid, "b01000", kid0, kid2);
+    write_private (f->path, text, -1);
+    load_fails_with (f->path, "buddies[1000] (\"b01000\").devices[0]: bad key: JWK \"kid\"");
+  }
+
+  /* A point off the curve, then a bad trust further on: the key, being
+   * first, is reported. */
+  {
+    g_autofree char *x = e2ee_b64url_encode (e2ee_key_get_x (devices[0]), E2EE_KEY_COORD_LEN);
+    g_autofree char *from = g_strdup_printf ("\"x\" : \"%s\"", x);
+    g_autofree char *to = g_strdup (from);
+    g_autofree char *step = NULL, *text = NULL;
+    g_autofree char *last = g_strdup_printf ("b%05u", BIG_BUDDIES - 1);
+
+    to[10] = to[10] == 'A' ? 'B' : 'A';
+    step = edit_buddy (valid, "b00700", from, to);
+    text = edit_buddy (step, "b01200", "\"trust\" : \"tofu\"", "\"trust\" : \"none\"");
+    write_private (f->path, text, -1);
+    load_fails_with (f->path, "buddies[700] (\"b00700\").devices[0]: bad key");
+
+    /* The bad trust alone. */
+    g_free (text);
+    text = edit_buddy (valid, "b01200", "\"trust\" : \"tofu\"", "\"trust\" : \"none\"");
+    write_private (f->path, text, -1);
+    load_fails_with (f->path, "buddies[1200] (\"b01200\").devices[0]: unknown trust");
+
+    /* A bad buddy at the very end, after every key was handed over. */
+    g_free (text);
+    text = edit_buddy (valid, last, "\"policy\" : \"default\"", "\"policy\" : \"never\"");
+    write_private (f->path, text, -1);
+    load_fails_with (f->path, "unknown policy");
+  }
+
+  /* The same device twice in one buddy (told apart by coordinates
+   * before any key is made). */
+  {
+    E2eeBuddyRecord *b = e2ee_account_lookup_buddy (
+        e2ee_keyring_lookup_account (keyring, "prpl-jabber", "me@example.org"), "b00901");
+
+    g_assert_cmpint (unlink (f->path), ==, 0);
+    add_device (b, devices[901 % N_DEVICES], E2EE_TRUST_TOFU, 5);
+    save_ok (keyring);
+    load_fails_with (f->path, "buddies[901] (\"b00901\").devices[1]: duplicate device");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2067,6 +2192,7 @@ main (int argc, char **argv)
   ADD ("/keyring/format/device-jwk-rules", test_format_device_jwk_rules);
   ADD ("/keyring/format/base64", test_format_base64);
   ADD ("/keyring/format/streaming", test_format_streaming);
+  ADD ("/keyring/format/big-file", test_big_file);
   ADD ("/keyring/save-fails/invalid-utf8", test_save_invalid_utf8);
   ADD ("/keyring/replace/changed", test_replace_changed_file);
   ADD ("/keyring/replace/changed-old-file", test_replace_changed_old_file);
