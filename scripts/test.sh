@@ -28,7 +28,7 @@ setup() { # dir, extra meson args...
 }
 
 step "build" setup build-test
-step "tests" meson test -C build-test --print-errorlogs --no-rebuild --num-processes 2
+step "tests" meson test -C build-test --print-errorlogs --no-rebuild --num-processes 2 --logbase all
 
 step "asan-ubsan build" setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -37,12 +37,13 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # suite runs with address and UB checks but without leak reports.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   step "core tests under asan+ubsan" meson test -C build-asan --print-errorlogs --no-rebuild \
-  --num-processes 2 --suite core --suite interop
+  --num-processes 2 --suite core --suite interop --logbase asan-core
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
   step "plugin tests under asan+ubsan" meson test -C build-asan --print-errorlogs --no-rebuild \
-  --num-processes 1 --suite plugin --timeout-multiplier 3
+  --num-processes 1 --suite plugin --timeout-multiplier 3 --logbase asan-plugin
 
 step "tests under valgrind" meson test -C build-test --suite core --no-rebuild --print-errorlogs \
+  --logbase valgrind \
   --timeout-multiplier 10 \
   --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes --suppressions=$root/tests/valgrind.supp --quiet"
 
@@ -55,7 +56,7 @@ if [ -x tests/fuzz/run-fuzzers.sh ]; then
   step "fuzzing (bounded)" bash tests/fuzz/run-fuzzers.sh "${E2EE_FUZZ_SECONDS:-60}"
 fi
 if [ -f bench/meson.build ] && grep -q "benchmark(" bench/meson.build; then
-  step "benchmark (quick)" env E2EE_BENCH_QUICK=1 meson test -C build-test --benchmark --no-rebuild --print-errorlogs
+  step "benchmark (quick)" env E2EE_BENCH_QUICK=1 meson test -C build-test --benchmark --no-rebuild --print-errorlogs --logbase bench
 fi
 
 # One closing line over every test meson ran.
@@ -63,8 +64,10 @@ python3 - "$root" <<'PY'
 import json, os, sys
 root = sys.argv[1]
 passed = failed = skipped = 0
-for d in ("build-test", "build-asan"):
-    log = os.path.join(root, d, "meson-logs", "testlog.json")
+logs = [os.path.join(root, d, "meson-logs", b + ".json")
+        for d, b in (("build-test", "all"), ("build-asan", "asan-core"),
+                     ("build-asan", "asan-plugin"), ("build-test", "valgrind"))]
+for log in logs:
     if not os.path.exists(log):
         continue
     for line in open(log):
@@ -79,7 +82,8 @@ for d in ("build-test", "build-asan"):
             skipped += 1
         else:
             failed += 1
-print("\nmeson tests: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+print("\nmeson test programs (plain, ASan+UBSan, valgrind): %d passed, %d failed, %d skipped"
+      % (passed, failed, skipped))
 PY
 echo
 printf '%s\n' "${summary[@]}"
