@@ -44,32 +44,37 @@ e2ee_b64url_encode (const guint8 *data, gsize len)
   return out;
 }
 
-static int
-decode_char (char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
+/* Value of each byte in the base64url alphabet, -1 outside it. */
+static const gint8 decode_table[256] = {
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+  52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+  -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+  15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+  -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+  41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 guint8 *
 e2ee_b64url_decode (const char *text, gsize text_len, gsize *out_len,
                     GError **error)
 {
+  const guint8 *in = (const guint8 *) text;
   gsize rem = text_len % 4;
   gsize n = (text_len / 4) * 3 + (rem ? rem - 1 : 0);
+  gsize full = text_len - rem;
   guint8 *out;
   guint32 acc = 0;
-  int bits = 0;
-  gsize o = 0;
+  gsize o = 0, i = 0;
 
   if (rem == 1)
     {
@@ -78,30 +83,37 @@ e2ee_b64url_decode (const char *text, gsize text_len, gsize *out_len,
       return NULL;
     }
   out = g_malloc (n + 1);
-  for (gsize i = 0; i < text_len; i++)
+  /* Whole quads: any invalid character makes the OR of the values negative. */
+  for (; i < full; i += 4)
     {
-      int v = decode_char (text[i]);
-      if (v < 0)
+      gint32 a = decode_table[in[i]], b = decode_table[in[i + 1]];
+      gint32 c = decode_table[in[i + 2]], d = decode_table[in[i + 3]];
+
+      if ((a | b | c | d) < 0)
+        goto bad_char;
+      acc = (guint32) a << 18 | (guint32) b << 12 | (guint32) c << 6 | (guint32) d;
+      out[o++] = (guint8) (acc >> 16);
+      out[o++] = (guint8) (acc >> 8);
+      out[o++] = (guint8) acc;
+    }
+  if (rem)
+    {
+      gint32 a = decode_table[in[i]], b = decode_table[in[i + 1]];
+      gint32 c = rem == 3 ? decode_table[in[i + 2]] : 0;
+
+      if ((a | b | c) < 0)
+        goto bad_char;
+      acc = (guint32) a << 18 | (guint32) b << 12 | (guint32) c << 6;
+      out[o++] = (guint8) (acc >> 16);
+      if (rem == 3)
+        out[o++] = (guint8) (acc >> 8);
+      /* Left-over bits must be zero, else two texts decode alike. */
+      if ((rem == 2 && (acc & 0xFFFF)) || (rem == 3 && (acc & 0xFF)))
         {
-          g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_BASE64,
-                       "invalid base64url character at offset %" G_GSIZE_FORMAT, i);
+          g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_BASE64,
+                               "non-canonical base64url (trailing bits set)");
           goto fail;
         }
-      acc = (acc << 6) | (guint32) v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          out[o++] = (guint8) (acc >> bits);
-          acc &= (1u << bits) - 1;
-        }
-    }
-  if (acc != 0)
-    {
-      /* Left-over bits must be zero, else two texts decode alike. */
-      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_BASE64,
-                           "non-canonical base64url (trailing bits set)");
-      goto fail;
     }
   g_assert (o == n);
   out[n] = 0;
@@ -109,6 +121,14 @@ e2ee_b64url_decode (const char *text, gsize text_len, gsize *out_len,
     *out_len = n;
   return out;
 
+bad_char:
+  {
+    gsize at = i;
+    while (at < text_len && decode_table[in[at]] >= 0)
+      at++;
+    g_set_error (error, E2EE_ERROR, E2EE_ERROR_JWK_BASE64,
+                 "invalid base64url character at offset %" G_GSIZE_FORMAT, at);
+  }
 fail:
   /* The text may have been a private scalar: wipe what was decoded. */
   e2ee_secret_free (out, n + 1);
