@@ -19,7 +19,6 @@
 #include "e2ee-wipe.h"
 
 #define CLI_MAX_INPUT (1024 * 1024)
-#define COUNTER_EPOCH_UNIX G_GINT64_CONSTANT (1577836800)
 
 typedef int (*CommandFunc) (int argc, char **argv);
 
@@ -304,12 +303,6 @@ cmd_derive (int argc, char **argv)
   return 0;
 }
 
-static guint64
-clock_counter (void)
-{
-  return (guint64) (g_get_real_time () / 10000 - COUNTER_EPOCH_UNIX * 100);
-}
-
 static int
 cmd_seal (int argc, char **argv)
 {
@@ -353,7 +346,7 @@ cmd_seal (int argc, char **argv)
     }
   params.caps = e2ee_key_get_caps (local);
   memcpy (params.sender_id, e2ee_key_get_device_id (local), E2EE_DEVICE_ID_LEN);
-  params.counter = clock_counter ();
+  params.counter = e2ee_envelope_clock_counter ();
   params.recipients = (const E2eeRecipient *) recipients->data;
   params.n_recipients = recipients->len;
   envelope = e2ee_envelope_seal (&params, (const guint8 *) input, len, &error);

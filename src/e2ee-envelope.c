@@ -86,6 +86,18 @@ padded_length (gsize len, gsize block, gsize extra)
   return ((len + 1 + block - 1) / block) * block + extra * block;
 }
 
+#define COUNTER_EPOCH_UNIX G_GINT64_CONSTANT (1577836800)
+#define COUNTER_TICKS_PER_SECOND 100
+
+guint64
+e2ee_envelope_clock_counter (void)
+{
+  gint64 ticks = g_get_real_time () / (G_USEC_PER_SEC / COUNTER_TICKS_PER_SECOND)
+                 - COUNTER_EPOCH_UNIX * COUNTER_TICKS_PER_SECOND;
+
+  return (guint64) MAX (ticks, 0);
+}
+
 GBytes *
 e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
                     GError **error)

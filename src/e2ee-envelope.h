@@ -36,6 +36,10 @@ typedef struct {
   gsize fixed_pad_blocks;              /* extra blocks when fixed (vectors) */
 } E2eeSealParams;
 
+/* The clock part of the counter rule (PROTOCOL.md §7): 10 ms ticks since
+ * 2020-01-01T00:00:00Z.  Senders use max(last + 1, this). */
+guint64 e2ee_envelope_clock_counter (void);
+
 /* Seals @plaintext into a binary envelope.  Returns the bytes. */
 GBytes *e2ee_envelope_seal (const E2eeSealParams *params,
                             const guint8 *plaintext, gsize len,

@@ -6,12 +6,6 @@
 #include "e2ee-session.h"
 #include "e2ee-wipe.h"
 
-/* Counters are 10 ms ticks since 2020-01-01T00:00:00Z, or one more than
- * the last one sent if that is higher.  A device restored from an old
- * keyring backup therefore still sends counters above anything its
- * buddies have seen (as long as its clock moved forward). */
-#define COUNTER_EPOCH_UNIX G_GINT64_CONSTANT (1577836800)
-#define COUNTER_TICKS_PER_SECOND 100
 #define REPLAY_WINDOW 64
 /* Most device records one buddy can have (pinned, undecided and rejected). */
 #define MAX_DEVICES_PER_BUDDY 64
@@ -325,12 +319,14 @@ ensure_device_keys (E2eeAccountRecord *account, E2eeDeviceRecord *dev, GError **
   return TRUE;
 }
 
+/* Counters follow the clock (10 ms ticks), or one more than the last one
+ * sent if that is higher.  A device restored from an old keyring backup
+ * therefore still sends counters above anything its buddies have seen (as
+ * long as its clock moved forward). */
 static guint64
 next_counter (E2eeAccountRecord *account)
 {
-  gint64 ticks = g_get_real_time () / (G_USEC_PER_SEC / COUNTER_TICKS_PER_SECOND)
-                 - COUNTER_EPOCH_UNIX * COUNTER_TICKS_PER_SECOND;
-  guint64 counter = MAX ((guint64) MAX (ticks, 0), account->last_counter + 1);
+  guint64 counter = MAX (e2ee_envelope_clock_counter (), account->last_counter + 1);
 
   account->last_counter = counter;
   return counter;
