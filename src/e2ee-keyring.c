@@ -3873,6 +3873,32 @@ refuse:
   return FALSE;
 }
 
+/* Temporary files of writers that died mid-save (a crash, SIGKILL) hold a
+ * copy of the secrets.  Only a writer holding the exclusive lock has a
+ * temporary file, so under that lock every "<name>.tmp-XXXXXX" is stale. */
+static void
+remove_stale_temps (const char *path)
+{
+  g_autofree char *folder = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  GDir *dir = g_dir_open (folder, 0, NULL);
+  gsize blen = strlen (base);
+  const char *name;
+
+  if (dir == NULL)
+    return;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      if (strncmp (name, base, blen) == 0 && g_str_has_prefix (name + blen, ".tmp-")
+          && strlen (name + blen) == strlen (".tmp-XXXXXX"))
+        {
+          g_autofree char *stale = g_build_filename (folder, name, NULL);
+          unlink (stale);
+        }
+    }
+  g_dir_close (dir);
+}
+
 gboolean
 e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
 {
@@ -3892,6 +3918,7 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
     goto out;
   if (!check_replaceable (keyring, error))
     goto out;
+  remove_stale_temps (keyring->path);
 
   tmp = write_keyring_temp (keyring, sorted, &written, &have_crc, &crc, error);
   if (tmp == NULL)

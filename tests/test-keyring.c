@@ -2137,6 +2137,27 @@ test_big_file (Fixture *f, gconstpointer data)
   }
 }
 
+/* A writer killed mid-save leaves its temporary file (a copy of the
+ * secrets); the next save removes it, and nothing else in the folder. */
+static void
+test_stale_temp_files (Fixture *f, gconstpointer data)
+{
+  g_autoptr (E2eeKeyring) keyring = make_keyring (f->path);
+  g_autofree char *stale = g_strconcat (f->path, ".tmp-Ab12Cd", NULL);
+  g_autofree char *other = g_build_filename (f->dir, "notes.tmp-Ab12Cd", NULL);
+  g_autofree char *longer = g_strconcat (f->path, ".tmp-Ab12Cd.keep", NULL);
+  GError *error = NULL;
+
+  g_assert_true (g_file_set_contents (stale, "{\"half\":", -1, NULL));
+  g_assert_true (g_file_set_contents (other, "x", -1, NULL));
+  g_assert_true (g_file_set_contents (longer, "x", -1, NULL));
+  g_assert_true (e2ee_keyring_save (keyring, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (other, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (longer, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2196,6 +2217,7 @@ main (int argc, char **argv)
   ADD ("/keyring/save-fails/invalid-utf8", test_save_invalid_utf8);
   ADD ("/keyring/replace/changed", test_replace_changed_file);
   ADD ("/keyring/replace/changed-old-file", test_replace_changed_old_file);
+  ADD ("/keyring/stale-temp-files", test_stale_temp_files);
 
   {
     int ret = g_test_run ();
