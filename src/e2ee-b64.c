@@ -16,6 +16,14 @@ char *
 e2ee_b64url_encode (const guint8 *data, gsize len)
 {
   char *out = g_malloc (e2ee_b64url_encoded_len (len) + 1);
+
+  e2ee_b64url_encode_into (data, len, out);
+  return out;
+}
+
+gsize
+e2ee_b64url_encode_into (const guint8 *data, gsize len, char *out)
+{
   char *p = out;
   gsize i = 0;
 
@@ -41,7 +49,7 @@ e2ee_b64url_encode (const guint8 *data, gsize len)
       *p++ = alphabet[(v >> 6) & 63];
     }
   *p = '\0';
-  return out;
+  return (gsize) (p - out);
 }
 
 /* Value of each byte in the base64url alphabet, -1 outside it. */

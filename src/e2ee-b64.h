@@ -18,6 +18,10 @@ char *e2ee_b64url_encode (const guint8 *data, gsize len);
 guint8 *e2ee_b64url_decode (const char *text, gsize text_len, gsize *out_len,
                             GError **error);
 
+/* Encodes into @out, which must hold e2ee_b64url_encoded_len(@len) + 1
+ * bytes; returns the length written (without the NUL). */
+gsize e2ee_b64url_encode_into (const guint8 *data, gsize len, char *out);
+
 /* Length of the encoding of @len bytes. */
 gsize e2ee_b64url_encoded_len (gsize len);
 

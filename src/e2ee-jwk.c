@@ -142,16 +142,22 @@ point_affine (gcry_mpi_point_t point, gcry_ctx_t ctx,
 static void
 compute_thumbprint (E2eeKey *key)
 {
-  g_autofree char *bx = e2ee_b64url_encode (key->x, E2EE_KEY_COORD_LEN);
-  g_autofree char *by = e2ee_b64url_encode (key->y, E2EE_KEY_COORD_LEN);
-  /* RFC 7638 §3.2: required members only, sorted, no whitespace. */
-  g_autofree char *canon = g_strdup_printf (
-      "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", bx, by);
-  g_autofree char *kid = NULL;
+  /* RFC 7638 §3.2: required members only, sorted, no whitespace.  Built
+   * on the stack: this runs for every key of a large keyring. */
+  char canon[160];
+  gsize n = 0;
 
-  gcry_md_hash_buffer (GCRY_MD_SHA256, key->thumbprint, canon, strlen (canon));
-  kid = e2ee_b64url_encode (key->thumbprint, E2EE_THUMBPRINT_LEN);
-  g_strlcpy (key->kid, kid, sizeof key->kid);
+#define APPEND(lit) (memcpy (canon + n, lit, sizeof lit - 1), n += sizeof lit - 1)
+  APPEND ("{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"");
+  n += e2ee_b64url_encode_into (key->x, E2EE_KEY_COORD_LEN, canon + n);
+  APPEND ("\",\"y\":\"");
+  n += e2ee_b64url_encode_into (key->y, E2EE_KEY_COORD_LEN, canon + n);
+  APPEND ("\"}");
+#undef APPEND
+  g_assert (n < sizeof canon);
+  gcry_md_hash_buffer (GCRY_MD_SHA256, key->thumbprint, canon, n);
+  G_STATIC_ASSERT (sizeof ((E2eeKey *) 0)->kid > 43);
+  e2ee_b64url_encode_into (key->thumbprint, E2EE_THUMBPRINT_LEN, key->kid);
 }
 
 static E2eeKey *
