@@ -87,6 +87,16 @@ static const char *const policy_names[] = {
   [E2EE_POLICY_REQUIRED] = "required",
 };
 
+/* Index of @text in @names, or -1. */
+static gint
+name_index (const char *const *names, guint n, const char *text)
+{
+  for (guint i = 0; text != NULL && i < n; i++)
+    if (strcmp (text, names[i]) == 0)
+      return (gint) i;
+  return -1;
+}
+
 const char *
 e2ee_trust_to_string (E2eeTrust trust)
 {
@@ -98,16 +108,13 @@ e2ee_trust_to_string (E2eeTrust trust)
 gboolean
 e2ee_trust_from_string (const char *text, E2eeTrust *out)
 {
+  gint i = name_index (trust_names, G_N_ELEMENTS (trust_names), text);
+
   g_return_val_if_fail (out != NULL, FALSE);
-  if (text == NULL)
+  if (i < 0)
     return FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (trust_names); i++)
-    if (strcmp (text, trust_names[i]) == 0)
-      {
-        *out = (E2eeTrust) i;
-        return TRUE;
-      }
-  return FALSE;
+  *out = (E2eeTrust) i;
+  return TRUE;
 }
 
 const char *
@@ -121,16 +128,13 @@ e2ee_policy_to_string (E2eePolicy policy)
 gboolean
 e2ee_policy_from_string (const char *text, E2eePolicy *out)
 {
+  gint i = name_index (policy_names, G_N_ELEMENTS (policy_names), text);
+
   g_return_val_if_fail (out != NULL, FALSE);
-  if (text == NULL)
+  if (i < 0)
     return FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (policy_names); i++)
-    if (strcmp (text, policy_names[i]) == 0)
-      {
-        *out = (E2eePolicy) i;
-        return TRUE;
-      }
-  return FALSE;
+  *out = (E2eePolicy) i;
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ */
