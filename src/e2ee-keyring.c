@@ -187,8 +187,8 @@ buddy_record_new (const char *name)
   return buddy;
 }
 
-static E2eeAccountRecord *
-account_record_new (const char *protocol, const char *name, E2eeKey *identity)
+E2eeAccountRecord *
+e2ee_account_record_new (const char *protocol, const char *name, E2eeKey *identity)
 {
   E2eeAccountRecord *account = g_new0 (E2eeAccountRecord, 1);
 
@@ -201,8 +201,8 @@ account_record_new (const char *protocol, const char *name, E2eeKey *identity)
   return account;
 }
 
-static void
-account_record_free (E2eeAccountRecord *account)
+void
+e2ee_account_record_free (E2eeAccountRecord *account)
 {
   if (account == NULL)
     return;
@@ -285,7 +285,7 @@ e2ee_keyring_new (const char *path)
   g_return_val_if_fail (path != NULL && *path != '\0', NULL);
   keyring = g_new0 (E2eeKeyring, 1);
   keyring->path = g_strdup (path);
-  keyring->accounts = g_ptr_array_new_with_free_func ((GDestroyNotify) account_record_free);
+  keyring->accounts = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_account_record_free);
   return keyring;
 }
 
@@ -353,7 +353,7 @@ e2ee_keyring_add_account (E2eeKeyring *keyring, const char *protocol,
   g_return_val_if_fail (identity != NULL && e2ee_key_has_private (identity), NULL);
   g_return_val_if_fail (e2ee_keyring_lookup_account (keyring, protocol, name) == NULL, NULL);
 
-  account = account_record_new (protocol, name, identity);
+  account = e2ee_account_record_new (protocol, name, identity);
   g_ptr_array_add (keyring->accounts, account);
   return account;
 }
@@ -2920,7 +2920,7 @@ parse_account (const Jv *o, const Where *where, gboolean sealed, GError **error)
   if (buddies->type == JV_ARRAY)
     b = buddies->u.first;
 
-  account = account_record_new (protocol, name, identity);
+  account = e2ee_account_record_new (protocol, name, identity);
   account->last_counter = (guint64) counter;
   for (guint n = 0; n < buddies->len; n++)
     {
@@ -2950,7 +2950,7 @@ parse_account (const Jv *o, const Where *where, gboolean sealed, GError **error)
   return account;
 
 fail:
-  account_record_free (account);
+  e2ee_account_record_free (account);
   return NULL;
 }
 
@@ -3226,7 +3226,7 @@ keyring_parse (const char *path, char *data, gsize len, const char *passphrase,
       if (e2ee_keyring_lookup_account (keyring, account->protocol, account->name) != NULL)
         {
           corrupt (error, &awhere, "duplicate account");
-          account_record_free (account);
+          e2ee_account_record_free (account);
           goto fail;
         }
       g_ptr_array_add (keyring->accounts, account);

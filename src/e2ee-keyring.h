@@ -53,6 +53,9 @@ typedef struct {
   GPtrArray *devices;           /* E2eeDeviceRecord*, owned */
   gboolean key_changed;         /* pinned keys replaced: sending blocked */
   gboolean had_encrypted;       /* plaintext from this buddy is a downgrade */
+  /* "had_key" is not a field: device records are never removed (a rejected
+   * device stays, as REJECTED) except by e2ee_context_reset, so a buddy
+   * has had a key exactly when devices->len > 0.  Keep it that way. */
 } E2eeBuddyRecord;
 
 typedef struct {
@@ -62,6 +65,11 @@ typedef struct {
   guint64 last_counter;         /* highest envelope counter sent */
   GHashTable *buddies;          /* name -> E2eeBuddyRecord*, owned; the
                                    account's own name holds its other devices */
+  /* In memory only, never persisted (do not carry into the file): TRUE
+   * while a newly generated identity has not been saved successfully.
+   * Such an identity is never published nor used (the session refuses
+   * with E2EE_ERROR_IDENTITY_UNSAVED); every loaded identity is saved. */
+  gboolean identity_unsaved;
 } E2eeAccountRecord;
 
 typedef struct _E2eeKeyring E2eeKeyring;
@@ -113,6 +121,12 @@ E2eeAccountRecord *e2ee_keyring_add_account (E2eeKeyring *keyring,
                                              E2eeKey *identity);
 /* All accounts, in insertion order (borrowed). */
 GPtrArray *e2ee_keyring_get_accounts (E2eeKeyring *keyring);
+
+/* A free-standing account record (for the database layer); @identity may
+ * be NULL, else a ref is taken. */
+E2eeAccountRecord *e2ee_account_record_new (const char *protocol, const char *name,
+                                            E2eeKey *identity);
+void e2ee_account_record_free (E2eeAccountRecord *account);
 
 E2eeBuddyRecord *e2ee_account_lookup_buddy (E2eeAccountRecord *account, const char *name);
 E2eeBuddyRecord *e2ee_account_ensure_buddy (E2eeAccountRecord *account, const char *name);

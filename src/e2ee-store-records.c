@@ -1,0 +1,838 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <string.h>
+
+#include "e2ee-b64.h"
+#include "e2ee-error.h"
+#include "e2ee-store-records.h"
+#include "e2ee-wipe.h"
+
+#define KEYS_LEN (2 * E2EE_KEY_LEN)
+
+static const char *const sql_account_id =
+  "SELECT id FROM account WHERE protocol = ?1 AND name = ?2";
+
+/* ---- associated data: the identity of the row holding a secret ------- */
+
+static void
+aad_str (GByteArray *b, const char *s, gsize n)
+{
+  guint8 len[4] = { (guint8) (n >> 24), (guint8) (n >> 16), (guint8) (n >> 8), (guint8) n };
+  g_byte_array_append (b, len, 4);
+  g_byte_array_append (b, (const guint8 *) s, (guint) n);
+}
+
+static GByteArray *
+aad_identity (const char *protocol, const char *name, const E2eeKey *key)
+{
+  GByteArray *b = g_byte_array_new ();
+
+  aad_str (b, "purple-e2ee store v1 identity", 29);
+  aad_str (b, protocol, strlen (protocol));
+  aad_str (b, name, strlen (name));
+  g_byte_array_append (b, e2ee_key_get_x (key), E2EE_KEY_COORD_LEN);
+  g_byte_array_append (b, e2ee_key_get_y (key), E2EE_KEY_COORD_LEN);
+  return b;
+}
+
+static GByteArray *
+aad_keys (const E2eeAccountRecord *account, const char *buddy, const E2eeKey *key,
+          guint local_caps, guint remote_caps)
+{
+  GByteArray *b = g_byte_array_new ();
+  guint8 caps[2] = { (guint8) local_caps, (guint8) remote_caps };
+
+  aad_str (b, "purple-e2ee store v1 derived keys", 33);
+  aad_str (b, account->protocol, strlen (account->protocol));
+  aad_str (b, account->name, strlen (account->name));
+  aad_str (b, buddy, strlen (buddy));
+  g_byte_array_append (b, e2ee_key_get_x (key), E2EE_KEY_COORD_LEN);
+  g_byte_array_append (b, e2ee_key_get_y (key), E2EE_KEY_COORD_LEN);
+  g_byte_array_append (b, caps, 2);
+  return b;
+}
+
+/* ---- keys ------------------------------------------------------------ */
+
+/* The private scalar of @key into @d. */
+gboolean
+e2ee_records_key_scalar (const E2eeKey *key, guint8 d[E2EE_KEY_COORD_LEN], GError **error)
+{
+  g_autoptr (JsonObject) jwk = e2ee_key_to_jwk_object (key, TRUE, FALSE);
+  JsonNode *node = json_object_get_member (jwk, "d");
+  char *text;
+  guint8 *raw;
+  gsize len = 0;
+
+  if (node == NULL)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED,
+                   "keyring: an account identity has no private key");
+      return FALSE;
+    }
+  text = (char *) json_node_get_string (node);
+  raw = e2ee_b64url_decode (text, strlen (text), &len, NULL);
+  e2ee_wipe (text, strlen (text));
+  if (raw == NULL || len != E2EE_KEY_COORD_LEN)
+    {
+      e2ee_secret_free (raw, len);
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED, "keyring: cannot export a key");
+      return FALSE;
+    }
+  memcpy (d, raw, E2EE_KEY_COORD_LEN);
+  e2ee_secret_free (raw, len);
+  return TRUE;
+}
+
+E2eeKey *
+e2ee_records_make_key (const guint8 *x, const guint8 *y, const guint8 *d, guint caps, GError **error)
+{
+  g_autoptr (E2eeKey) key = NULL;
+
+  if (d == NULL)
+    key = e2ee_key_new_public (x, y, error);
+  else
+    {
+      char bx[64], by[64], bd[64];
+      char *jwk;
+
+      e2ee_b64url_encode_into (x, E2EE_KEY_COORD_LEN, bx);
+      e2ee_b64url_encode_into (y, E2EE_KEY_COORD_LEN, by);
+      e2ee_b64url_encode_into (d, E2EE_KEY_COORD_LEN, bd);
+      jwk = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\","
+                             "\"d\":\"%s\"}", bx, by, bd);
+      e2ee_wipe (bd, sizeof bd);
+      key = e2ee_key_from_jwk (jwk, -1, E2EE_KEY_EXPECT_PRIVATE, error);
+      e2ee_string_free (jwk);
+    }
+  if (key == NULL)
+    {
+      if (error != NULL && *error != NULL)
+        (*error)->code = E2EE_ERROR_KEYRING_CORRUPT;
+      return NULL;
+    }
+  if ((caps & E2EE_CAPS_V1) == 0 || caps > E2EE_CAPS_MASK)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT,
+                   "keyring: a stored key has invalid capabilities %u", caps);
+      return NULL;
+    }
+  return e2ee_key_with_caps (key, (guint8) caps);
+}
+
+static const guint8 *
+blob (sqlite3_stmt *st, int col, gsize want)
+{
+  if (sqlite3_column_type (st, col) != SQLITE_BLOB
+      || (gsize) sqlite3_column_bytes (st, col) != want)
+    return NULL;
+  return sqlite3_column_blob (st, col);
+}
+
+static gboolean
+bad_row (GError **error, const char *what)
+{
+  g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT,
+               "keyring: a stored %s is malformed", what);
+  return FALSE;
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+/* Opens a transaction unless the caller has one; *@own tells whether we
+ * must commit it. */
+static gboolean
+tx_begin (E2eeStore *store, gboolean *own, GError **error)
+{
+  *own = !e2ee_store_in_transaction (store);
+  return !*own || e2ee_store_begin (store, error);
+}
+
+static gboolean
+tx_end (E2eeStore *store, gboolean own, gboolean ok, GError **error)
+{
+  if (!own)
+    return ok;
+  if (!ok)
+    {
+      e2ee_store_rollback (store);
+      return FALSE;
+    }
+  return e2ee_store_commit (store, error);
+}
+
+static gboolean
+step_done (E2eeStore *store, sqlite3_stmt *st, GError **error)
+{
+  int rc = sqlite3_step (st);
+
+  sqlite3_reset (st);
+  return rc == SQLITE_DONE || e2ee_store_fail (store, rc, "write", error);
+}
+
+static gint64
+account_id (E2eeStore *store, const E2eeAccountRecord *account, GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store, sql_account_id, error);
+  gint64 id = -1;
+  int rc;
+
+  if (st == NULL)
+    return -1;
+  sqlite3_bind_text (st, 1, account->protocol, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, account->name, -1, SQLITE_STATIC);
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    id = sqlite3_column_int64 (st, 0);
+  else if (rc == SQLITE_DONE)
+    g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED,
+                 "keyring: account %s is not stored", account->name);
+  else
+    e2ee_store_fail (store, rc, "read", error);
+  sqlite3_reset (st);
+  return id;
+}
+
+/* ---- seal ------------------------------------------------------------ */
+
+gboolean
+e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected, E2eeSealParams *params,
+                       GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "SELECT kdf, t, m, p, salt, check_value FROM seal WHERE id = 1", error);
+  int rc;
+
+  *is_protected = FALSE;
+  if (st == NULL)
+    return FALSE;
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      const char *kdf = (const char *) sqlite3_column_text (st, 0);
+      const guint8 *salt = blob (st, 4, E2EE_SEAL_SALT_LEN);
+      const guint8 *check = blob (st, 5, E2EE_SEAL_CHECK_LEN);
+      gint64 t = sqlite3_column_int64 (st, 1), m = sqlite3_column_int64 (st, 2),
+             p = sqlite3_column_int64 (st, 3);
+
+      if (kdf == NULL || strlen (kdf) >= sizeof params->kdf || salt == NULL || check == NULL
+          || t < 0 || t > G_MAXUINT32 || m < 0 || m > G_MAXUINT32 || p < 0 || p > G_MAXUINT32)
+        {
+          sqlite3_reset (st);
+          return bad_row (error, "passphrase setting");
+        }
+      *is_protected = TRUE;
+      if (params != NULL)
+        {
+          memset (params, 0, sizeof *params);
+          g_strlcpy (params->kdf, kdf, sizeof params->kdf);
+          params->t = (guint32) t;
+          params->m = (guint32) m;
+          params->p = (guint32) p;
+          memcpy (params->salt, salt, E2EE_SEAL_SALT_LEN);
+          memcpy (params->check, check, E2EE_SEAL_CHECK_LEN);
+        }
+      rc = SQLITE_DONE;
+    }
+  sqlite3_reset (st);
+  return rc == SQLITE_DONE || e2ee_store_fail (store, rc, "read", error);
+}
+
+gboolean
+e2ee_records_unlock (E2eeStore *store, const char *passphrase, E2eeSeal **seal,
+                     GError **error)
+{
+  E2eeSealParams params;
+  gboolean prot;
+  E2eeSeal *old, *fresh;
+
+  *seal = NULL;
+  if (!e2ee_records_get_seal (store, &prot, &params, error))
+    return FALSE;
+  if (!prot)
+    return TRUE;
+  old = e2ee_seal_unlock (passphrase, &params, error);
+  e2ee_wipe (&params, sizeof params);
+  if (old == NULL)
+    return FALSE;
+  if (!e2ee_seal_is_weak (old))
+    {
+      *seal = old;
+      return TRUE;
+    }
+  /* Costs below today's minimum (an old or edited file): seal again. */
+  fresh = e2ee_seal_new (passphrase, error);
+  if (fresh == NULL || !e2ee_records_reseal (store, old, fresh, error))
+    {
+      e2ee_seal_free (fresh);
+      e2ee_seal_free (old);
+      return FALSE;
+    }
+  e2ee_seal_free (old);
+  *seal = fresh;
+  return TRUE;
+}
+
+/* ---- writing --------------------------------------------------------- */
+
+static gboolean
+bind_secret (sqlite3_stmt *st, int col, const E2eeSeal *seal, GByteArray *aad,
+             const guint8 *plain, gsize len, GError **error)
+{
+  if (seal == NULL)
+    {
+      sqlite3_bind_blob (st, col, plain, (int) len, SQLITE_TRANSIENT);
+      return TRUE;
+    }
+  {
+    g_autoptr (GBytes) sealed = e2ee_seal_seal (seal, aad->data, aad->len, plain, len, error);
+    gsize n = 0;
+    const guint8 *data;
+
+    if (sealed == NULL)
+      return FALSE;
+    data = g_bytes_get_data (sealed, &n);
+    sqlite3_bind_blob (st, col, data, (int) n, SQLITE_TRANSIENT);
+    return TRUE;
+  }
+}
+
+static gboolean
+write_account (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *account,
+               GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "INSERT INTO account (protocol, name, x, y, caps, d, last_counter)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (protocol, name) DO UPDATE SET"
+    " x = excluded.x, y = excluded.y, caps = excluded.caps, d = excluded.d,"
+    " last_counter = excluded.last_counter", error);
+  g_autoptr (GByteArray) aad = NULL;
+  guint8 d[E2EE_KEY_COORD_LEN];
+  gboolean ok;
+
+  if (st == NULL || !e2ee_records_key_scalar (account->identity, d, error))
+    return FALSE;
+  aad = aad_identity (account->protocol, account->name, account->identity);
+  sqlite3_bind_text (st, 1, account->protocol, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, account->name, -1, SQLITE_STATIC);
+  sqlite3_bind_blob (st, 3, e2ee_key_get_x (account->identity), E2EE_KEY_COORD_LEN, SQLITE_STATIC);
+  sqlite3_bind_blob (st, 4, e2ee_key_get_y (account->identity), E2EE_KEY_COORD_LEN, SQLITE_STATIC);
+  sqlite3_bind_int (st, 5, e2ee_key_get_caps (account->identity));
+  sqlite3_bind_int64 (st, 7, (gint64) account->last_counter);
+  ok = bind_secret (st, 6, seal, aad, d, sizeof d, error);
+  e2ee_wipe (d, sizeof d);
+  ok = ok && step_done (store, st, error);
+  sqlite3_clear_bindings (st);  /* the clear scalar was copied: drop it */
+  return ok;
+}
+
+gboolean
+e2ee_records_put_account (E2eeStore *store, const E2eeSeal *seal,
+                          const E2eeAccountRecord *account, GError **error)
+{
+  gboolean own;
+
+  if (!tx_begin (store, &own, error))
+    return FALSE;
+  return tx_end (store, own, write_account (store, seal, account, error), error);
+}
+
+gboolean
+e2ee_records_put_counter (E2eeStore *store, const E2eeAccountRecord *account, GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "UPDATE account SET last_counter = ?3 WHERE protocol = ?1 AND name = ?2", error);
+  gboolean own, ok;
+
+  if (st == NULL || !tx_begin (store, &own, error))
+    return FALSE;
+  sqlite3_bind_text (st, 1, account->protocol, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, account->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 3, (gint64) account->last_counter);
+  ok = step_done (store, st, error);
+  if (ok && sqlite3_changes (e2ee_store_get_db (store)) != 1)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED,
+                   "keyring: account %s is not stored", account->name);
+      ok = FALSE;
+    }
+  return tx_end (store, own, ok, error);
+}
+
+static gboolean
+write_device (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *account,
+              const char *buddy, gint64 buddy_id, gint pos, const E2eeDeviceRecord *dev,
+              GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "INSERT INTO device (buddy_id, pos, x, y, caps, trust, first_seen, last_seen,"
+    " replay_high, replay_window, keys_local_caps, keys_remote_caps, keys)"
+    " VALUES (?1, coalesce (?2, (SELECT count(*) FROM device WHERE buddy_id = ?1)),"
+    " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " ON CONFLICT (buddy_id, x, y) DO UPDATE SET pos = coalesce (?2, pos), caps = excluded.caps,"
+    " trust = excluded.trust, first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
+    " replay_high = excluded.replay_high, replay_window = excluded.replay_window,"
+    " keys_local_caps = excluded.keys_local_caps, keys_remote_caps = excluded.keys_remote_caps,"
+    " keys = excluded.keys", error);
+  gboolean ok = TRUE;
+
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, buddy_id);
+  if (pos >= 0)
+    sqlite3_bind_int (st, 2, pos);
+  sqlite3_bind_blob (st, 3, e2ee_key_get_x (dev->key), E2EE_KEY_COORD_LEN, SQLITE_STATIC);
+  sqlite3_bind_blob (st, 4, e2ee_key_get_y (dev->key), E2EE_KEY_COORD_LEN, SQLITE_STATIC);
+  sqlite3_bind_int (st, 5, e2ee_key_get_caps (dev->key));
+  sqlite3_bind_int (st, 6, dev->trust);
+  sqlite3_bind_int64 (st, 7, dev->first_seen);
+  sqlite3_bind_int64 (st, 8, dev->last_seen);
+  if (dev->replay_init)
+    {
+      sqlite3_bind_int64 (st, 9, (gint64) dev->replay_high);
+      sqlite3_bind_int64 (st, 10, (gint64) dev->replay_window);
+    }
+  if (dev->have_keys)
+    {
+      g_autoptr (GByteArray) aad = aad_keys (account, buddy, dev->key, dev->keys_local_caps,
+                                             dev->keys_remote_caps);
+      guint8 keys[KEYS_LEN];
+
+      memcpy (keys, dev->k_send, E2EE_KEY_LEN);
+      memcpy (keys + E2EE_KEY_LEN, dev->k_recv, E2EE_KEY_LEN);
+      sqlite3_bind_int (st, 11, dev->keys_local_caps);
+      sqlite3_bind_int (st, 12, dev->keys_remote_caps);
+      ok = bind_secret (st, 13, seal, aad, keys, sizeof keys, error);
+      e2ee_wipe (keys, sizeof keys);
+    }
+  ok = ok && step_done (store, st, error);
+  sqlite3_clear_bindings (st);
+  return ok;
+}
+
+static gint64
+write_buddy_row (E2eeStore *store, const E2eeAccountRecord *account,
+                 const E2eeBuddyRecord *buddy, GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "INSERT INTO buddy (account_id, name, policy, key_changed, had_encrypted)"
+    " VALUES ((SELECT id FROM account WHERE protocol = ?1 AND name = ?2), ?3, ?4, ?5, ?6)"
+    " ON CONFLICT (account_id, name) DO UPDATE SET policy = excluded.policy,"
+    " key_changed = excluded.key_changed, had_encrypted = excluded.had_encrypted"
+    " RETURNING id", error);
+  gint64 id = -1;
+  int rc;
+
+  if (st == NULL)
+    return -1;
+  sqlite3_bind_text (st, 1, account->protocol, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, account->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, buddy->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int (st, 4, buddy->policy);
+  sqlite3_bind_int (st, 5, buddy->key_changed ? 1 : 0);
+  sqlite3_bind_int (st, 6, buddy->had_encrypted ? 1 : 0);
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      id = sqlite3_column_int64 (st, 0);
+      rc = sqlite3_step (st);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      e2ee_store_fail (store, rc, "write", error);
+      id = -1;
+    }
+  sqlite3_reset (st);
+  return id;
+}
+
+gboolean
+e2ee_records_put_buddy (E2eeStore *store, const E2eeSeal *seal,
+                        const E2eeAccountRecord *account, const E2eeBuddyRecord *buddy,
+                        GError **error)
+{
+  sqlite3_stmt *del;
+  gboolean own, ok = TRUE;
+  gint64 id;
+
+  if (!tx_begin (store, &own, error))
+    return FALSE;
+  id = write_buddy_row (store, account, buddy, error);
+  if (id < 0)
+    return tx_end (store, own, FALSE, error);
+  /* Devices no longer in the record go; the others are written in
+   * place, positions moved out of the way first. */
+  del = e2ee_store_prepare (store, "UPDATE device SET pos = -1 - pos WHERE buddy_id = ?1", error);
+  if (del != NULL)
+    {
+      sqlite3_bind_int64 (del, 1, id);
+      ok = step_done (store, del, error);
+    }
+  else
+    ok = FALSE;
+  for (guint i = 0; ok && i < buddy->devices->len; i++)
+    ok = write_device (store, seal, account, buddy->name, id, (gint) i,
+                       g_ptr_array_index (buddy->devices, i), error);
+  if (ok)
+    {
+      del = e2ee_store_prepare (store, "DELETE FROM device WHERE buddy_id = ?1 AND pos < 0",
+                                error);
+      ok = del != NULL;
+      if (ok)
+        {
+          sqlite3_bind_int64 (del, 1, id);
+          ok = step_done (store, del, error);
+        }
+    }
+  return tx_end (store, own, ok, error);
+}
+
+gboolean
+e2ee_records_put_device (E2eeStore *store, const E2eeSeal *seal,
+                         const E2eeAccountRecord *account, const E2eeBuddyRecord *buddy,
+                         const E2eeDeviceRecord *device, GError **error)
+{
+  gboolean own, ok;
+  gint64 id;
+
+  if (!tx_begin (store, &own, error))
+    return FALSE;
+  id = write_buddy_row (store, account, buddy, error);
+  ok = id >= 0 && write_device (store, seal, account, buddy->name, id, -1, device, error);
+  return tx_end (store, own, ok, error);
+}
+
+gboolean
+e2ee_records_delete_buddy (E2eeStore *store, const E2eeAccountRecord *account,
+                           const char *name, GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "DELETE FROM buddy WHERE name = ?3 AND account_id ="
+    " (SELECT id FROM account WHERE protocol = ?1 AND name = ?2)", error);
+  gboolean own;
+
+  if (st == NULL || !tx_begin (store, &own, error))
+    return FALSE;
+  sqlite3_bind_text (st, 1, account->protocol, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, account->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, name, -1, SQLITE_STATIC);
+  return tx_end (store, own, step_done (store, st, error), error);
+}
+
+
+/* ---- reading --------------------------------------------------------- */
+
+void
+e2ee_records_buddy_free (E2eeBuddyRecord *buddy)
+{
+  if (buddy == NULL)
+    return;
+  g_ptr_array_unref (buddy->devices);
+  g_free (buddy->name);
+  g_free (buddy);
+}
+
+static E2eeBuddyRecord *
+buddy_new (const char *name)
+{
+  E2eeBuddyRecord *buddy = g_new0 (E2eeBuddyRecord, 1);
+
+  buddy->name = g_strdup (name);
+  buddy->devices = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_device_record_free);
+  return buddy;
+}
+
+/* The device of the current row (columns from 4 on, see read_buddies). */
+static E2eeDeviceRecord *
+read_device (sqlite3_stmt *st, const E2eeSeal *seal, const E2eeAccountRecord *account,
+             const char *buddy, GError **error)
+{
+  const guint8 *x = blob (st, 5, E2EE_KEY_COORD_LEN), *y = blob (st, 6, E2EE_KEY_COORD_LEN);
+  gint64 trust = sqlite3_column_int64 (st, 8);
+  g_autoptr (E2eeKey) key = NULL;
+  E2eeDeviceRecord *dev;
+
+  if (x == NULL || y == NULL || trust < E2EE_TRUST_UNDECIDED || trust > E2EE_TRUST_REJECTED)
+    {
+      bad_row (error, "device");
+      return NULL;
+    }
+  key = e2ee_records_make_key (x, y, NULL, (guint) sqlite3_column_int (st, 7), error);
+  if (key == NULL)
+    return NULL;
+  dev = e2ee_device_record_new (key, (E2eeTrust) trust, sqlite3_column_int64 (st, 9));
+  dev->last_seen = sqlite3_column_int64 (st, 10);
+  if (sqlite3_column_type (st, 11) != SQLITE_NULL)
+    {
+      dev->replay_init = TRUE;
+      dev->replay_high = (guint64) sqlite3_column_int64 (st, 11);
+      dev->replay_window = (guint64) sqlite3_column_int64 (st, 12);
+    }
+  if (sqlite3_column_type (st, 15) != SQLITE_NULL)
+    {
+      guint lc = (guint) sqlite3_column_int (st, 13), rc = (guint) sqlite3_column_int (st, 14);
+      gsize n = (gsize) sqlite3_column_bytes (st, 15);
+      const guint8 *data = sqlite3_column_blob (st, 15);
+      guint8 keys[KEYS_LEN];
+      gboolean ok;
+
+      if (seal == NULL)
+        {
+          ok = n == KEYS_LEN || bad_row (error, "derived key");
+          if (ok)
+            memcpy (keys, data, KEYS_LEN);
+        }
+      else
+        {
+          g_autoptr (GByteArray) aad = aad_keys (account, buddy, key, lc, rc);
+          ok = e2ee_seal_open (seal, aad->data, aad->len, data, n, keys, KEYS_LEN, error);
+        }
+      if (!ok)
+        {
+          e2ee_device_record_free (dev);
+          return NULL;
+        }
+      dev->have_keys = TRUE;
+      dev->keys_local_caps = (guint8) lc;
+      dev->keys_remote_caps = (guint8) rc;
+      memcpy (dev->k_send, keys, E2EE_KEY_LEN);
+      memcpy (dev->k_recv, keys + E2EE_KEY_LEN, E2EE_KEY_LEN);
+      e2ee_wipe (keys, sizeof keys);
+    }
+  return dev;
+}
+
+/* Buddies of account @id (one if @name is set) into a new hash table or
+ * @table. */
+static gboolean
+read_buddies (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *account,
+              gint64 id, const char *name, GHashTable *table, GError **error)
+{
+  static const char *const cols =
+    "SELECT b.id, b.name, b.policy, b.key_changed, b.had_encrypted, d.x, d.y, d.caps,"
+    " d.trust, d.first_seen, d.last_seen, d.replay_high, d.replay_window,"
+    " d.keys_local_caps, d.keys_remote_caps, d.keys, d.id"
+    " FROM buddy b LEFT JOIN device d ON d.buddy_id = b.id WHERE b.account_id = ?1";
+  g_autofree char *sql = g_strconcat (cols, name != NULL ? " AND b.name = ?2" : "",
+                                      " ORDER BY b.id, d.pos", NULL);
+  sqlite3_stmt *st = e2ee_store_prepare (store, sql, error);
+  E2eeBuddyRecord *cur = NULL;
+  gint64 cur_id = -1;
+  int rc;
+
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, id);
+  if (name != NULL)
+    sqlite3_bind_text (st, 2, name, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      gint64 bid = sqlite3_column_int64 (st, 0);
+      if (bid != cur_id)
+        {
+          const char *bname = (const char *) sqlite3_column_text (st, 1);
+          gint64 policy = sqlite3_column_int64 (st, 2);
+
+          if (bname == NULL || *bname == '\0' || policy < E2EE_POLICY_DEFAULT
+              || policy > E2EE_POLICY_REQUIRED)
+            {
+              sqlite3_reset (st);
+              return bad_row (error, "buddy");
+            }
+          cur = buddy_new (bname);
+          cur->policy = (E2eePolicy) policy;
+          cur->key_changed = sqlite3_column_int (st, 3) != 0;
+          cur->had_encrypted = sqlite3_column_int (st, 4) != 0;
+          cur_id = bid;
+          g_hash_table_replace (table, cur->name, cur);
+        }
+      if (sqlite3_column_type (st, 16) != SQLITE_NULL)
+        {
+          E2eeDeviceRecord *dev = read_device (st, seal, account, cur->name, error);
+          if (dev == NULL)
+            {
+              sqlite3_reset (st);
+              return FALSE;
+            }
+          g_ptr_array_add (cur->devices, dev);
+        }
+    }
+  sqlite3_reset (st);
+  return rc == SQLITE_DONE || e2ee_store_fail (store, rc, "read", error);
+}
+
+GPtrArray *
+e2ee_records_load_accounts (E2eeStore *store, const E2eeSeal *seal, gboolean with_buddies,
+                            GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "SELECT id, protocol, name, x, y, caps, d, last_counter FROM account ORDER BY id", error);
+  g_autoptr (GPtrArray) out = NULL;
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  int rc;
+
+  if (st == NULL)
+    return NULL;
+  out = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_account_record_free);
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      const char *protocol = (const char *) sqlite3_column_text (st, 1);
+      const char *name = (const char *) sqlite3_column_text (st, 2);
+      const guint8 *x = blob (st, 3, E2EE_KEY_COORD_LEN), *y = blob (st, 4, E2EE_KEY_COORD_LEN);
+      const guint8 *sealed = sqlite3_column_blob (st, 6);
+      gsize n = (gsize) sqlite3_column_bytes (st, 6);
+      guint caps = (guint) sqlite3_column_int (st, 5);
+      g_autoptr (E2eeKey) pub = NULL;
+      g_autoptr (E2eeKey) key = NULL;
+      guint8 d[E2EE_KEY_COORD_LEN];
+      gint64 id = sqlite3_column_int64 (st, 0);
+      gboolean ok;
+
+      if (protocol == NULL || name == NULL || x == NULL || y == NULL || sealed == NULL)
+        {
+          bad_row (error, "account");
+          goto fail;
+        }
+      pub = e2ee_records_make_key (x, y, NULL, caps, error);
+      if (pub == NULL)
+        goto fail;
+      if (seal == NULL)
+        {
+          ok = n == sizeof d || bad_row (error, "identity (is the keyring protected?)");
+          if (ok)
+            memcpy (d, sealed, sizeof d);
+        }
+      else
+        {
+          g_autoptr (GByteArray) aad = aad_identity (protocol, name, pub);
+          ok = e2ee_seal_open (seal, aad->data, aad->len, sealed, n, d, sizeof d, error);
+        }
+      if (ok)
+        key = e2ee_records_make_key (x, y, d, caps, error);
+      e2ee_wipe (d, sizeof d);
+      if (key == NULL)
+        goto fail;
+      g_ptr_array_add (out, e2ee_account_record_new (protocol, name, key));
+      ((E2eeAccountRecord *) out->pdata[out->len - 1])->last_counter =
+        (guint64) sqlite3_column_int64 (st, 7);
+      g_array_append_val (ids, id);
+    }
+  sqlite3_reset (st);
+  if (rc != SQLITE_DONE)
+    {
+      e2ee_store_fail (store, rc, "read", error);
+      return NULL;
+    }
+  for (guint i = 0; with_buddies && i < out->len; i++)
+    {
+      E2eeAccountRecord *account = out->pdata[i];
+      if (!read_buddies (store, seal, account, g_array_index (ids, gint64, i), NULL,
+                         account->buddies, error))
+        return NULL;
+    }
+  return g_steal_pointer (&out);
+
+fail:
+  sqlite3_reset (st);
+  return NULL;
+}
+
+E2eeBuddyRecord *
+e2ee_records_load_buddy (E2eeStore *store, const E2eeSeal *seal,
+                         const E2eeAccountRecord *account, const char *name, GError **error)
+{
+  g_autoptr (GHashTable) table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                        (GDestroyNotify) e2ee_records_buddy_free);
+  gint64 id = account_id (store, account, error);
+  E2eeBuddyRecord *buddy;
+
+  if (id < 0 || !read_buddies (store, seal, account, id, name, table, error))
+    return NULL;
+  buddy = g_hash_table_lookup (table, name);
+  if (buddy != NULL)
+    g_hash_table_steal (table, name);
+  return buddy;
+}
+
+gboolean
+e2ee_records_refresh_buddy (E2eeStore *store, const E2eeSeal *seal, E2eeAccountRecord *account,
+                            const char *name, GError **error)
+{
+  GError *local = NULL;
+  E2eeBuddyRecord *buddy = e2ee_records_load_buddy (store, seal, account, name, &local);
+
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  if (buddy == NULL)
+    g_hash_table_remove (account->buddies, name);
+  else
+    g_hash_table_replace (account->buddies, buddy->name, buddy);
+  return TRUE;
+}
+
+/* ---- passphrase changes ---------------------------------------------- */
+
+gboolean
+e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
+                     GError **error)
+{
+  g_autoptr (GPtrArray) accounts = e2ee_records_load_accounts (store, from, TRUE, error);
+  gboolean ok;
+
+  if (accounts == NULL || !e2ee_store_begin (store, error))
+    return FALSE;
+  ok = e2ee_store_exec (store, "DELETE FROM seal", error);
+  if (ok && to != NULL)
+    {
+      const E2eeSealParams *p = e2ee_seal_get_params (to);
+      sqlite3_stmt *st = e2ee_store_prepare (store,
+        "INSERT INTO seal (id, kdf, t, m, p, salt, check_value) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+        error);
+      ok = st != NULL;
+      if (ok)
+        {
+          sqlite3_bind_text (st, 1, p->kdf, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (st, 2, p->t);
+          sqlite3_bind_int64 (st, 3, p->m);
+          sqlite3_bind_int64 (st, 4, p->p);
+          sqlite3_bind_blob (st, 5, p->salt, E2EE_SEAL_SALT_LEN, SQLITE_STATIC);
+          sqlite3_bind_blob (st, 6, p->check, E2EE_SEAL_CHECK_LEN, SQLITE_STATIC);
+          ok = step_done (store, st, error);
+        }
+    }
+  for (guint a = 0; ok && a < accounts->len; a++)
+    {
+      E2eeAccountRecord *account = accounts->pdata[a];
+      GHashTableIter iter;
+      gpointer value;
+      gint64 id;
+
+      ok = write_account (store, to, account, error);
+      id = ok ? account_id (store, account, error) : -1;
+      ok = id >= 0;
+      g_hash_table_iter_init (&iter, account->buddies);
+      while (ok && g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          E2eeBuddyRecord *buddy = value;
+          gint64 bid = write_buddy_row (store, account, buddy, error);
+
+          ok = bid >= 0;
+          for (guint i = 0; ok && i < buddy->devices->len; i++)
+            {
+              E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+              if (dev->have_keys)
+                ok = write_device (store, to, account, buddy->name, bid, -1, dev, error);
+            }
+        }
+    }
+  if (!ok)
+    {
+      e2ee_store_rollback (store);
+      return FALSE;
+    }
+  /* The old values are gone from the database pages (secure_delete); the
+   * WAL still has them until it is emptied and truncated. */
+  return e2ee_store_commit (store, error) && e2ee_store_checkpoint (store, error);
+}
