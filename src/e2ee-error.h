@@ -69,26 +69,6 @@ typedef enum {
   E2EE_ERROR_NO_KEY = 100,        /* no key known for the buddy */
   E2EE_ERROR_UNTRUSTED,           /* key changed or new device needs a decision */
   E2EE_ERROR_POLICY,              /* encryption disabled for this buddy */
-  E2EE_ERROR_KEY_ELSEWHERE,       /* key already pinned under another name, or our own key */
-  E2EE_ERROR_REJECTED,            /* message from a device the user rejected: dropped */
-  E2EE_ERROR_WITHHELD,            /* message from a device not accepted yet: withheld */
-  E2EE_ERROR_NAME,                /* buddy or account name empty, not UTF-8, control bytes, too long */
-  E2EE_ERROR_IDENTITY_UNSAVED,    /* a new identity key could not be saved: not used */
-
-  /* Protocol v2 (docs/PROTOCOL-v2.md §9): signing keys, prekeys, session
-   * start, ratchet messages and state blobs */
-  E2EE_ERROR_SIGNATURE = 140,     /* ECDSA signature malformed or does not verify */
-  E2EE_ERROR_SIGN_KEY,            /* signing JWK not for ES256 ("alg"/"use") */
-  E2EE_ERROR_PREKEY_FORMAT,       /* prekey record malformed */
-  E2EE_ERROR_PREKEY_IDENTITY,     /* prekey record for another identity or device */
-  E2EE_ERROR_PREKEY_EXPIRED,      /* prekey expired, or its expiry is beyond the allowed lifetime */
-  E2EE_ERROR_PREKEY_VERSION,      /* prekey version list malformed or without v2 */
-  E2EE_ERROR_V2_FORMAT,           /* v2 message malformed (length, type, reserved bits, point) */
-  E2EE_ERROR_V2_DEVICE,           /* v2 message for another device or session */
-  E2EE_ERROR_V2_SKIP_LIMIT,       /* message number beyond the skip bound: state unchanged */
-  E2EE_ERROR_V2_DUPLICATE,        /* message already received: drop silently */
-  E2EE_ERROR_V2_STATE,            /* session state blob malformed, or counters exhausted */
-  E2EE_ERROR_V2_START,            /* session start inconsistent (unknown prekey id, not a start) */
 } E2eeErrorCode;
 
 G_END_DECLS
