@@ -69,6 +69,22 @@ typedef enum {
   E2EE_ERROR_NO_KEY = 100,        /* no key known for the buddy */
   E2EE_ERROR_UNTRUSTED,           /* key changed or new device needs a decision */
   E2EE_ERROR_POLICY,              /* encryption disabled for this buddy */
+
+  /* Protocol v2 (docs/PROTOCOL-v2.md §9): signing keys, prekeys, session
+   * start, ratchet messages and state blobs */
+  E2EE_ERROR_SIGNATURE = 140,     /* ECDSA signature malformed or does not verify */
+  E2EE_ERROR_SIGN_KEY,            /* signing JWK not for ES256 ("alg"/"use") */
+  E2EE_ERROR_PREKEY_FORMAT,       /* prekey record malformed */
+  E2EE_ERROR_PREKEY_IDENTITY,     /* prekey record for another identity or device */
+  E2EE_ERROR_PREKEY_EXPIRED,      /* prekey expired, or its expiry is beyond the allowed lifetime */
+  E2EE_ERROR_PREKEY_VERSION,      /* prekey version list malformed or without v2 */
+  E2EE_ERROR_V2_FORMAT,           /* v2 message malformed (length, type, reserved bits, point) */
+  E2EE_ERROR_V2_DEVICE,           /* v2 message for another device or session */
+  E2EE_ERROR_V2_SKIP_LIMIT,       /* message number beyond the skip bound: state unchanged */
+  E2EE_ERROR_V2_DUPLICATE,        /* message already received: drop silently */
+  E2EE_ERROR_V2_STATE,            /* session state blob malformed, or counters exhausted */
+  E2EE_ERROR_V2_START,            /* session start inconsistent (unknown prekey id, not a start) */
+  E2EE_ERROR_V2_ACCOUNT,          /* account identifier empty, not UTF-8 or too long */
 } E2eeErrorCode;
 
 G_END_DECLS
