@@ -127,6 +127,7 @@ GPtrArray *e2ee_keyring_get_accounts (E2eeKeyring *keyring);
 E2eeAccountRecord *e2ee_account_record_new (const char *protocol, const char *name,
                                             E2eeKey *identity);
 void e2ee_account_record_free (E2eeAccountRecord *account);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeAccountRecord, e2ee_account_record_free)
 
 E2eeBuddyRecord *e2ee_account_lookup_buddy (E2eeAccountRecord *account, const char *name);
 E2eeBuddyRecord *e2ee_account_ensure_buddy (E2eeAccountRecord *account, const char *name);
