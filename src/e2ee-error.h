@@ -69,6 +69,11 @@ typedef enum {
   E2EE_ERROR_NO_KEY = 100,        /* no key known for the buddy */
   E2EE_ERROR_UNTRUSTED,           /* key changed or new device needs a decision */
   E2EE_ERROR_POLICY,              /* encryption disabled for this buddy */
+  E2EE_ERROR_KEY_ELSEWHERE,       /* key already pinned under another name, or our own key */
+  E2EE_ERROR_REJECTED,            /* message from a device the user rejected: dropped */
+  E2EE_ERROR_WITHHELD,            /* message from a device not accepted yet: withheld */
+  E2EE_ERROR_NAME,                /* buddy or account name empty, not UTF-8, control bytes, too long */
+  E2EE_ERROR_IDENTITY_UNSAVED,    /* a new identity key could not be saved: not used */
 
   /* Protocol v2 (docs/PROTOCOL-v2.md §9): signing keys, prekeys, session
    * start, ratchet messages and state blobs */

@@ -239,6 +239,7 @@ typedef struct {
   char **chunks;     /* n slots, NULL until received */
   gsize bytes;       /* sum of received chunk lengths */
   gint64 created;
+  guint rank;        /* of its conversation, for fair eviction */
 } Pending;
 
 struct _E2eeReassembler {
@@ -246,6 +247,8 @@ struct _E2eeReassembler {
   guint max_total;
   gsize max_bytes;
   guint timeout_s;
+  gboolean fair;
+  guint64 evicted;
   GHashTable *pending;   /* "conv\nid" -> Pending */
   GHashTable *per_conv;  /* conv -> count of Pending (absent when 0) */
 };
@@ -383,14 +386,75 @@ assemble (const Pending *pb)
   return out;
 }
 
+void
+e2ee_reassembler_set_fair (E2eeReassembler *r, gboolean fair)
+{
+  g_return_if_fail (r != NULL);
+  r->fair = fair;
+}
+
+guint64
+e2ee_reassembler_evicted (E2eeReassembler *r)
+{
+  g_return_val_if_fail (r != NULL, 0);
+  return r->evicted;
+}
+
+/* Frees one buffer for a new message of conversation @key (see
+ * e2ee_reassembler_set_fair); FALSE if no conversation may lose one. */
+static gboolean
+evict_for (E2eeReassembler *r, const char *key, guint rank)
+{
+  guint n = conv_count (r, key), vcount = 0;
+  GHashTableIter iter;
+  gpointer k, v;
+  const char *victim_key = NULL;
+  Pending *victim = NULL;
+
+  g_hash_table_iter_init (&iter, r->pending);
+  while (g_hash_table_iter_next (&iter, &k, &v))
+    {
+      Pending *pb = v;
+      guint c;
+
+      if (pb->rank > rank || strcmp (pb->conv, key) == 0)
+        continue;
+      c = conv_count (r, pb->conv);
+      if (pb->rank == rank && c <= n + 1)
+        continue;
+      if (victim == NULL || pb->rank < victim->rank
+          || (pb->rank == victim->rank
+              && (c > vcount || (c == vcount && pb->created < victim->created))))
+        {
+          victim = pb;
+          victim_key = k;
+          vcount = c;
+        }
+    }
+  if (victim == NULL)
+    return FALSE;
+  conv_count_add (r, victim->conv, -1);
+  g_hash_table_remove (r->pending, victim_key);
+  r->evicted++;
+  return TRUE;
+}
+
+gboolean
+e2ee_reassembler_add (E2eeReassembler *r, const char *key, const char *fragment,
+                      gint64 now, char **complete, GError **error)
+{
+  return e2ee_reassembler_add_ranked (r, key, 0, fragment, now, complete, error);
+}
+
 /* A rejected fragment never changes any state: a forged or mangled piece
  * must not cost a genuine message its buffer.  A conversation at its
  * max_per_key is refused new messages (rather than losing its oldest
  * pending one), so a flood cannot push out a message already in progress;
  * stale buffers go when they time out. */
 gboolean
-e2ee_reassembler_add (E2eeReassembler *r, const char *key, const char *fragment,
-                      gint64 now, char **complete, GError **error)
+e2ee_reassembler_add_ranked (E2eeReassembler *r, const char *key, guint rank,
+                             const char *fragment, gint64 now, char **complete,
+                             GError **error)
 {
   Fragment f;
   Pending *pb;
@@ -427,7 +491,8 @@ e2ee_reassembler_add (E2eeReassembler *r, const char *key, const char *fragment,
                        "(limit %u)", r->max_per_key);
           return FALSE;
         }
-      if (g_hash_table_size (r->pending) >= r->max_total)
+      if (g_hash_table_size (r->pending) >= r->max_total
+          && !(r->fair && evict_for (r, key, rank)))
         {
           g_set_error (error, E2EE_ERROR, E2EE_ERROR_FRAGMENT_LIMIT,
                        "too many pending fragmented messages (limit %u)",
@@ -439,6 +504,7 @@ e2ee_reassembler_add (E2eeReassembler *r, const char *key, const char *fragment,
       pb->n = f.n;
       pb->chunks = g_new0 (char *, f.n);
       pb->created = now;
+      pb->rank = rank;
       g_hash_table_insert (r->pending, g_strdup (table_key), pb);
       conv_count_add (r, key, +1);
     }

@@ -61,6 +61,28 @@ gboolean e2ee_reassembler_add (E2eeReassembler *r, const char *key,
                                const char *fragment, gint64 now,
                                char **complete, GError **error);
 
+/* Fair mode (off by default; the session turns it on).  When all
+ * @max_total buffers are held and a new message arrives, instead of being
+ * refused it takes the slot of the oldest buffer of the *largest
+ * offender*: a conversation of a lower rank if there is one (the one with
+ * most buffers, then the oldest), otherwise one of the same rank that
+ * holds at least two buffers more than the newcomer's conversation.  A
+ * conversation therefore never loses a buffer to one holding as many as
+ * itself or more, nor to one of a lower rank: one sender cycling through
+ * many names (each at most @max_per_key) pushes out only its own buffers,
+ * never another sender's single message in progress.  The per-conversation
+ * cap still refuses (a conversation never evicts itself). */
+void e2ee_reassembler_set_fair (E2eeReassembler *r, gboolean fair);
+
+/* add() with a @rank for the conversation (higher = more trusted, e.g. 1
+ * for buddies with a pinned key, 0 for anyone else); add() is rank 0. */
+gboolean e2ee_reassembler_add_ranked (E2eeReassembler *r, const char *key, guint rank,
+                                      const char *fragment, gint64 now,
+                                      char **complete, GError **error);
+
+/* How many buffers fair mode has evicted so far. */
+guint64 e2ee_reassembler_evicted (E2eeReassembler *r);
+
 /* Drops buffers whose first piece came more than the timeout before @now
  * (add() does this first, too); returns how many were dropped.
  * pending() counts buffers of conversation @key, or of all with NULL. */

@@ -3,18 +3,28 @@
 
 #include "e2ee-envelope.h"
 #include "e2ee-error.h"
-#include "e2ee-session.h"
+#include "e2ee-session-private.h"
 #include "e2ee-wipe.h"
 
 #define REPLAY_WINDOW 64
-/* Most device records one buddy can have (pinned, undecided and rejected). */
-#define MAX_DEVICES_PER_BUDDY 64
 
 /* Reassembly bounds: per conversation, in all, per message, seconds. */
 #define FRAGMENTS_PER_BUDDY 4
 #define FRAGMENTS_TOTAL 64
 #define FRAGMENT_MAX_BYTES (96 * 1024)
 #define FRAGMENT_TIMEOUT_S 120
+
+/* Malformed-fragment reports (receive_full): one per conversation per
+ * window, at most REPORTS_PER_WINDOW in all per window, and at most
+ * REPORT_CONVS_MAX conversations remembered. */
+#define REPORT_WINDOW_S 60
+#define REPORTS_PER_WINDOW 10
+#define REPORT_CONVS_MAX 256
+
+typedef struct {
+  gint64 last_report;
+  guint suppressed;
+} MalformedReport;
 
 struct _E2eeContext {
   E2eeKeyring *keyring;
@@ -28,6 +38,15 @@ struct _E2eeContext {
    * reuses one.  Keyed by value, never by record pointer, so a handle can
    * never outlive or mismatch the key it was made for. */
   GHashTable *aead_cache;
+  /* Plaintexts from devices not accepted yet (bounded, wiped). */
+  E2eeWithheld *withheld;
+  /* Key sets of non-contacts (bounded LRU, in memory only). */
+  E2eeStrangers *strangers;
+  /* Malformed-fragment reports: conv -> MalformedReport (bounded). */
+  GHashTable *malformed;
+  guint64 malformed_total;
+  gint64 report_window_start;
+  guint reports_in_window;
 };
 
 #define AEAD_CACHE_MAX 512
@@ -74,6 +93,10 @@ e2ee_context_new (E2eeKeyring *keyring)
   ctx->aead_cache = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
                                            (GDestroyNotify) g_bytes_unref,
                                            (GDestroyNotify) e2ee_aead_free);
+  e2ee_reassembler_set_fair (ctx->reassembler, TRUE);
+  ctx->withheld = e2ee_withheld_new (E2EE_WITHHELD_PER_BUDDY, E2EE_WITHHELD_TOTAL);
+  ctx->strangers = e2ee_strangers_new (E2EE_STRANGERS_MAX);
+  ctx->malformed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return ctx;
 }
 
@@ -84,6 +107,9 @@ e2ee_context_free (E2eeContext *ctx)
     return;
   e2ee_reassembler_free (ctx->reassembler);
   g_hash_table_destroy (ctx->aead_cache);
+  e2ee_withheld_free (ctx->withheld);
+  e2ee_strangers_free (ctx->strangers);
+  g_hash_table_destroy (ctx->malformed);
   e2ee_keyring_free (ctx->keyring);
   g_free (ctx);
 }
@@ -119,39 +145,93 @@ e2ee_context_set_changed_func (E2eeContext *ctx, E2eeChangedFunc func, gpointer 
   ctx->changed_data = user_data;
 }
 
-static void
-notify_changed (E2eeContext *ctx)
+void
+e2ee_session_notify_changed (E2eeContext *ctx)
 {
   if (ctx->changed)
     ctx->changed (ctx, ctx->changed_data);
 }
+#define notify_changed e2ee_session_notify_changed
+#define trust_is_usable e2ee_session_trust_usable
+
+E2eeWithheld *
+e2ee_session_withheld (E2eeContext *ctx)
+{
+  return ctx->withheld;
+}
+
+E2eeStrangers *
+e2ee_session_strangers (E2eeContext *ctx)
+{
+  return ctx->strangers;
+}
 
 /* ---- accounts and keys ------------------------------------------------ */
+
+static E2eeAccountRecord *
+ensure_account (E2eeContext *ctx, const char *protocol, const char *name, gboolean save,
+                gboolean *created, GError **error)
+{
+  E2eeAccountRecord *account;
+  g_autoptr (E2eeKey) identity = NULL;
+
+  if (created)
+    *created = FALSE;
+  if (!e2ee_session_check_name (protocol, error) || !e2ee_session_check_name (name, error))
+    return NULL;
+  account = e2ee_keyring_lookup_account (ctx->keyring, protocol, name);
+  if (account == NULL)
+    {
+      if (!(identity = e2ee_key_generate (error)))
+        return NULL;
+      account = e2ee_keyring_add_account (ctx->keyring, protocol, name, identity);
+      if (created)
+        *created = TRUE;
+      account->identity_unsaved = save;
+      notify_changed (ctx);
+    }
+  if (account->identity_unsaved)
+    {
+      /* An identity nobody can load again would be a new device at every
+       * start: it is neither published nor used until it is on disk. */
+      GError *local = NULL;
+
+      if (!e2ee_keyring_save (ctx->keyring, &local))
+        {
+          g_set_error (error, E2EE_ERROR, E2EE_ERROR_IDENTITY_UNSAVED,
+                       "the new identity key of %s could not be saved, so it is not "
+                       "used: %s", name, local->message);
+          g_error_free (local);
+          return NULL;
+        }
+      account->identity_unsaved = FALSE;
+    }
+  return account;
+}
 
 E2eeAccountRecord *
 e2ee_context_ensure_account (E2eeContext *ctx, const char *protocol, const char *name,
                              gboolean *created, GError **error)
 {
-  E2eeAccountRecord *account = e2ee_keyring_lookup_account (ctx->keyring, protocol, name);
-  g_autoptr (E2eeKey) identity = NULL;
+  return ensure_account (ctx, protocol, name, FALSE, created, error);
+}
 
-  if (created)
-    *created = FALSE;
-  if (account != NULL)
-    return account;
-  if (!(identity = e2ee_key_generate (error)))
-    return NULL;
-  account = e2ee_keyring_add_account (ctx->keyring, protocol, name, identity);
-  if (created)
-    *created = TRUE;
-  notify_changed (ctx);
-  return account;
+E2eeAccountRecord *
+e2ee_context_ensure_account_saved (E2eeContext *ctx, const char *protocol, const char *name,
+                                   gboolean *created, GError **error)
+{
+  return ensure_account (ctx, protocol, name, TRUE, created, error);
 }
 
 static gboolean
-trust_is_usable (E2eeTrust trust)
+identity_usable (E2eeAccountRecord *account, GError **error)
 {
-  return trust == E2EE_TRUST_TOFU || trust == E2EE_TRUST_VERIFIED;
+  if (!account->identity_unsaved)
+    return TRUE;
+  g_set_error (error, E2EE_ERROR, E2EE_ERROR_IDENTITY_UNSAVED,
+               "the identity key of %s has not been saved, so it is not used",
+               account->name);
+  return FALSE;
 }
 
 GPtrArray *
@@ -160,7 +240,11 @@ e2ee_context_own_keyset (E2eeContext *ctx, E2eeAccountRecord *account)
   GPtrArray *keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
   E2eeBuddyRecord *self = e2ee_account_lookup_buddy (account, account->name);
 
+  (void) ctx;
+  if (account->identity_unsaved)
+    return keys;
   g_ptr_array_add (keys, e2ee_key_public_copy (account->identity));
+  /* Confirmed own devices only: a pending one is never republished. */
   for (guint i = 0; self && i < self->devices->len && keys->len < E2EE_KEYSET_MAX; i++)
     {
       E2eeDeviceRecord *dev = self->devices->pdata[i];
@@ -168,73 +252,6 @@ e2ee_context_own_keyset (E2eeContext *ctx, E2eeAccountRecord *account)
         g_ptr_array_add (keys, e2ee_key_ref (dev->key));
     }
   return keys;
-}
-
-E2eeLearnResult
-e2ee_context_learn_keys (E2eeContext *ctx, E2eeAccountRecord *account,
-                         const char *buddy_name, GPtrArray *keys,
-                         GPtrArray **new_devices)
-{
-  E2eeBuddyRecord *buddy = e2ee_account_ensure_buddy (account, buddy_name);
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  gboolean first_contact = TRUE, known_seen = FALSE;
-  GPtrArray *fresh = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
-  E2eeLearnResult result = E2EE_LEARN_NOTHING_NEW;
-
-  for (guint i = 0; i < buddy->devices->len; i++)
-    if (trust_is_usable (((E2eeDeviceRecord *) buddy->devices->pdata[i])->trust))
-      first_contact = FALSE;
-
-  for (guint i = 0; i < keys->len; i++)
-    {
-      E2eeKey *key = keys->pdata[i];
-      E2eeDeviceRecord *dev;
-
-      if (e2ee_key_equal (key, account->identity))
-        continue; /* our own key in our own account's set */
-      dev = e2ee_buddy_find_device (buddy, key);
-      if (dev != NULL)
-        {
-          dev->last_seen = now;
-          if (trust_is_usable (dev->trust))
-            known_seen = TRUE;
-          continue;
-        }
-      /* Offers are unauthenticated: without a cap, anyone could grow the
-       * keyring (and every later save and load) without bound by sending
-       * offers with ever new keys. */
-      if (buddy->devices->len + fresh->len >= MAX_DEVICES_PER_BUDDY)
-        continue;
-      g_ptr_array_add (fresh, e2ee_key_ref (key));
-    }
-
-  if (fresh->len > 0)
-    {
-      /* First contact pins every key (trust on first use).  Later, a set
-       * that still holds a pinned key only adds devices, which wait for
-       * the user; a set that holds none of them replaces the identity,
-       * which blocks sending until the user decides. */
-      E2eeTrust trust = first_contact ? E2EE_TRUST_TOFU : E2EE_TRUST_UNDECIDED;
-
-      for (guint i = 0; i < fresh->len; i++)
-        g_ptr_array_add (buddy->devices, e2ee_device_record_new (fresh->pdata[i], trust, now));
-      if (first_contact)
-        result = E2EE_LEARN_FIRST_CONTACT;
-      else if (known_seen)
-        result = E2EE_LEARN_NEW_DEVICE;
-      else
-        {
-          result = E2EE_LEARN_KEY_CHANGED;
-          buddy->key_changed = TRUE;
-        }
-      notify_changed (ctx);
-    }
-
-  if (new_devices)
-    *new_devices = fresh;
-  else
-    g_ptr_array_unref (fresh);
-  return result;
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -265,26 +282,35 @@ E2eeSendDecision
 e2ee_context_send_decision (E2eeContext *ctx, E2eeAccountRecord *account,
                             const char *buddy_name, GError **error)
 {
-  E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
-  E2eePolicy policy = effective_policy (ctx, buddy);
+  E2eeBuddyRecord *buddy;
+  E2eePolicy policy;
 
+  if (!e2ee_session_check_name (buddy_name, error))
+    return E2EE_SEND_BLOCK;
+  buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  policy = effective_policy (ctx, buddy);
   if (policy == E2EE_POLICY_OFF)
     return E2EE_SEND_PLAINTEXT;
   if (buddy && buddy->key_changed)
     {
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED,
-                   "the encryption key of %s has changed; compare safety numbers, "
-                   "then accept the new key with /e2ee trust", buddy_name);
+                   "the encryption key of %s has changed; compare safety numbers "
+                   "(/e2ee verify), then accept the new key with /e2ee trust DEVICE, "
+                   "or start over with /e2ee reset", buddy_name);
       return E2EE_SEND_BLOCK;
     }
   if (count_devices (buddy, TRUE) > 0)
     return E2EE_SEND_ENCRYPT;
-  if (count_devices (buddy, FALSE) > 0)
+  if (buddy && buddy->devices->len > 0)
     {
-      /* Known keys, none trusted: once a buddy has a key we never fall
-       * back to plaintext on our own. */
+      /* Rejected is not absent: once a buddy has had a key we never fall
+       * back to plaintext unless the user turns encryption off. */
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED,
-                   "none of the keys of %s is trusted yet; use /e2ee trust", buddy_name);
+                   "no device of %s is accepted (%u rejected, %u awaiting a decision); "
+                   "accept one with /e2ee trust DEVICE, or send unencrypted with "
+                   "/e2ee off", buddy_name,
+                   buddy->devices->len - count_devices (buddy, FALSE),
+                   count_devices (buddy, FALSE));
       return E2EE_SEND_BLOCK;
     }
   if (policy == E2EE_POLICY_REQUIRED)
@@ -363,7 +389,7 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
                       const char *buddy_name, const char *plaintext, gsize budget,
                       GError **error)
 {
-  E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  E2eeBuddyRecord *buddy;
   E2eeBuddyRecord *self = NULL;
   g_autoptr (GArray) recipients = g_array_new (FALSE, TRUE, sizeof (E2eeRecipient));
   E2eeSealParams params = { 0 };
@@ -372,6 +398,8 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
   char **pieces = NULL;
   GError *local = NULL;
 
+  if (!identity_usable (account, error))
+    return NULL;
   if (e2ee_context_send_decision (ctx, account, buddy_name, error) != E2EE_SEND_ENCRYPT)
     {
       if (error && *error == NULL)
@@ -379,6 +407,7 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
                      "encryption is turned off for %s", buddy_name);
       return NULL;
     }
+  buddy = e2ee_account_lookup_buddy (account, buddy_name);
   add_recipients (ctx, recipients, account, buddy, &local);
   if (g_strcmp0 (buddy_name, account->name) != 0)
     self = e2ee_account_lookup_buddy (account, account->name);
@@ -430,7 +459,7 @@ set_error (E2eeRecvResult *result, GError *error)
 
 static void
 receive_offer (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
-               const char *text, E2eeRecvResult *result)
+               const char *text, gboolean contact, E2eeRecvResult *result)
 {
   E2eeOfferKind kind;
   GError *error = NULL;
@@ -441,9 +470,16 @@ receive_offer (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
       set_error (result, error);
       return;
     }
+  result->learned = e2ee_context_learn_keys_full (ctx, account, buddy, keys, contact,
+                                                  &result->new_devices, &error);
+  if (result->learned == E2EE_LEARN_REFUSED || result->learned == E2EE_LEARN_INVALID)
+    {
+      /* Someone else's key offered under this name: not answered. */
+      set_error (result, error);
+      return;
+    }
   result->kind = E2EE_RECV_OFFER;
-  result->learned = e2ee_context_learn_keys (ctx, account, buddy, keys, &result->new_devices);
-  if (kind == E2EE_OFFER_KIND_OFFER)
+  if (kind == E2EE_OFFER_KIND_OFFER && !account->identity_unsaved)
     {
       /* Answers are never answered, so two plugins cannot loop. */
       g_autoptr (GPtrArray) own = e2ee_context_own_keyset (ctx, account);
@@ -575,9 +611,17 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
   buddy = e2ee_account_lookup_buddy (account, buddy_name);
   if (buddy == NULL || buddy->devices->len == 0)
     {
-      error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
-                           "an encrypted message from %s arrived, but no key is known "
-                           "for %s", buddy_name, buddy_name);
+      g_autofree char *conv = e2ee_session_conv_key (account, buddy_name);
+
+      if (e2ee_strangers_contains (ctx->strangers, conv))
+        error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
+                             "an encrypted message from %s arrived; %s is not among your "
+                             "contacts, so their key is not used yet (add them, or write "
+                             "to them, to accept it)", buddy_name, buddy_name);
+      else
+        error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
+                             "an encrypted message from %s arrived, but no key is known "
+                             "for %s", buddy_name, buddy_name);
       goto fail;
     }
   dev = find_sender (ctx, buddy, e2ee_envelope_get_sender_id (env), env, account, (guint) index,
@@ -602,8 +646,12 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
     }
   if (dev->trust == E2EE_TRUST_REJECTED)
     {
-      error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNTRUSTED,
-                           "a message from a rejected device of %s was dropped", buddy_name);
+      error = g_error_new (E2EE_ERROR, E2EE_ERROR_REJECTED,
+                           "a message from device %.8s of %s, which you rejected, was "
+                           "dropped (/e2ee trust %.8s would accept that device again)",
+                           e2ee_key_get_kid (dev->key), buddy_name,
+                           e2ee_key_get_kid (dev->key));
+      result->sender_kid = g_strdup (e2ee_key_get_kid (dev->key));
       goto fail;
     }
   if (!plaintext_acceptable (plaintext, len))
@@ -611,6 +659,38 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
       error = g_error_new (E2EE_ERROR, E2EE_ERROR_ENVELOPE_TRAILING,
                            "an encrypted message from %s is not valid UTF-8 text", buddy_name);
       goto fail;
+    }
+  if (!trust_is_usable (dev->trust))
+    {
+      /* A device the user has not accepted (a new one, a changed key, or
+       * one claiming to be our own account) does not speak for the buddy:
+       * its words are held back until the user trusts it. */
+      g_autofree char *conv = e2ee_session_conv_key (account, buddy_name);
+      const char *kid = e2ee_key_get_kid (dev->key);
+      gint64 when = g_get_real_time () / G_USEC_PER_SEC;
+
+      replay_record (dev, e2ee_envelope_get_counter (env));
+      dev->last_seen = when;
+      result->kind = E2EE_RECV_WITHHELD;
+      result->sender_trust = dev->trust;
+      result->sender_kid = g_strdup (kid);
+      result->withheld_dropped = e2ee_withheld_add (ctx->withheld, conv, kid,
+                                                    (char *) plaintext, when);
+      plaintext = NULL;
+      if (e2ee_session_is_own (account, buddy_name))
+        result->error = g_error_new (E2EE_ERROR, E2EE_ERROR_WITHHELD,
+                                     "a message from a NEW DEVICE %.8s that claims to be "
+                                     "YOUR OWN account is withheld and not shown; only if "
+                                     "you added that device yourself, accept it with "
+                                     "/e2ee own accept %.8s", kid, kid);
+      else
+        result->error = g_error_new (E2EE_ERROR, E2EE_ERROR_WITHHELD,
+                                     "a message from device %.8s of %s, which you have "
+                                     "not accepted, is withheld and not shown; compare "
+                                     "its safety number (/e2ee verify), then /e2ee trust "
+                                     "%.8s shows it", kid, buddy_name, kid);
+      notify_changed (ctx);
+      return;
     }
   replay_record (dev, e2ee_envelope_get_counter (env));
   dev->last_seen = g_get_real_time () / G_USEC_PER_SEC;
@@ -629,26 +709,94 @@ fail:
   set_error (result, error);
 }
 
-void
-e2ee_context_receive (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
-                      const char *text, gint64 now, E2eeRecvResult *result)
+/* TRUE if this malformed fragment of @conv is to be reported; otherwise
+ * it is only counted.  *@suppressed: how many went unreported before. */
+static gboolean
+report_malformed (E2eeContext *ctx, const char *conv, gint64 now, guint *suppressed)
+{
+  MalformedReport *m = g_hash_table_lookup (ctx->malformed, conv);
+
+  if (m != NULL && now >= m->last_report && now - m->last_report < REPORT_WINDOW_S)
+    {
+      m->suppressed++;
+      return FALSE;
+    }
+  if (now < ctx->report_window_start || now - ctx->report_window_start >= REPORT_WINDOW_S)
+    {
+      ctx->report_window_start = now;
+      ctx->reports_in_window = 0;
+    }
+  if (ctx->reports_in_window >= REPORTS_PER_WINDOW)
+    {
+      if (m != NULL)
+        m->suppressed++;
+      return FALSE;
+    }
+  if (m == NULL)
+    {
+      if (g_hash_table_size (ctx->malformed) >= REPORT_CONVS_MAX)
+        g_hash_table_remove_all (ctx->malformed);
+      m = g_new0 (MalformedReport, 1);
+      g_hash_table_insert (ctx->malformed, g_strdup (conv), m);
+    }
+  *suppressed = m->suppressed;
+  m->suppressed = 0;
+  m->last_report = now;
+  ctx->reports_in_window++;
+  return TRUE;
+}
+
+guint64
+e2ee_context_malformed_fragments (E2eeContext *ctx)
+{
+  return ctx->malformed_total;
+}
+
+static void
+receive_text (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
+              const char *text, gint64 now, gboolean contact, gboolean quiet,
+              E2eeRecvResult *result)
 {
   g_autofree char *complete = NULL;
-  g_autofree char *trimmed = g_strstrip (g_strdup (text));
+  g_autofree char *trimmed = NULL;
   GError *error = NULL;
+  E2eeBuddyRecord *buddy;
 
   memset (result, 0, sizeof *result);
+  if (!e2ee_session_check_name (buddy_name, &error) || text == NULL)
+    {
+      if (error == NULL)
+        error = g_error_new_literal (E2EE_ERROR, E2EE_ERROR_FAILED, "no message text");
+      set_error (result, error);
+      return;
+    }
   e2ee_reassembler_expire (ctx->reassembler, now);
   /* Transports add or keep line breaks around a message; the wire forms
    * themselves never contain white space. */
+  trimmed = g_strstrip (g_strdup (text));
   text = trimmed;
+  buddy = e2ee_account_lookup_buddy (account, buddy_name);
 
   if (e2ee_fragment_detect (text))
     {
-      g_autofree char *key = g_strdup_printf ("%s\n%s\n%s", account->protocol,
-                                              account->name, buddy_name);
-      if (!e2ee_reassembler_add (ctx->reassembler, key, text, now, &complete, &error))
+      g_autofree char *key = e2ee_session_conv_key (account, buddy_name);
+      /* Senders with a pinned key outrank anyone else (fair reassembly). */
+      guint rank = (e2ee_session_is_own (account, buddy_name)
+                    || count_devices (buddy, TRUE) > 0) ? 1 : 0;
+
+      if (!e2ee_reassembler_add_ranked (ctx->reassembler, key, rank, text, now, &complete,
+                                        &error))
         {
+          if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_FRAGMENT))
+            {
+              ctx->malformed_total++;
+              if (quiet && !report_malformed (ctx, key, now, &result->suppressed))
+                {
+                  g_error_free (error);
+                  result->kind = E2EE_RECV_PENDING;
+                  return;
+                }
+            }
           set_error (result, error);
           return;
         }
@@ -661,7 +809,7 @@ e2ee_context_receive (E2eeContext *ctx, E2eeAccountRecord *account, const char *
     }
 
   if (e2ee_offer_inband_detect (text))
-    receive_offer (ctx, account, buddy_name, text, result);
+    receive_offer (ctx, account, buddy_name, text, contact, result);
   else if (e2ee_armor_detect (text))
     receive_envelope (ctx, account, buddy_name, text, result);
   else if (complete != NULL)
@@ -669,76 +817,38 @@ e2ee_context_receive (E2eeContext *ctx, E2eeAccountRecord *account, const char *
                                             "reassembled fragments hold no envelope"));
   else
     {
-      E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
+      /* Plaintext from someone who has had a key is suspicious whatever
+       * state their keys are in (rejected, undecided, changed). */
       result->kind = E2EE_RECV_PLAINTEXT;
-      result->downgrade = buddy != NULL && buddy->had_encrypted;
+      result->downgrade = buddy != NULL && (buddy->had_encrypted || buddy->key_changed
+                                            || buddy->devices->len > 0);
     }
 }
 
-/* ---- trust ------------------------------------------------------------ */
-
-gboolean
-e2ee_context_set_trust (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
-                        const char *kid, E2eeTrust trust, GError **error)
+void
+e2ee_context_receive (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
+                      const char *text, gint64 now, E2eeRecvResult *result)
 {
-  E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
-  GPtrArray *chosen = g_ptr_array_new ();
-  gboolean accepting = trust_is_usable (trust);
-
-  for (guint i = 0; buddy && i < buddy->devices->len; i++)
-    {
-      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
-      gboolean match = kid ? g_str_has_prefix (e2ee_key_get_kid (dev->key), kid)
-                           : dev->trust == E2EE_TRUST_UNDECIDED;
-      if (match)
-        g_ptr_array_add (chosen, dev);
-    }
-  if (chosen->len == 0 || (kid != NULL && chosen->len > 1))
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
-                   chosen->len ? "several keys of %s match; give more of the fingerprint"
-                               : "no matching key is known for %s", buddy_name);
-      g_ptr_array_unref (chosen);
-      return FALSE;
-    }
-  if (accepting && buddy->key_changed)
-    {
-      /* Accepting a replacement retires the keys it replaced. */
-      for (guint i = 0; i < buddy->devices->len; i++)
-        {
-          E2eeDeviceRecord *dev = buddy->devices->pdata[i];
-          if (!g_ptr_array_find (chosen, dev, NULL) && trust_is_usable (dev->trust))
-            dev->trust = E2EE_TRUST_REJECTED;
-        }
-      buddy->key_changed = FALSE;
-    }
-  for (guint i = 0; i < chosen->len; i++)
-    ((E2eeDeviceRecord *) chosen->pdata[i])->trust = trust;
-  g_ptr_array_unref (chosen);
-  notify_changed (ctx);
-  return TRUE;
+  receive_text (ctx, account, buddy_name, text, now, TRUE, FALSE, result);
 }
 
-gboolean
-e2ee_context_reset (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
-                    GError **error)
+void
+e2ee_context_receive_full (E2eeContext *ctx, E2eeAccountRecord *account,
+                           const char *buddy_name, const char *text, gint64 now,
+                           gboolean contact, E2eeRecvResult *result)
 {
-  if (!e2ee_account_remove_buddy (account, buddy_name))
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
-                   "no keys are known for %s", buddy_name);
-      return FALSE;
-    }
-  notify_changed (ctx);
-  return TRUE;
+  receive_text (ctx, account, buddy_name, text, now, contact, TRUE, result);
 }
 
 gboolean
 e2ee_context_set_policy (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
                          E2eePolicy policy)
 {
-  E2eeBuddyRecord *buddy = e2ee_account_ensure_buddy (account, buddy_name);
+  E2eeBuddyRecord *buddy;
 
+  if (!e2ee_name_is_valid (buddy_name))
+    return FALSE;
+  buddy = e2ee_account_ensure_buddy (account, buddy_name);
   buddy->policy = policy;
   notify_changed (ctx);
   return TRUE;

@@ -455,6 +455,96 @@ test_flood_isolated (void)
   g_assert_cmpuint (e2ee_reassembler_pending (r, "victim"), ==, 0);
 }
 
+/* Fair mode: 16 names of one sender fill the global cap; the victim's
+ * message in progress is never evicted, and it can even start one while
+ * the cap is full (the largest offender loses its oldest buffer).  In the
+ * default mode the same flood refuses the victim's message. */
+static void
+cycling_nicks (gboolean fair)
+{
+  g_autoptr (E2eeReassembler) r = e2ee_reassembler_new (4, 64, 4096, 60);
+  g_autofree char *text = random_armor (3000);
+  g_auto (GStrv) v = e2ee_fragment_split (text, 300, NULL);
+  guint n = g_strv_length (v), victim_refused = 0;
+
+  e2ee_reassembler_set_fair (r, fair);
+  g_assert_cmpuint (n, >, 8);
+  for (guint i = 0; i < 4000; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *complete = NULL;
+      g_autofree char *nick = g_strdup_printf ("evil%u", i % 16);
+      g_autofree char *frag = g_strdup_printf ("?E2F:%08x:1/9:%0200u", i, i);
+
+      if (!e2ee_reassembler_add (r, nick, frag, 100, &complete, &error))
+        g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FRAGMENT_LIMIT);
+      g_assert_cmpuint (e2ee_reassembler_pending (r, nick), <=, 4);
+      g_assert_cmpuint (e2ee_reassembler_pending (r, NULL), <=, 64);
+      if (i % 200 == 100 && i / 200 < n)
+        {
+          g_autoptr (GError) verror = NULL;
+          g_autofree char *done = NULL;
+
+          if (!e2ee_reassembler_add (r, "victim", v[i / 200], 100, &done, &verror))
+            {
+              g_assert_error (verror, E2EE_ERROR, E2EE_ERROR_FRAGMENT_LIMIT);
+              victim_refused++;
+            }
+          else if (i / 200 + 1 == n)
+            g_assert_cmpstr (done, ==, text);
+          else
+            g_assert_cmpuint (e2ee_reassembler_pending (r, "victim"), ==, 1);
+        }
+    }
+  if (fair)
+    {
+      g_assert_cmpuint (victim_refused, ==, 0);
+      g_assert_cmpuint (e2ee_reassembler_evicted (r), >, 0);
+    }
+  else
+    g_assert_cmpuint (victim_refused, ==, n);
+}
+
+static void
+test_fair_cycling_nicks (void)
+{
+  cycling_nicks (TRUE);
+}
+
+static void
+test_unfair_cycling_nicks (void)
+{
+  cycling_nicks (FALSE);
+}
+
+/* Fair mode never takes a buffer from a conversation holding as many as
+ * the newcomer's, nor from a higher rank; a lower rank always yields. */
+static void
+test_fair_rules (void)
+{
+  g_autoptr (E2eeReassembler) r = e2ee_reassembler_new (4, 3, 4096, 60);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *complete = NULL;
+
+  e2ee_reassembler_set_fair (r, TRUE);
+  add_ok (r, "a", "?E2F:00000001:1/2:x", 0, NULL);
+  add_ok (r, "b", "?E2F:00000001:1/2:y", 0, NULL);
+  add_ok (r, "c", "?E2F:00000001:1/2:z", 0, NULL);
+  /* Everyone holds one: a newcomer is refused, nobody loses anything. */
+  add_fails (r, "d", "?E2F:00000001:1/2:w", 0, E2EE_ERROR_FRAGMENT_LIMIT);
+  g_assert_cmpuint (e2ee_reassembler_evicted (r), ==, 0);
+  /* A higher-ranked newcomer takes a slot of rank 0. */
+  g_assert_true (e2ee_reassembler_add_ranked (r, "known", 1, "?E2F:00000001:1/2:k", 0,
+                                              &complete, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (e2ee_reassembler_evicted (r), ==, 1);
+  g_assert_cmpuint (e2ee_reassembler_pending (r, "known"), ==, 1);
+  g_assert_cmpuint (e2ee_reassembler_pending (r, NULL), ==, 3);
+  /* Rank 0 cannot take it back. */
+  add_fails (r, "e", "?E2F:00000001:1/2:v", 0, E2EE_ERROR_FRAGMENT_LIMIT);
+  add_ok (r, "known", "?E2F:00000001:2/2:K", 0, "kK");
+}
+
 static void
 test_expiry (void)
 {
@@ -537,6 +627,9 @@ main (int argc, char **argv)
   g_test_add_func ("/fragment/limit/total", test_limit_total);
   g_test_add_func ("/fragment/limit/bytes", test_limit_bytes);
   g_test_add_func ("/fragment/limit/flood-isolated", test_flood_isolated);
+  g_test_add_func ("/fragment/fair/cycling-nicks", test_fair_cycling_nicks);
+  g_test_add_func ("/fragment/fair/default-refuses", test_unfair_cycling_nicks);
+  g_test_add_func ("/fragment/fair/rules", test_fair_rules);
   g_test_add_func ("/fragment/expiry", test_expiry);
   g_test_add_func ("/fragment/memory-bound", test_memory_bound);
   return g_test_run ();
