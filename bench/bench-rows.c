@@ -605,7 +605,8 @@ first_contact_iter (gpointer data, guint iters)
       remote = e2ee_key_from_jwk (f->peer_jwk, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
       if (remote == NULL)
         die ("public JWK import", error);
-      if (!e2ee_kdf_pair_keys (f->local, remote, e2ee_key_get_caps (f->local),
+      if (!e2ee_kdf_pair_keys (f->local, "prpl-bench:local", remote, "prpl-bench:peer",
+                               e2ee_key_get_caps (f->local),
                                e2ee_key_get_caps (remote), k_send, k_recv, &error))
         die ("e2ee_kdf_pair_keys", error);
       memcpy (rcpt.id, e2ee_key_get_device_id (remote), E2EE_DEVICE_ID_LEN);

@@ -27,9 +27,8 @@ e2ee_aead_new (const guint8 key[E2EE_AEAD_KEY_LEN], GError **error)
 
   if (!e2ee_gcrypt_init (error))
     return NULL;
-  /* SECURE keeps the expanded key schedule in locked memory. */
-  err = gcry_cipher_open (&hd, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM,
-                          GCRY_CIPHER_SECURE);
+  /* Not GCRY_CIPHER_SECURE: see e2ee-aead.h. */
+  err = gcry_cipher_open (&hd, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0);
   if (!err)
     err = gcry_cipher_setkey (hd, key, E2EE_AEAD_KEY_LEN);
   if (err)
@@ -50,6 +49,105 @@ e2ee_aead_free (E2eeAead *aead)
     return;
   gcry_cipher_close (aead->hd); /* wipes the key schedule */
   g_free (aead);
+}
+
+/* ---- cache ------------------------------------------------------------ */
+
+typedef struct {
+  guint8 key[E2EE_AEAD_KEY_LEN];
+  E2eeAead *aead;
+  GList link;              /* in the LRU queue, most recent at the head */
+} CacheEntry;
+
+struct _E2eeAeadCache {
+  GHashTable *entries;     /* key bytes (in the entry) -> CacheEntry* */
+  GQueue lru;
+  guint max;
+};
+
+static guint
+key_hash (gconstpointer key)
+{
+  guint h;
+
+  /* The keys are HKDF output: any four bytes are uniform. */
+  memcpy (&h, key, sizeof h);
+  return h;
+}
+
+static gboolean
+key_equal (gconstpointer a, gconstpointer b)
+{
+  return e2ee_ct_equal (a, b, E2EE_AEAD_KEY_LEN);
+}
+
+static void
+entry_free (CacheEntry *entry)
+{
+  e2ee_aead_free (entry->aead);
+  e2ee_wipe (entry, sizeof *entry);
+  g_free (entry);
+}
+
+E2eeAeadCache *
+e2ee_aead_cache_new (guint max)
+{
+  E2eeAeadCache *cache = g_new0 (E2eeAeadCache, 1);
+
+  cache->entries = g_hash_table_new_full (key_hash, key_equal, NULL,
+                                          (GDestroyNotify) entry_free);
+  g_queue_init (&cache->lru);
+  cache->max = MAX (max, E2EE_AEAD_CACHE_MIN);
+  return cache;
+}
+
+void
+e2ee_aead_cache_free (E2eeAeadCache *cache)
+{
+  if (cache == NULL)
+    return;
+  g_hash_table_destroy (cache->entries);
+  g_free (cache);
+}
+
+guint
+e2ee_aead_cache_size (const E2eeAeadCache *cache)
+{
+  return g_hash_table_size (cache->entries);
+}
+
+E2eeAead *
+e2ee_aead_cache_get (E2eeAeadCache *cache, const guint8 key[E2EE_AEAD_KEY_LEN],
+                     GError **error)
+{
+  CacheEntry *entry = g_hash_table_lookup (cache->entries, key);
+  E2eeAead *aead;
+
+  if (entry != NULL)
+    {
+      g_queue_unlink (&cache->lru, &entry->link);
+      g_queue_push_head_link (&cache->lru, &entry->link);
+      return entry->aead;
+    }
+  if (!(aead = e2ee_aead_new (key, error)))
+    return NULL;
+  /* Only the least recently used handle goes, never the whole cache: the
+   * caller may still hold handles it got just before (one per recipient
+   * of the envelope it is sealing). */
+  if (g_hash_table_size (cache->entries) >= cache->max)
+    {
+      CacheEntry *old = g_queue_peek_tail_link (&cache->lru)->data;
+
+      g_queue_unlink (&cache->lru, &old->link);
+      g_hash_table_remove (cache->entries, old->key);
+    }
+  entry = g_new0 (CacheEntry, 1);
+  memcpy (entry->key, key, E2EE_AEAD_KEY_LEN);
+  entry->aead = aead;
+  entry->link.data = entry;
+  g_queue_push_head_link (&cache->lru, &entry->link);
+  g_hash_table_insert (cache->entries, entry->key, entry);
+  return aead;
 }
 
 /* Resets the handle and sets IV and AAD: libgcrypt would silently use a

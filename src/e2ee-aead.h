@@ -13,7 +13,12 @@ G_BEGIN_DECLS
 #define E2EE_AEAD_TAG_LEN 16
 
 /* A cipher handle with its key set, reused across messages (opening a
- * handle polls for entropy and costs ~20x a small message). */
+ * handle polls for entropy and costs ~20x a small message).  Handles live
+ * in ordinary memory, not in libgcrypt's secure pool: that pool is small
+ * (32 KiB unless the host chose otherwise), shared with the host, and a
+ * keyed AES-GCM context takes ~2 KiB of it, so hundreds of conversations
+ * cannot keep theirs there.  libgcrypt wipes the context when it is
+ * closed. */
 typedef struct _E2eeAead E2eeAead;
 
 E2eeAead *e2ee_aead_new (const guint8 key[E2EE_AEAD_KEY_LEN], GError **error);
@@ -37,6 +42,26 @@ gboolean e2ee_aead_open (E2eeAead *aead, const guint8 iv[E2EE_AEAD_IV_LEN],
                          const guint8 *ciphertext, gsize len,
                          const guint8 tag[E2EE_AEAD_TAG_LEN],
                          guint8 *plaintext, GError **error);
+
+/* A bounded cache of keyed handles, looked up by the key they hold (never
+ * by a record pointer, so a handle cannot outlive or mismatch its key).
+ * When full, the least recently used handle is closed.  A handle returned
+ * by e2ee_aead_cache_get() stays valid until at least
+ * E2EE_AEAD_CACHE_MIN - 1 other keys have been looked up in the same
+ * cache, so the handles of all recipients of one envelope (at most
+ * E2EE_ENVELOPE_MAX_RECIPIENTS) are valid together. */
+#define E2EE_AEAD_CACHE_MIN 64
+typedef struct _E2eeAeadCache E2eeAeadCache;
+
+/* @max is raised to E2EE_AEAD_CACHE_MIN if lower. */
+E2eeAeadCache *e2ee_aead_cache_new (guint max);
+void e2ee_aead_cache_free (E2eeAeadCache *cache);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeAeadCache, e2ee_aead_cache_free)
+/* The cache's handle for @key (made now if there is none), or NULL with
+ * E2EE_ERROR_CRYPTO. */
+E2eeAead *e2ee_aead_cache_get (E2eeAeadCache *cache, const guint8 key[E2EE_AEAD_KEY_LEN],
+                               GError **error);
+guint e2ee_aead_cache_size (const E2eeAeadCache *cache);
 
 /* Variable-length IV/tag entry points for known-answer tests only: they
  * reject any IV other than 12 bytes and any tag other than 16 bytes with

@@ -99,7 +99,7 @@ load_public_keys (const char *path, GError **error)
     keys = e2ee_keyset_parse (text, (gssize) len, error);
   else
     {
-      E2eeKey *key = e2ee_key_from_jwk (text, (gssize) len, E2EE_KEY_EXPECT_ANY, error);
+      E2eeKey *key = e2ee_key_from_jwk (text, (gssize) len, E2EE_KEY_EXPECT_PUBLIC, error);
       if (key)
         {
           keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
@@ -137,21 +137,44 @@ wants_help (int argc, char **argv)
   return FALSE;
 }
 
-/* Parses "--private FILE --public FILE". */
+/* Parses "--private FILE --public FILE" and, when @account and @peer are
+ * given, also (required) "--account ID --peer ID": the account identifiers
+ * ("<protocol>:<name>", PROTOCOL.md §4) of the private and the public key's
+ * owner. */
 static gboolean
-parse_pair (int argc, char **argv, const char **priv, const char **pub)
+parse_pair (int argc, char **argv, const char **priv, const char **pub,
+            const char **account, const char **peer)
 {
   *priv = *pub = NULL;
+  if (account)
+    *account = *peer = NULL;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--private") == 0 && i + 1 < argc)
         *priv = argv[++i];
       else if (strcmp (argv[i], "--public") == 0 && i + 1 < argc)
         *pub = argv[++i];
+      else if (account && strcmp (argv[i], "--account") == 0 && i + 1 < argc)
+        *account = argv[++i];
+      else if (account && strcmp (argv[i], "--peer") == 0 && i + 1 < argc)
+        *peer = argv[++i];
       else
         return FALSE;
     }
-  return *priv && *pub;
+  return *priv && *pub && (!account || (*account && *peer));
+}
+
+/* Plaintext rules of PROTOCOL.md §5.2/§5.3: UTF-8 text without NUL. */
+static gboolean
+check_plaintext (const char *text, gsize len, GError **error)
+{
+  if (memchr (text, '\0', len) != NULL || !g_utf8_validate (text, (gssize) len, NULL))
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_TRAILING,
+                           _("the message must be UTF-8 text without NUL characters"));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -290,10 +313,10 @@ cmd_derive (int argc, char **argv)
                        "For interop debugging only: the protocol never uses it as a key.\n"));
       return 0;
     }
-  if (!parse_pair (argc, argv, &priv, &pub))
+  if (!parse_pair (argc, argv, &priv, &pub, NULL, NULL))
     return usage_error (_("derive needs --private FILE --public FILE"));
   if (!(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
-      || !(remote = load_key (pub, E2EE_KEY_EXPECT_ANY, &error))
+      || !(remote = load_key (pub, E2EE_KEY_EXPECT_PUBLIC, &error))
       || !e2ee_key_ecdh (local, remote, shared, &error))
     return fail (error);
   for (guint i = 0; i < sizeof shared; i++)
@@ -306,7 +329,7 @@ cmd_derive (int argc, char **argv)
 static int
 cmd_seal (int argc, char **argv)
 {
-  const char *priv, *pub;
+  const char *priv, *pub, *account, *peer;
   GError *error = NULL;
   g_autoptr (E2eeKey) local = NULL;
   g_autoptr (GPtrArray) keys = NULL;
@@ -320,25 +343,33 @@ cmd_seal (int argc, char **argv)
 
   if (wants_help (argc, argv))
     {
-      g_print ("%s", _("Usage: purple-e2ee seal --private FILE --public FILE\n"
-                       "Encrypts stdin into one armored v1 envelope from the private\n"
-                       "key's owner to the public key (or every key of a JWK Set).\n"));
+      g_print ("%s", _("Usage: purple-e2ee seal --private FILE --public FILE "
+                       "--account ID --peer ID\n"
+                       "Encrypts stdin (UTF-8 text) into one armored v1 envelope from the\n"
+                       "private key's owner, on account ID (\"<protocol>:<name>\"), to the\n"
+                       "public key (or every key of a JWK Set) of account ID --peer.\n"));
       return 0;
     }
-  if (!parse_pair (argc, argv, &priv, &pub))
-    return usage_error (_("seal needs --private FILE --public FILE"));
-  if (!(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
+  if (!parse_pair (argc, argv, &priv, &pub, &account, &peer))
+    return usage_error (_("seal needs --private FILE --public FILE --account ID --peer ID"));
+  if (!e2ee_kdf_account_valid (account, &error) || !e2ee_kdf_account_valid (peer, &error)
+      || !(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
       || !(keys = load_public_keys (pub, &error))
       || !(input = read_input (NULL, &len, &error)))
     return fail (error);
+  if (!check_plaintext (input, len, &error))
+    {
+      e2ee_secret_free (input, len + 1);
+      return fail (error);
+    }
 
   recipients = g_array_new (FALSE, TRUE, sizeof (E2eeRecipient));
   dir_keys = (guint8 (*)[E2EE_KEY_LEN]) e2ee_secret_alloc (keys->len * E2EE_KEY_LEN);
   for (guint i = 0; i < keys->len; i++)
     {
       E2eeRecipient r = { { 0 }, NULL };
-      if (!e2ee_kdf_direction_key (local, keys->pdata[i], e2ee_key_get_caps (local),
-                                   dir_keys[i], &error))
+      if (!e2ee_kdf_direction_key (local, account, keys->pdata[i], peer,
+                                   e2ee_key_get_caps (local), dir_keys[i], &error))
         goto out;
       memcpy (r.id, e2ee_key_get_device_id (keys->pdata[i]), E2EE_DEVICE_ID_LEN);
       r.key = dir_keys[i];
@@ -367,7 +398,7 @@ out:
 static int
 cmd_open (int argc, char **argv)
 {
-  const char *priv, *pub;
+  const char *priv, *pub, *account, *peer;
   GError *error = NULL;
   g_autoptr (E2eeKey) local = NULL;
   g_autoptr (GPtrArray) senders = NULL;
@@ -381,17 +412,28 @@ cmd_open (int argc, char **argv)
 
   if (wants_help (argc, argv))
     {
-      g_print ("%s", _("Usage: purple-e2ee open --private FILE --public FILE\n"
+      g_print ("%s", _("Usage: purple-e2ee open --private FILE --public FILE "
+                       "--account ID --peer ID\n"
                        "Decrypts one armored envelope from stdin, sent by the owner of\n"
-                       "the public key (or a key of a JWK Set) to the private key.\n"));
+                       "the public key (or a key of a JWK Set) on account --peer to the\n"
+                       "private key's owner on account --account.\n"));
       return 0;
     }
-  if (!parse_pair (argc, argv, &priv, &pub))
-    return usage_error (_("open needs --private FILE --public FILE"));
-  if (!(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
+  if (!parse_pair (argc, argv, &priv, &pub, &account, &peer))
+    return usage_error (_("open needs --private FILE --public FILE --account ID --peer ID"));
+  if (!e2ee_kdf_account_valid (account, &error) || !e2ee_kdf_account_valid (peer, &error)
+      || !(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
       || !(senders = load_public_keys (pub, &error))
       || !(input = read_input (NULL, &len, &error)))
     return fail (error);
+  /* One armored line: a NUL would end it early for the decoder and hide
+   * whatever follows. */
+  if (memchr (input, '\0', len) != NULL)
+    {
+      g_free (input);
+      return fail (g_error_new_literal (E2EE_ERROR, E2EE_ERROR_ARMOR,
+                                        _("the input contains a NUL byte")));
+    }
   raw = e2ee_armor_decode (input, &error);
   g_free (input);
   if (!raw || !(env = e2ee_envelope_parse (g_bytes_get_data (raw, NULL),
@@ -408,10 +450,19 @@ cmd_open (int argc, char **argv)
                   E2EE_DEVICE_ID_LEN) != 0)
         continue;
       g_clear_error (&error);
-      if (!e2ee_kdf_direction_key (sender, local, e2ee_envelope_get_caps (env), key, &error))
+      /* With the caps the sender published (§4), never the header's: an
+       * envelope whose caps nibble was changed must not authenticate. */
+      if (!e2ee_kdf_direction_key (sender, peer, local, account, e2ee_key_get_caps (sender),
+                                   key, &error))
         break;
       if (!e2ee_envelope_open (env, (guint) index, key, &plaintext, &plain_len, &error))
         plaintext = NULL;
+      else if (!check_plaintext ((const char *) plaintext, plain_len, &error))
+        {
+          e2ee_secret_free (plaintext, plain_len + 1);
+          plaintext = NULL;
+          break;
+        }
     }
   e2ee_wipe (key, sizeof key);
   if (plaintext == NULL)
@@ -508,8 +559,10 @@ print_help (void)
                    "  fingerprint FILE                         RFC 7638 thumbprint\n"
                    "  safety-number FILE FILE                  number to compare out of band\n"
                    "  derive --private FILE --public FILE      raw ECDH secret (hex)\n"
-                   "  seal --private FILE --public FILE        stdin -> armored envelope\n"
-                   "  open --private FILE --public FILE        armored envelope -> stdout\n"
+                   "  seal --private FILE --public FILE --account ID --peer ID\n"
+                   "                                           stdin -> armored envelope\n"
+                   "  open --private FILE --public FILE --account ID --peer ID\n"
+                   "                                           armored envelope -> stdout\n"
                    "  keyring show [FILE]                      summary of a keyring\n\n"
                    "Every command accepts --help.\n"));
 }

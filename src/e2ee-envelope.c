@@ -14,7 +14,7 @@
  *   6  counter                    5  (big-endian)
  *  11  ids                        4n
  *      iv           12
- *      commitment   16   only when n >= 2
+ *      commitment   32   only when n >= 2
  *      wrapped keys 48n  only when n >= 2 (key 32 || tag 16; AAD =
  *                        header || body ciphertext || body tag)
  *      ciphertext || tag 16
@@ -24,7 +24,7 @@
 #define FIXED_LEN 11
 #define COUNT_BITS 5
 #define COUNT_MASK 0x1Fu
-#define COMMIT_LEN 16
+#define COMMIT_LEN 32
 #define WRAP_LEN (E2EE_AEAD_KEY_LEN + E2EE_AEAD_TAG_LEN)
 #define MAX_PAD_EXTRA_BLOCKS 3
 #define COMMIT_LABEL "purple-e2ee/v1 key commitment"
@@ -46,19 +46,36 @@ header_len_for (guint n)
   return FIXED_LEN + E2EE_DEVICE_ID_LEN * n + E2EE_AEAD_IV_LEN + (n >= 2 ? COMMIT_LEN : 0);
 }
 
-static void
-key_commitment (const guint8 mk[E2EE_AEAD_KEY_LEN], guint8 out[COMMIT_LEN])
+/* SHA-256(label || message key), all 256 bits: a shorter commitment would
+ * let a sender who can afford 2^(bits/2) work find two message keys that
+ * open one body to two texts.  FALSE (and E2EE_ERROR_CRYPTO) only when
+ * libgcrypt cannot give a hash context, e.g. out of secure memory. */
+static gboolean
+key_commitment (const guint8 mk[E2EE_AEAD_KEY_LEN], guint8 out[COMMIT_LEN], GError **error)
 {
-  guint8 digest[32];
   gcry_md_hd_t md = NULL;
+  gcry_error_t err;
+  const unsigned char *digest;
 
-  gcry_md_open (&md, GCRY_MD_SHA256, GCRY_MD_FLAG_SECURE);
+  err = gcry_md_open (&md, GCRY_MD_SHA256, GCRY_MD_FLAG_SECURE);
+  if (err)
+    {
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                   "SHA-256 set-up failed: %s", gcry_strerror (err));
+      return FALSE;
+    }
   gcry_md_write (md, COMMIT_LABEL, strlen (COMMIT_LABEL));
   gcry_md_write (md, mk, E2EE_AEAD_KEY_LEN);
-  memcpy (digest, gcry_md_read (md, GCRY_MD_SHA256), sizeof digest);
-  gcry_md_close (md);
+  digest = gcry_md_read (md, GCRY_MD_SHA256);
+  if (digest == NULL)
+    {
+      gcry_md_close (md);
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO, "SHA-256 failed");
+      return FALSE;
+    }
   memcpy (out, digest, COMMIT_LEN);
-  e2ee_wipe (digest, sizeof digest);
+  gcry_md_close (md); /* wipes the context */
+  return TRUE;
 }
 
 /* Uses @cached when the caller keeps a keyed handle, else a one-off one. */
@@ -190,7 +207,8 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
         memcpy (mk, p->fixed_message_key, E2EE_AEAD_KEY_LEN);
       else
         e2ee_random_key (mk, E2EE_AEAD_KEY_LEN);
-      key_commitment (mk, out + off);
+      if (!key_commitment (mk, out + off, error))
+        goto out;
       body_key = mk;
     }
   g_assert (off + (n >= 2 ? COMMIT_LEN : 0) == hlen);
@@ -396,7 +414,11 @@ envelope_open (const E2eeEnvelope *env, guint index,
         goto out;
       /* The commitment binds the body to one message key, so a sender
        * cannot show different recipients different texts. */
-      key_commitment (mk, commit);
+      if (!key_commitment (mk, commit, error))
+        {
+          ok = FALSE;
+          goto out;
+        }
       if (!e2ee_ct_equal (commit, iv + E2EE_AEAD_IV_LEN, COMMIT_LEN))
         {
           ok = FALSE;

@@ -92,9 +92,48 @@ out:
   return ok;
 }
 
-/* info = label || caps || thumbprint(sender) || thumbprint(recipient) */
+char *
+e2ee_kdf_account_id (const char *protocol, const char *name)
+{
+  return g_strconcat (protocol, ":", name, NULL);
+}
+
+gboolean
+e2ee_kdf_account_valid (const char *account, GError **error)
+{
+  const char *colon = account ? strchr (account, ':') : NULL;
+  gsize len = account ? strlen (account) : 0;
+  gboolean ok = colon != NULL && colon > account && colon[1] != '\0'
+                && len <= E2EE_KDF_ACCOUNT_MAX && g_utf8_validate (account, (gssize) len, NULL);
+
+  for (gsize i = 0; ok && i < len; i++)
+    ok = (guchar) account[i] >= 0x20 && account[i] != 0x7f;
+  if (!ok)
+    g_set_error (error, E2EE_ERROR, E2EE_ERROR_KDF_PARAM,
+                 "an account identifier must be \"<protocol>:<name>\", at most %d bytes "
+                 "of UTF-8 without control characters", E2EE_KDF_ACCOUNT_MAX);
+  return ok;
+}
+
+#define INFO_MAX (sizeof KDF_INFO_LABEL - 1 + 1 + 2 * E2EE_THUMBPRINT_LEN \
+                  + 2 * (2 + E2EE_KDF_ACCOUNT_MAX))
+
 static gsize
-build_info (guint8 *info, guint8 caps, const E2eeKey *sender, const E2eeKey *recipient)
+put_account (guint8 *info, gsize n, const char *account)
+{
+  gsize len = strlen (account);
+
+  info[n++] = (guint8) (len >> 8);
+  info[n++] = (guint8) len;
+  memcpy (info + n, account, len);
+  return n + len;
+}
+
+/* info = label || caps || thumbprint(sender) || thumbprint(recipient)
+ *        || u16be(len) || sender account || u16be(len) || recipient account */
+static gsize
+build_info (guint8 *info, guint8 caps, const E2eeKey *sender, const char *sender_account,
+            const E2eeKey *recipient, const char *recipient_account)
 {
   gsize n = strlen (KDF_INFO_LABEL);
 
@@ -103,16 +142,20 @@ build_info (guint8 *info, guint8 caps, const E2eeKey *sender, const E2eeKey *rec
   memcpy (info + n, e2ee_key_get_thumbprint (sender), E2EE_THUMBPRINT_LEN);
   n += E2EE_THUMBPRINT_LEN;
   memcpy (info + n, e2ee_key_get_thumbprint (recipient), E2EE_THUMBPRINT_LEN);
-  return n + E2EE_THUMBPRINT_LEN;
+  n += E2EE_THUMBPRINT_LEN;
+  n = put_account (info, n, sender_account);
+  return put_account (info, n, recipient_account);
 }
 
 static gboolean
 expand_direction (const guint8 shared[E2EE_KEY_COORD_LEN], guint8 caps,
-                  const E2eeKey *sender, const E2eeKey *recipient,
+                  const E2eeKey *sender, const char *sender_account,
+                  const E2eeKey *recipient, const char *recipient_account,
                   guint8 out[E2EE_KEY_LEN], GError **error)
 {
-  guint8 info[sizeof KDF_INFO_LABEL + 1 + 2 * E2EE_THUMBPRINT_LEN];
-  gsize info_len = build_info (info, caps, sender, recipient);
+  guint8 info[INFO_MAX];
+  gsize info_len = build_info (info, caps, sender, sender_account,
+                               recipient, recipient_account);
 
   return e2ee_hkdf_sha256 ((const guint8 *) KDF_SALT, strlen (KDF_SALT),
                            shared, E2EE_KEY_COORD_LEN, info, info_len,
@@ -120,7 +163,8 @@ expand_direction (const guint8 shared[E2EE_KEY_COORD_LEN], guint8 caps,
 }
 
 gboolean
-e2ee_kdf_direction_key (const E2eeKey *sender, const E2eeKey *recipient,
+e2ee_kdf_direction_key (const E2eeKey *sender, const char *sender_account,
+                        const E2eeKey *recipient, const char *recipient_account,
                         guint8 caps, guint8 out[E2EE_KEY_LEN], GError **error)
 {
   guint8 shared[E2EE_KEY_COORD_LEN];
@@ -128,14 +172,24 @@ e2ee_kdf_direction_key (const E2eeKey *sender, const E2eeKey *recipient,
   const E2eeKey *remote = local == sender ? recipient : sender;
   gboolean ok;
 
+  if (!e2ee_kdf_account_valid (sender_account, error)
+      || !e2ee_kdf_account_valid (recipient_account, error))
+    {
+      e2ee_wipe (out, E2EE_KEY_LEN);
+      return FALSE;
+    }
   ok = e2ee_key_ecdh (local, remote, shared, error)
-       && expand_direction (shared, caps, sender, recipient, out, error);
+       && expand_direction (shared, caps, sender, sender_account, recipient,
+                            recipient_account, out, error);
   e2ee_wipe (shared, sizeof shared);
+  if (!ok)
+    e2ee_wipe (out, E2EE_KEY_LEN);
   return ok;
 }
 
 gboolean
-e2ee_kdf_pair_keys (const E2eeKey *local, const E2eeKey *remote,
+e2ee_kdf_pair_keys (const E2eeKey *local, const char *local_account,
+                    const E2eeKey *remote, const char *remote_account,
                     guint8 local_caps, guint8 remote_caps,
                     guint8 out_send[E2EE_KEY_LEN], guint8 out_recv[E2EE_KEY_LEN],
                     GError **error)
@@ -143,9 +197,13 @@ e2ee_kdf_pair_keys (const E2eeKey *local, const E2eeKey *remote,
   guint8 shared[E2EE_KEY_COORD_LEN];
   gboolean ok;
 
-  ok = e2ee_key_ecdh (local, remote, shared, error)
-       && expand_direction (shared, local_caps, local, remote, out_send, error)
-       && expand_direction (shared, remote_caps, remote, local, out_recv, error);
+  ok = e2ee_kdf_account_valid (local_account, error)
+       && e2ee_kdf_account_valid (remote_account, error)
+       && e2ee_key_ecdh (local, remote, shared, error)
+       && expand_direction (shared, local_caps, local, local_account, remote,
+                            remote_account, out_send, error)
+       && expand_direction (shared, remote_caps, remote, remote_account, local,
+                            local_account, out_recv, error);
   e2ee_wipe (shared, sizeof shared);
   if (!ok)
     {

@@ -37,7 +37,7 @@ struct _E2eeContext {
    * a handle costs several times a short message, so a conversation
    * reuses one.  Keyed by value, never by record pointer, so a handle can
    * never outlive or mismatch the key it was made for. */
-  GHashTable *aead_cache;
+  E2eeAeadCache *aead_cache;
   /* Plaintexts from devices not accepted yet (bounded, wiped). */
   E2eeWithheld *withheld;
   /* Key sets of non-contacts (bounded LRU, in memory only). */
@@ -49,36 +49,14 @@ struct _E2eeContext {
   guint reports_in_window;
 };
 
+/* Bounded, least recently used handle first (e2ee-aead.h). */
 #define AEAD_CACHE_MAX 512
-
-static void
-wipe_key_bytes (gpointer data)
-{
-  e2ee_secret_free (data, E2EE_KEY_LEN);
-}
-
-static GBytes *
-secret_bytes (const guint8 key[E2EE_KEY_LEN])
-{
-  guint8 *copy = g_memdup2 (key, E2EE_KEY_LEN);
-  return g_bytes_new_with_free_func (copy, E2EE_KEY_LEN, wipe_key_bytes, copy);
-}
 
 /* A keyed handle for @key, made once and kept. */
 static E2eeAead *
 cached_aead (E2eeContext *ctx, const guint8 key[E2EE_KEY_LEN], GError **error)
 {
-  GBytes *lookup = secret_bytes (key);
-  E2eeAead *aead = g_hash_table_lookup (ctx->aead_cache, lookup);
-
-  if (aead == NULL && (aead = e2ee_aead_new (key, error)) != NULL)
-    {
-      if (g_hash_table_size (ctx->aead_cache) >= AEAD_CACHE_MAX)
-        g_hash_table_remove_all (ctx->aead_cache);
-      g_hash_table_insert (ctx->aead_cache, g_bytes_ref (lookup), aead);
-    }
-  g_bytes_unref (lookup);
-  return aead;
+  return e2ee_aead_cache_get (ctx->aead_cache, key, error);
 }
 
 E2eeContext *
@@ -90,9 +68,7 @@ e2ee_context_new (E2eeKeyring *keyring)
   ctx->default_policy = E2EE_POLICY_OPPORTUNISTIC;
   ctx->reassembler = e2ee_reassembler_new (FRAGMENTS_PER_BUDDY, FRAGMENTS_TOTAL,
                                            FRAGMENT_MAX_BYTES, FRAGMENT_TIMEOUT_S);
-  ctx->aead_cache = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
-                                           (GDestroyNotify) g_bytes_unref,
-                                           (GDestroyNotify) e2ee_aead_free);
+  ctx->aead_cache = e2ee_aead_cache_new (AEAD_CACHE_MAX);
   e2ee_reassembler_set_fair (ctx->reassembler, TRUE);
   ctx->withheld = e2ee_withheld_new (E2EE_WITHHELD_PER_BUDDY, E2EE_WITHHELD_TOTAL);
   ctx->strangers = e2ee_strangers_new (E2EE_STRANGERS_MAX);
@@ -106,7 +82,7 @@ e2ee_context_free (E2eeContext *ctx)
   if (ctx == NULL)
     return;
   e2ee_reassembler_free (ctx->reassembler);
-  g_hash_table_destroy (ctx->aead_cache);
+  e2ee_aead_cache_free (ctx->aead_cache);
   e2ee_withheld_free (ctx->withheld);
   e2ee_strangers_free (ctx->strangers);
   g_hash_table_destroy (ctx->malformed);
@@ -325,23 +301,28 @@ e2ee_context_send_decision (E2eeContext *ctx, E2eeAccountRecord *account,
 /* Direction keys for one device, cached in its record (and so in the
  * keyring) until the capabilities change. */
 static gboolean
-ensure_device_keys (E2eeAccountRecord *account, E2eeDeviceRecord *dev, GError **error)
+ensure_device_keys (E2eeAccountRecord *account, const char *buddy_name,
+                    E2eeDeviceRecord *dev, GError **error)
 {
   guint8 local_caps = e2ee_key_get_caps (account->identity);
   guint8 remote_caps = e2ee_key_get_caps (dev->key);
+  g_autofree char *local_id = NULL, *remote_id = NULL;
 
-  if (dev->have_keys && dev->keys_local_caps == local_caps
-      && dev->keys_remote_caps == remote_caps)
+  /* The cached caps carry the derivation revision (e2ee-kdf.h). */
+  if (dev->have_keys && dev->keys_local_caps == e2ee_kdf_cache_caps (local_caps)
+      && dev->keys_remote_caps == e2ee_kdf_cache_caps (remote_caps))
     return TRUE;
-  if (!e2ee_kdf_pair_keys (account->identity, dev->key, local_caps, remote_caps,
-                           dev->k_send, dev->k_recv, error))
+  local_id = e2ee_kdf_account_id (account->protocol, account->name);
+  remote_id = e2ee_kdf_account_id (account->protocol, buddy_name);
+  if (!e2ee_kdf_pair_keys (account->identity, local_id, dev->key, remote_id,
+                           local_caps, remote_caps, dev->k_send, dev->k_recv, error))
     {
       dev->have_keys = FALSE;
       return FALSE;
     }
   dev->have_keys = TRUE;
-  dev->keys_local_caps = local_caps;
-  dev->keys_remote_caps = remote_caps;
+  dev->keys_local_caps = e2ee_kdf_cache_caps (local_caps);
+  dev->keys_remote_caps = e2ee_kdf_cache_caps (remote_caps);
   return TRUE;
 }
 
@@ -376,7 +357,7 @@ add_recipients (E2eeContext *ctx, GArray *recipients, E2eeAccountRecord *account
                        E2EE_DEVICE_ID_LEN) == 0;
       if (dup || recipients->len >= E2EE_ENVELOPE_MAX_RECIPIENTS)
         continue;
-      if (!ensure_device_keys (account, dev, error)
+      if (!ensure_device_keys (account, buddy->name, dev, error)
           || !(r.aead = cached_aead (ctx, dev->k_send, error)))
         return;
       r.key = dev->k_send;
@@ -541,7 +522,7 @@ find_sender (E2eeContext *ctx, E2eeBuddyRecord *buddy, const guint8 *sender_id, 
         continue;
       E2eeAead *aead;
 
-      if (!ensure_device_keys (account, dev, error)
+      if (!ensure_device_keys (account, buddy->name, dev, error)
           || !(aead = cached_aead (ctx, dev->k_recv, error)))
         return NULL;
       /* Device ids are short, so two devices may share one: the tag

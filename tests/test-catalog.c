@@ -284,7 +284,7 @@ static GBytes *b_flag_bit2 (const Case *c) { return armored (alice_raw (1, 1, 0x
 static GBytes *
 b_many_rcpt (const Case *c)
 {
-  return armored (header_only (32, 11 + 4 * 32 + 12 + 16 + 48 * 32 + 16 - 1, FALSE));
+  return armored (header_only (32, 11 + 4 * 32 + 12 + 32 + 48 * 32 + 16 - 1, FALSE));
 }
 static GBytes *b_dup_rcpt (const Case *c) { return armored (header_only (2, 200, TRUE)); }
 
@@ -454,7 +454,7 @@ b_co_recipient (const Case *c)
 {
   static const char forged[] = "to both FORGED-7f3a";
   guint8 mk[E2EE_KEY_LEN];
-  gsize len, hlen = 11 + 8 + 12 + 16, body_off = hlen + 2 * 48;
+  gsize len, hlen = 11 + 8 + 12 + 32, body_off = hlen + 2 * 48;
   guint8 *d;
   g_autoptr (E2eeAead) aead = NULL;
 

@@ -54,25 +54,71 @@ d2=$("$cli" derive --private "$tmp/bob.jwk" --public "$tmp/alice.pub")
 check "ECDH agrees both ways" test "$d1" = "$d2"
 check "ECDH output is 32 bytes hex" bash -c "printf '%s' '$d1' | grep -Eq '^[0-9a-f]{64}$'"
 
+# Account identifiers ("<protocol>:<name>") enter the derivation.
+A=prpl-jabber:alice@example.test B=prpl-jabber:bob@example.test C=prpl-jabber:carol@example.test
 msg='Grüße <b>bob</b> & "friends"'
-printf '%s' "$msg" | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" >"$tmp/env.txt"
+printf '%s' "$msg" | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" >"$tmp/env.txt"
 check "seal gives one armored line" bash -c "[ \$(wc -l <'$tmp/env.txt') -eq 1 ] && grep -q '^?E2E:[A-Za-z0-9_-]*$' '$tmp/env.txt'"
 check "no plaintext in the envelope" bash -c "! grep -q 'bob' '$tmp/env.txt'"
-out=$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" <"$tmp/env.txt")
+out=$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env.txt")
 check "open restores the exact plaintext" test "$out" = "$msg"
+rejects "seal needs the account identifiers" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub"
+rejects_stdin "seal refuses a malformed account identifier" "x" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "alice" --peer "$B"
 
 "$cli" keygen -o "$tmp/carol.jwk"; "$cli" public "$tmp/carol.jwk" >"$tmp/carol.pub"
-rejects_stdin "open with the wrong recipient key" "$(cat "$tmp/env.txt")" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub"
-rejects_stdin "open with the wrong sender key" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/carol.pub"
+rejects_stdin "open with the wrong recipient key" "$(cat "$tmp/env.txt")" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" --account "$C" --peer "$A"
+rejects_stdin "open with the wrong sender key" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/carol.pub" --account "$B" --peer "$C"
+# Unknown key share: Alice's key republished by mallory; Bob must not read
+# Alice's envelope as mallory's, nor one meant for another account as his.
+rejects_stdin "open refuses the sender's key under another account" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "prpl-jabber:mallory@example.test"
+rejects_stdin "open refuses an envelope for another recipient account" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "prpl-irc:bob@example.test" --peer "$A"
 tampered=$(sed 's/.$/A/;t' "$tmp/env.txt"); [ "$tampered" = "$(cat "$tmp/env.txt")" ] && tampered=$(sed 's/.$/B/' "$tmp/env.txt")
-rejects_stdin "open rejects a tampered envelope" "$tampered" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub"
-rejects_stdin "open rejects non-armor" "hello" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub"
+rejects_stdin "open rejects a tampered envelope" "$tampered" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+rejects_stdin "open rejects non-armor" "hello" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
 
-# A JWK Set of two recipients.
+# Runs the CLI on a file as stdin, expecting failure whose message matches $3.
+rejects_file() {
+  local name=$1 file=$2 pattern=$3; shift 3
+  local out rc
+  out=$("$cli" "$@" <"$file" 2>"$tmp/err"); rc=$?
+  if [ $rc -ne 0 ] && [ -z "$out" ] && grep -Eq "$pattern" "$tmp/err"; then ok "$name"; else bad "$name (rc=$rc out=$out err=$(cat "$tmp/err"))"; fi
+}
+# A NUL ends the armor for a C string reader; what follows must not be ignored.
+{ tr -d '\n' <"$tmp/env.txt"; printf '\0junk'; } >"$tmp/env-nul.txt"
+rejects_file "open rejects <armor> NUL junk" "$tmp/env-nul.txt" "NUL" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+# Plaintext must be UTF-8 text without NUL (PROTOCOL.md 5.2, 5.3).
+printf 'a\0b' >"$tmp/plain-nul.txt"; printf 'caf\xe9' >"$tmp/plain-latin1.txt"
+rejects_file "seal refuses plaintext with NUL" "$tmp/plain-nul.txt" "UTF-8|NUL" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B"
+rejects_file "seal refuses invalid UTF-8" "$tmp/plain-latin1.txt" "UTF-8|NUL" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B"
+helper=${E2EE_BUILD_ROOT:-}/tests/interop/e2ee-interop-helper
+if [ -x "$helper" ]; then
+  # The helper seals any bytes; the CLI must not pass them on.
+  "$helper" seal 5 0 "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" <"$tmp/plain-nul.txt" >"$tmp/env-pnul.txt"
+  "$helper" seal 6 0 "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" <"$tmp/plain-latin1.txt" >"$tmp/env-platin1.txt"
+  rejects_file "open refuses a plaintext with NUL" "$tmp/env-pnul.txt" "UTF-8|NUL" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+  rejects_file "open refuses a plaintext that is not UTF-8" "$tmp/env-platin1.txt" "UTF-8|NUL" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+  # Alice's device claims v1+v2 in its header, but she published only v1:
+  # open derives with the published caps, so the envelope does not open.
+  sed 's/"e2ee_v":\[1\]/"e2ee_v":[1,2]/' "$tmp/alice.jwk" >"$tmp/alice-v12.jwk"
+  grep -q '"e2ee_v":\[1,2\]' "$tmp/alice-v12.jwk" || bad "caps edit"
+  printf 'caps' | "$helper" seal 7 0 "$tmp/alice-v12.jwk" "$A" "$B" "$tmp/bob.pub" >"$tmp/env-caps.txt"
+  "$cli" public "$tmp/alice-v12.jwk" >"$tmp/alice-v12.pub"
+  check "open with the caps the sender published" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice-v12.pub" --account "$B" --peer "$A" <"$tmp/env-caps.txt")" = "caps"
+  rejects_file "open refuses caps the sender did not publish" "$tmp/env-caps.txt" "authenticat" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+else
+  bad "interop helper not built at $helper"
+fi
+# A private JWK where a public key belongs (PROTOCOL.md 2.1).
+for c in derive seal open; do
+  extra=""; [ $c != derive ] && extra="--account $A --peer $B"
+  rejects_file "$c refuses a private JWK as --public" "$tmp/env.txt" "private key" $c --private "$tmp/alice.jwk" --public "$tmp/bob.jwk" $extra
+done
+
+# A JWK Set of two recipients on one account.
 printf '{"keys":[%s,%s]}' "$(cat "$tmp/bob.pub")" "$(cat "$tmp/carol.pub")" >"$tmp/set.json"
-printf 'to both' | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/set.json" >"$tmp/env2.txt"
-check "multi-recipient: bob opens" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" <"$tmp/env2.txt")" = "to both"
-check "multi-recipient: carol opens" test "$("$cli" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" <"$tmp/env2.txt")" = "to both"
+printf 'to both' | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/set.json" --account "$A" --peer "$B" >"$tmp/env2.txt"
+check "multi-recipient: bob opens" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env2.txt")" = "to both"
+check "multi-recipient: second device opens" test "$("$cli" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env2.txt")" = "to both"
 
 # Invalid keys: each refused with a message, nothing on stdout.
 printf '{"kty":"RSA","crv":"P-256","x":"AA","y":"AA"}' >"$tmp/rsa.jwk"

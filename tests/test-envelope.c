@@ -50,7 +50,7 @@ iv_offset (guint n)
 static gsize
 header_len (guint n)
 {
-  return iv_offset (n) + 12 + (n >= 2 ? 16 : 0);
+  return iv_offset (n) + 12 + (n >= 2 ? 32 : 0);
 }
 
 /* Smallest well-formed length for @n recipients: header, wraps, tag. */
@@ -651,7 +651,7 @@ test_parse_flags_count (void)
 static void
 test_parse_every_count (void)
 {
-  guint8 buf[FIXED + 4 * 32 + 12 + 16 + 48 * 32 + 16];
+  guint8 buf[FIXED + 4 * 32 + 12 + 32 + 48 * 32 + 16];
 
   g_assert_cmpuint (sizeof buf, ==, min_len (32));
   for (guint n = 1; n <= E2EE_ENVELOPE_MAX_RECIPIENTS; n++)
@@ -744,7 +744,7 @@ unwrap_message_key (const guint8 *d, guint n, const guint8 key[32], guint8 mk[32
                         (gcry_buffer_t[]) { { .data = (void *) "purple-e2ee/v1 key commitment",
                                               .len = 29 },
                                             { .data = mk, .len = 32 } }, 2);
-  g_assert_cmpmem (commit, 16, iv + 12, 16);
+  g_assert_cmpmem (commit, 32, iv + 12, 32);
 }
 
 static void

@@ -4,6 +4,7 @@
 
 #include "e2ee-error.h"
 #include "e2ee-kdf.h"
+#include "e2ee-session.h"
 #include "e2ee-wipe.h"
 #include "e2ee-test-util.h"
 
@@ -99,6 +100,9 @@ test_lengths (void)
   }
 }
 
+#define ACCT_A "prpl-jabber:a@example.test"
+#define ACCT_B "prpl-jabber:b@example.test"
+
 static E2eeKey *
 gen (void)
 {
@@ -121,21 +125,21 @@ test_direction_keys (void)
   guint8 ac[32];
 
   /* Each side derives K(a->b) with its own private key. */
-  g_assert_true (e2ee_kdf_direction_key (a, b_pub, 1, ab, &error));
-  g_assert_true (e2ee_kdf_direction_key (a_pub, b, 1, ab2, &error));
+  g_assert_true (e2ee_kdf_direction_key (a, ACCT_A, b_pub, ACCT_B, 1, ab, &error));
+  g_assert_true (e2ee_kdf_direction_key (a_pub, ACCT_A, b, ACCT_B, 1, ab2, &error));
   g_assert_no_error (error);
   g_assert_cmpmem (ab, 32, ab2, 32);
   /* Directions, caps and peers all give other keys. */
-  g_assert_true (e2ee_kdf_direction_key (b, a_pub, 1, ba, &error));
-  g_assert_true (e2ee_kdf_direction_key (a, b_pub, 3, ab_caps3, &error));
-  g_assert_true (e2ee_kdf_direction_key (a, c, 1, ac, &error));
+  g_assert_true (e2ee_kdf_direction_key (b, ACCT_B, a_pub, ACCT_A, 1, ba, &error));
+  g_assert_true (e2ee_kdf_direction_key (a, ACCT_A, b_pub, ACCT_B, 3, ab_caps3, &error));
+  g_assert_true (e2ee_kdf_direction_key (a, ACCT_A, c, ACCT_B, 1, ac, &error));
   g_assert_true (memcmp (ab, ba, 32) != 0);
   g_assert_true (memcmp (ab, ab_caps3, 32) != 0);
   g_assert_true (memcmp (ab, ac, 32) != 0);
 
   /* pair_keys gives both at once, matching the single derivations. */
-  g_assert_true (e2ee_kdf_pair_keys (a, b_pub, 1, 1, send_a, recv_a, &error));
-  g_assert_true (e2ee_kdf_pair_keys (b, a_pub, 1, 1, send_b, recv_b, &error));
+  g_assert_true (e2ee_kdf_pair_keys (a, ACCT_A, b_pub, ACCT_B, 1, 1, send_a, recv_a, &error));
+  g_assert_true (e2ee_kdf_pair_keys (b, ACCT_B, a_pub, ACCT_A, 1, 1, send_b, recv_b, &error));
   g_assert_no_error (error);
   g_assert_cmpmem (send_a, 32, ab, 32);
   g_assert_cmpmem (recv_a, 32, ba, 32);
@@ -143,14 +147,144 @@ test_direction_keys (void)
   g_assert_cmpmem (recv_b, 32, ab, 32);
 
   /* Both public: no ECDH possible. */
-  g_assert_false (e2ee_kdf_direction_key (a_pub, b_pub, 1, ab, &error));
+  g_assert_false (e2ee_kdf_direction_key (a_pub, ACCT_A, b_pub, ACCT_B, 1, ab, &error));
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FAILED);
   g_clear_error (&error);
   memset (send_a, 0x33, 32);
-  g_assert_false (e2ee_kdf_pair_keys (a_pub, b_pub, 1, 1, send_a, recv_a, &error));
+  g_assert_false (e2ee_kdf_pair_keys (a_pub, ACCT_A, b_pub, ACCT_B, 1, 1, send_a, recv_a, &error));
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_FAILED);
   for (guint i = 0; i < 32; i++)
     g_assert_cmpuint (send_a[i], ==, 0);
+}
+
+/* Account identifiers enter the derivation: the same two device keys give
+ * other keys for other account names, in either slot. */
+static void
+test_account_binding (void)
+{
+  g_autoptr (E2eeKey) a = gen ();
+  g_autoptr (E2eeKey) b = gen ();
+  g_autoptr (GError) error = NULL;
+  guint8 k[32], other[32];
+  static const char *const bad[] = { "", ":", "p:", ":name", "noprotocol", "p:a\nb",
+                                     "p:\x7f", "p:\xff", NULL };
+
+  g_assert_true (e2ee_kdf_direction_key (a, ACCT_A, b, ACCT_B, 1, k, &error));
+  g_assert_true (e2ee_kdf_direction_key (a, "prpl-jabber:mallory@example.test", b, ACCT_B,
+                                         1, other, &error));
+  g_assert_true (memcmp (k, other, 32) != 0);
+  g_assert_true (e2ee_kdf_direction_key (a, ACCT_A, b, "prpl-jabber:mallory@example.test",
+                                         1, other, &error));
+  g_assert_true (memcmp (k, other, 32) != 0);
+  /* The same name on another protocol is another account. */
+  g_assert_true (e2ee_kdf_direction_key (a, "prpl-irc:a@example.test", b, ACCT_B, 1, other,
+                                         &error));
+  g_assert_true (memcmp (k, other, 32) != 0);
+  /* Lengths are encoded: moving the boundary between the two names
+   * changes the key. */
+  g_assert_true (e2ee_kdf_direction_key (a, "p:ab", b, "p:c", 1, k, &error));
+  g_assert_true (e2ee_kdf_direction_key (a, "p:a", b, "bp:c", 1, other, &error));
+  g_assert_no_error (error);
+  g_assert_true (memcmp (k, other, 32) != 0);
+
+  for (guint i = 0; bad[i]; i++)
+    {
+      memset (k, 0x55, sizeof k);
+      g_assert_false (e2ee_kdf_direction_key (a, bad[i], b, ACCT_B, 1, k, &error));
+      g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KDF_PARAM);
+      g_clear_error (&error);
+      g_assert_false (e2ee_kdf_pair_keys (a, ACCT_A, b, bad[i], 1, 1, k, other, &error));
+      g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KDF_PARAM);
+      g_clear_error (&error);
+      for (guint j = 0; j < 32; j++)
+        g_assert_cmpuint (k[j], ==, 0);
+    }
+  g_assert_false (e2ee_kdf_direction_key (a, NULL, b, ACCT_B, 1, k, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KDF_PARAM);
+}
+
+/* Unknown key share through the session: Mallory republishes Bob's key as
+ * hers; Alice, who pinned it under "mallory", must not take Bob's envelope
+ * (relayed by Mallory) as Mallory's words, and Bob must not take Alice's
+ * envelope for "mallory" as written to him. */
+typedef struct {
+  E2eeContext *ctx;
+  E2eeAccountRecord *account;
+} UksSide;
+
+static void
+uks_side (UksSide *s, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean created;
+
+  s->ctx = e2ee_context_new (e2ee_keyring_new ("/nonexistent/purple-e2ee/keyring.json"));
+  s->account = e2ee_context_ensure_account (s->ctx, "prpl-jabber", name, &created, &error);
+  g_assert_no_error (error);
+}
+
+static void
+uks_learn (UksSide *to, const char *as, UksSide *from)
+{
+  g_autoptr (GPtrArray) keys = e2ee_context_own_keyset (from->ctx, from->account);
+
+  e2ee_context_learn_keys (to->ctx, to->account, as, keys, NULL);
+}
+
+static char *
+uks_encrypt (UksSide *from, const char *to)
+{
+  g_autoptr (GError) error = NULL;
+  char **pieces = e2ee_context_encrypt (from->ctx, from->account, to, "pay mallory", 0, &error);
+  char *text;
+
+  g_assert_no_error (error);
+  text = g_strdup (pieces[0]);
+  g_strfreev (pieces);
+  return text;
+}
+
+static E2eeRecvKind
+uks_receive (UksSide *to, const char *from, const char *text)
+{
+  E2eeRecvResult r;
+  E2eeRecvKind kind;
+
+  e2ee_context_receive (to->ctx, to->account, from, text, 1, &r);
+  kind = r.kind;
+  if (kind == E2EE_RECV_ERROR)
+    g_assert_error (r.error, E2EE_ERROR, E2EE_ERROR_AEAD_TAG);
+  e2ee_recv_result_clear (&r);
+  return kind;
+}
+
+static void
+test_unknown_key_share (void)
+{
+  UksSide alice, bob;
+  g_autofree char *from_bob = NULL, *to_mallory = NULL;
+
+  uks_side (&alice, "alice@example.test");
+  uks_side (&bob, "bob@example.test");
+  /* Bob knows Alice; Alice knows Bob's key only as "mallory"'s. */
+  uks_learn (&bob, "alice@example.test", &alice);
+  uks_learn (&alice, "mallory@example.test", &bob);
+
+  from_bob = uks_encrypt (&bob, "alice@example.test");
+  g_assert_cmpint (uks_receive (&alice, "mallory@example.test", from_bob), ==, E2EE_RECV_ERROR);
+  /* The other way: Alice writes to "mallory", Mallory relays it to Bob as
+   * Alice's. */
+  to_mallory = uks_encrypt (&alice, "mallory@example.test");
+  g_assert_cmpint (uks_receive (&bob, "alice@example.test", to_mallory), ==, E2EE_RECV_ERROR);
+
+  /* Control: once Alice has the key under Bob's name, the same envelope
+   * opens as Bob's. */
+  g_assert_true (e2ee_context_reset (alice.ctx, alice.account, "mallory@example.test", NULL));
+  uks_learn (&alice, "bob@example.test", &bob);
+  g_assert_cmpint (uks_receive (&alice, "bob@example.test", from_bob), ==, E2EE_RECV_MESSAGE);
+
+  e2ee_context_free (alice.ctx);
+  e2ee_context_free (bob.ctx);
 }
 
 int
@@ -160,5 +294,7 @@ main (int argc, char **argv)
   g_test_add_func ("/kdf/wycheproof", test_wycheproof);
   g_test_add_func ("/kdf/lengths", test_lengths);
   g_test_add_func ("/kdf/direction-keys", test_direction_keys);
+  g_test_add_func ("/kdf/account-binding", test_account_binding);
+  g_test_add_func ("/kdf/unknown-key-share", test_unknown_key_share);
   return g_test_run ();
 }

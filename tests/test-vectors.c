@@ -57,6 +57,19 @@ load_vectors (void)
   g_assert_cmpuint (g_hash_table_size (keys), >=, 4);
 }
 
+/* The account identifier the vector file gives the key @name. */
+static const char *
+account_of (const char *name)
+{
+  JsonObject *accounts = json_object_get_object_member (vectors, "accounts");
+  const char *id;
+
+  g_assert_nonnull (accounts);
+  id = json_object_get_string_member (accounts, name);
+  g_assert_nonnull (id);
+  return id;
+}
+
 static JsonArray *
 section (const char *name)
 {
@@ -133,10 +146,14 @@ test_derivations (void)
       zh = e2ee_test_hex (z1, 32);
       g_assert_cmpstr (zh, ==, json_object_get_string_member (v, "z_hex"));
 
+      const char *sa = json_object_get_string_member (v, "sender_account");
+      const char *ra = json_object_get_string_member (v, "recipient_account");
+      gsize sa_len = strlen (sa), ra_len = strlen (ra);
+
       /* The sender computes it with its private key ... */
-      g_assert_true (e2ee_kdf_direction_key (s, r_pub, caps, k1, &error));
+      g_assert_true (e2ee_kdf_direction_key (s, sa, r_pub, ra, caps, k1, &error));
       /* ... the recipient with its own. */
-      g_assert_true (e2ee_kdf_direction_key (s_pub, r, caps, k2, &error));
+      g_assert_true (e2ee_kdf_direction_key (s_pub, sa, r, ra, caps, k2, &error));
       g_assert_no_error (error);
       kh = e2ee_test_hex (k1, 32);
       kh2 = e2ee_test_hex (k2, 32);
@@ -144,11 +161,15 @@ test_derivations (void)
       g_assert_cmpstr (kh2, ==, kh);
 
       /* And the documented HKDF inputs give the same key. */
-      g_assert_cmpuint (info_len, ==, 26 + 1 + 64);
+      g_assert_cmpuint (info_len, ==, 26 + 1 + 64 + 2 + sa_len + 2 + ra_len);
       g_assert_cmpmem (info, 26, "purple-e2ee/v1 message key", 26);
       g_assert_cmpuint (info[26], ==, caps);
       g_assert_cmpmem (info + 27, 32, e2ee_key_get_thumbprint (s), 32);
       g_assert_cmpmem (info + 59, 32, e2ee_key_get_thumbprint (r), 32);
+      g_assert_cmpuint (info[91] << 8 | info[92], ==, sa_len);
+      g_assert_cmpmem (info + 93, sa_len, sa, sa_len);
+      g_assert_cmpuint (info[93 + sa_len] << 8 | info[94 + sa_len], ==, ra_len);
+      g_assert_cmpmem (info + 95 + sa_len, ra_len, ra, ra_len);
       g_assert_true (e2ee_hkdf_sha256 ((const guint8 *) salt, strlen (salt), z1, 32,
                                        info, info_len, k3, 32, &error));
       kh3 = e2ee_test_hex (k3, 32);
@@ -167,6 +188,7 @@ test_envelopes (void)
       JsonArray *rnames = json_object_get_array_member (v, "recipients");
       guint n = json_array_get_length (rnames);
       E2eeKey *sender = key_named (json_object_get_string_member (v, "sender"));
+      const char *sender_acct = account_of (json_object_get_string_member (v, "sender"));
       const char *plaintext = json_object_get_string_member (v, "plaintext");
       const char *mk_hex = json_object_get_string_member (v, "message_key_hex");
       guint8 wrap_keys[E2EE_ENVELOPE_MAX_RECIPIENTS][32];
@@ -196,9 +218,11 @@ test_envelopes (void)
       for (guint r = 0; r < n; r++)
         {
           E2eeKey *rk = key_named (json_array_get_string_element (rnames, r));
+          const char *racct = account_of (json_array_get_string_element (rnames, r));
           g_autoptr (E2eeKey) pub = e2ee_key_public_copy (rk);
-          g_assert_true (e2ee_kdf_direction_key (sender, pub, e2ee_key_get_caps (sender),
-                                                 wrap_keys[r], &error));
+          g_assert_true (e2ee_kdf_direction_key (sender, sender_acct, pub, racct,
+                                                 e2ee_key_get_caps (sender), wrap_keys[r],
+                                                 &error));
           g_assert_no_error (error);
           memcpy (recipients[r].id, e2ee_key_get_device_id (rk), 4);
           recipients[r].key = wrap_keys[r];
@@ -242,6 +266,7 @@ test_envelopes (void)
       for (guint r = 0; r < n; r++)
         {
           E2eeKey *rk = key_named (json_array_get_string_element (rnames, r));
+          const char *racct = account_of (json_array_get_string_element (rnames, r));
           g_autoptr (E2eeKey) sender_pub = e2ee_key_public_copy (sender);
           guint8 k[32];
           guint8 *plain = NULL;
@@ -249,8 +274,8 @@ test_envelopes (void)
           gint idx = e2ee_envelope_find_recipient (parsed, e2ee_key_get_device_id (rk));
 
           g_assert_cmpint (idx, ==, (gint) r);
-          g_assert_true (e2ee_kdf_direction_key (sender_pub, rk, e2ee_envelope_get_caps (parsed),
-                                                 k, &error));
+          g_assert_true (e2ee_kdf_direction_key (sender_pub, sender_acct, rk, racct,
+                                                 e2ee_key_get_caps (sender), k, &error));
           g_assert_true (e2ee_envelope_open (parsed, (guint) idx, k, &plain, &plain_len, &error));
           g_assert_no_error (error);
           g_assert_cmpmem (plain, plain_len, plaintext, strlen (plaintext));

@@ -22,7 +22,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   fuzz_init_gcrypt ();
   alice = fuzz_fixed_key (FUZZ_ALICE_JWK);
   bob = fuzz_fixed_key (FUZZ_BOB_JWK);
-  if (!e2ee_kdf_pair_keys (bob, alice, E2EE_CAPS_V1, E2EE_CAPS_V1, k_send, k_recv, NULL))
+  if (!e2ee_kdf_pair_keys (bob, FUZZ_PROTOCOL ":" FUZZ_BOB, alice, FUZZ_PROTOCOL ":" FUZZ_ALICE,
+                           E2EE_CAPS_V1, E2EE_CAPS_V1, k_send, k_recv, NULL))
     abort ();
   e2ee_key_unref (alice);
   e2ee_key_unref (bob);

@@ -25,7 +25,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   alice = fuzz_fixed_key (FUZZ_ALICE_JWK);
   bob = fuzz_fixed_key (FUZZ_BOB_JWK);
   alice_public = e2ee_key_public_copy (alice);
-  if (!e2ee_kdf_pair_keys (bob, alice, E2EE_CAPS_V1, E2EE_CAPS_V1, k_send, k_recv, NULL))
+  if (!e2ee_kdf_pair_keys (bob, FUZZ_PROTOCOL ":" FUZZ_BOB, alice, FUZZ_PROTOCOL ":" FUZZ_ALICE,
+                           E2EE_CAPS_V1, E2EE_CAPS_V1, k_send, k_recv, NULL))
     abort ();
   return 0;
 }
@@ -71,9 +72,16 @@ check_result (const E2eeRecvResult *r)
       FUZZ_CHECK (g_utf8_validate (r->plaintext, -1, NULL));
       FUZZ_CHECK (r->sender_kid != NULL);
       break;
+    case E2EE_RECV_OFFER:
+      /* An error only says why a key set was refused. */
+      FUZZ_CHECK (r->plaintext == NULL);
+      FUZZ_CHECK ((r->error != NULL) == (r->learned == E2EE_LEARN_REFUSED));
+      break;
+    case E2EE_RECV_WITHHELD:
+      FUZZ_CHECK (r->plaintext == NULL && r->error != NULL);
+      break;
     case E2EE_RECV_PLAINTEXT:
     case E2EE_RECV_PENDING:
-    case E2EE_RECV_OFFER:
       FUZZ_CHECK (r->error == NULL && r->plaintext == NULL);
       break;
     default:

@@ -53,7 +53,8 @@ seal (E2eeKey *alice, E2eeKey *bob, guint n, gsize pad, guint64 counter, const c
   E2eeSealParams p = { 0 };
   GBytes *env;
 
-  if (!e2ee_kdf_pair_keys (alice, bob, E2EE_CAPS_V1, E2EE_CAPS_V1, k_ab, k_ba, NULL))
+  if (!e2ee_kdf_pair_keys (alice, FUZZ_PROTOCOL ":" FUZZ_ALICE, bob, FUZZ_PROTOCOL ":" FUZZ_BOB,
+                           E2EE_CAPS_V1, E2EE_CAPS_V1, k_ab, k_ba, NULL))
     abort ();
   memset (other, 7, sizeof other);
   memcpy (rcpt[0].id, e2ee_key_get_device_id (bob), E2EE_DEVICE_ID_LEN);

@@ -101,7 +101,7 @@ cmd_public (const char *file)
 }
 
 static int
-cmd_derive (const char *priv, const char *pub)
+cmd_derive (const char *priv, const char *pub, const char *account, const char *peer)
 {
   GError *error = NULL;
   g_autoptr (E2eeKey) local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
@@ -109,7 +109,7 @@ cmd_derive (const char *priv, const char *pub)
   guint8 z[E2EE_KEY_COORD_LEN], ks[E2EE_KEY_LEN], kr[E2EE_KEY_LEN];
 
   if (!remote || !e2ee_key_ecdh (local, remote, z, &error)
-      || !e2ee_kdf_pair_keys (local, remote, e2ee_key_get_caps (local),
+      || !e2ee_kdf_pair_keys (local, account, remote, peer, e2ee_key_get_caps (local),
                               e2ee_key_get_caps (remote), ks, kr, &error))
     return fail (error);
   print_hex (z, sizeof z);
@@ -122,8 +122,8 @@ cmd_derive (const char *priv, const char *pub)
 }
 
 static int
-cmd_seal (const char *counter, const char *pad, const char *priv,
-          char **pubs, guint n)
+cmd_seal (const char *counter, const char *pad, const char *priv, const char *account,
+          const char *peer, char **pubs, guint n)
 {
   GError *error = NULL;
   g_autoptr (E2eeKey) sender = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
@@ -150,7 +150,8 @@ cmd_seal (const char *counter, const char *pad, const char *priv,
       if (!r)
         goto out;
       g_ptr_array_add (keys, r);
-      if (!e2ee_kdf_direction_key (sender, r, e2ee_key_get_caps (sender), wrap_keys[i], &error))
+      if (!e2ee_kdf_direction_key (sender, account, r, peer, e2ee_key_get_caps (sender),
+                                   wrap_keys[i], &error))
         goto out;
       memcpy (recipients[i].id, e2ee_key_get_device_id (r), E2EE_DEVICE_ID_LEN);
       recipients[i].key = wrap_keys[i];
@@ -180,7 +181,7 @@ out:
 }
 
 static int
-cmd_open (const char *priv, const char *pub)
+cmd_open (const char *priv, const char *pub, const char *account, const char *peer)
 {
   GError *error = NULL;
   g_autoptr (E2eeKey) me = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
@@ -216,8 +217,10 @@ cmd_open (const char *priv, const char *pub)
                            "the envelope is not addressed to this device");
       return fail (error);
     }
-  /* The sender's capabilities as the (authenticated) header states them. */
-  ok = e2ee_kdf_direction_key (sender, me, e2ee_envelope_get_caps (env), key, &error)
+  /* The sender's published capabilities (§4); a changed header nibble
+   * then does not authenticate. */
+  ok = e2ee_kdf_direction_key (sender, peer, me, account, e2ee_key_get_caps (sender), key,
+                               &error)
        && e2ee_envelope_open (env, (guint) index, key, &plain, &len, &error);
   e2ee_wipe (key, sizeof key);
   if (!ok)
@@ -242,13 +245,17 @@ main (int argc, char **argv)
     return cmd_keygen ();
   if (argc == 3 && strcmp (argv[1], "public") == 0)
     return cmd_public (argv[2]);
-  if (argc == 4 && strcmp (argv[1], "derive") == 0)
-    return cmd_derive (argv[2], argv[3]);
-  if (argc >= 6 && strcmp (argv[1], "seal") == 0)
-    return cmd_seal (argv[2], argv[3], argv[4], argv + 5, (guint) (argc - 5));
-  if (argc == 4 && strcmp (argv[1], "open") == 0)
-    return cmd_open (argv[2], argv[3]);
-  fprintf (stderr, "usage: %s keygen | public FILE | derive PRIV PUB | "
-           "seal COUNTER PAD PRIV PUB... | open PRIV PUB\n", argv[0]);
+  if (argc == 6 && strcmp (argv[1], "derive") == 0)
+    return cmd_derive (argv[2], argv[3], argv[4], argv[5]);
+  if (argc >= 8 && strcmp (argv[1], "seal") == 0)
+    return cmd_seal (argv[2], argv[3], argv[4], argv[5], argv[6], argv + 7,
+                     (guint) (argc - 7));
+  if (argc == 6 && strcmp (argv[1], "open") == 0)
+    return cmd_open (argv[2], argv[3], argv[4], argv[5]);
+  /* ACCOUNT is the private key's owner's identifier, PEER the public
+   * keys' ("<protocol>:<name>", PROTOCOL.md §4). */
+  fprintf (stderr, "usage: %s keygen | public FILE | derive PRIV PUB ACCOUNT PEER | "
+           "seal COUNTER PAD PRIV ACCOUNT PEER PUB... | open PRIV PUB ACCOUNT PEER\n",
+           argv[0]);
   return 2;
 }

@@ -69,7 +69,7 @@ function capsOf (jwk) {
 }
 
 // A key as both sides use it: WebCrypto handles plus the wire identity.
-async function loadKey (jwk) {
+async function loadKey (jwk, account) {
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') throw new Error('not a P-256 JWK');
   for (const m of ['x', 'y'].concat(jwk.d ? ['d'] : []))
     if (unb64u(jwk[m]).length !== 32) throw new Error(`${m} is not 32 bytes`);
@@ -86,6 +86,7 @@ async function loadKey (jwk) {
     kid: b64u(tp),
     deviceId: tp.slice(0, 4),
     caps: capsOf(jwk),
+    account,
   };
 }
 
@@ -94,8 +95,19 @@ async function ecdh (local, remote) {
                                                 local.privateKey, 256));
 }
 
+// An account identifier "<protocol>:<name>" as u16 big-endian length || UTF-8.
+function accountField (account) {
+  const b = enc.encode(account);
+  if (!/^[^:]+:./su.test(account) || b.length > 1024 || /[\u0000-\u001f\u007f]/u.test(account))
+    throw new Error(`bad account identifier ${JSON.stringify(account)}`);
+  return concat(Uint8Array.of(b.length >> 8, b.length & 0xff), b);
+}
+
+// Keys are bound to the accounts they are used on: the sender's and the
+// recipient's account identifiers follow the thumbprints.
 function kdfInfo (caps, sender, recipient) {
-  return concat(INFO_LABEL, Uint8Array.of(caps), sender.thumbprint, recipient.thumbprint);
+  return concat(INFO_LABEL, Uint8Array.of(caps), sender.thumbprint, recipient.thumbprint,
+                accountField(sender.account), accountField(recipient.account));
 }
 
 async function hkdf (z, info) {
@@ -135,7 +147,7 @@ async function safetyNumber (a, b) {
 
 // Fixed header: version << 4 | caps, flags << 5 | (n - 1), sender id (4),
 // counter (5); then n recipient ids (4 each), the IV (12), and for n >= 2
-// the commitment (16) and n wrapped keys (48 each); body ciphertext || tag.
+// the commitment (32) and n wrapped keys (48 each); body ciphertext || tag.
 const FIXED_LEN = 11;
 const VERSION = 1;
 const FLAG_PADDED = 1;
@@ -153,8 +165,10 @@ async function gcmOpen (key, iv, aad, data) {
     { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 }, k, data));
 }
 
+// All 256 bits of SHA-256(label || message key).
+const COMMIT_LEN = 32;
 async function commitment (mk) {
-  return new Uint8Array(await subtle.digest('SHA-256', concat(COMMIT_LABEL, mk))).slice(0, 16);
+  return new Uint8Array(await subtle.digest('SHA-256', concat(COMMIT_LABEL, mk)));
 }
 
 function pad (plain, block, extra) {
@@ -205,7 +219,8 @@ async function seal (plain, opts) {
   return concat(header, ...wraps, sealed);
 }
 
-// Returns { plaintext, counter, caps, senderId } or throws.
+// Returns { plaintext, counter, caps, senderId } or throws.  The key is
+// derived with the caps the sender published (§4), not the header's.
 async function open (env, me, sender) {
   if (env.length < FIXED_LEN) throw new Error('truncated');
   if (env[0] >> 4 !== VERSION) throw new Error('version');
@@ -213,7 +228,7 @@ async function open (env, me, sender) {
   if (!(caps & 1) || (flags & ~FLAG_PADDED)) throw new Error('flags');
   const n = (env[1] & 0x1f) + 1;   // 1..32: nothing else can be written
   const ivOff = FIXED_LEN + 4 * n;
-  const hlen = ivOff + 12 + (n >= 2 ? 16 : 0);
+  const hlen = ivOff + 12 + (n >= 2 ? COMMIT_LEN : 0);
   const bodyOff = hlen + (n >= 2 ? 48 * n : 0);
   if (env.length < bodyOff + 16) throw new Error('truncated');
   if (!equal(env.slice(2, 6), sender.deviceId)) throw new Error('unknown sender');
@@ -226,8 +241,9 @@ async function open (env, me, sender) {
   const iv = env.slice(ivOff, ivOff + 12);
   const header = env.slice(0, hlen);
   const sealed = env.slice(bodyOff);
-  // The caps nibble is authenticated: it is in the AAD and in the HKDF info.
-  const k = await directionKey(sender, me, caps);
+  // The caps nibble is authenticated: it is in the AAD, and the key is
+  // derived with the caps the sender published.
+  const k = await directionKey(sender, me, sender.caps);
   let bodyKey = k;
   if (n >= 2) {
     const wrap = env.slice(hlen + 48 * index, hlen + 48 * (index + 1));
@@ -277,7 +293,7 @@ async function check (name, fn) {
 async function loadVectors (file) {
   const v = JSON.parse(fs.readFileSync(file, 'utf8'));
   const keys = {};
-  for (const [name, jwk] of Object.entries(v.keys)) keys[name] = await loadKey(jwk);
+  for (const [name, jwk] of Object.entries(v.keys)) keys[name] = await loadKey(jwk, v.accounts[name]);
   return { v, keys };
 }
 
@@ -353,7 +369,10 @@ async function run (vectorFile, helper) {
       files[name + '.pub'] = path.join(tmp, `${name}.pub.jwk`);
       fs.writeFileSync(files[name + '.pub'], JSON.stringify(pub));
     }
-    const C = await loadKey(cJwk), W = await loadKey(wJwk), W2 = await loadKey(wJwk2);
+    // C's key on one account, both WebCrypto keys on another (two devices).
+    const cAcct = 'prpl-jabber:c@example.test', wAcct = 'prpl-jabber:w@example.test';
+    const C = await loadKey(cJwk, cAcct), W = await loadKey(wJwk, wAcct);
+    const W2 = await loadKey(wJwk2, wAcct);
 
     await check('fresh keys: same kid in C and WebCrypto', async () => {
       const out = helperRun(helper, ['public', files.w]).toString();
@@ -361,7 +380,7 @@ async function run (vectorFile, helper) {
       return pub.kid === W.kid ? true : `${pub.kid} != ${W.kid}`;
     });
     await check('fresh keys: same Z and K in C and WebCrypto', async () => {
-      const [z, ks, kr] = helperRun(helper, ['derive', files.c, files['w.pub']])
+      const [z, ks, kr] = helperRun(helper, ['derive', files.c, files['w.pub'], cAcct, wAcct])
         .toString().trim().split('\n');
       const z2 = hex(await ecdh(W, C));
       if (z !== z2) return `Z ${z} != ${z2}`;
@@ -374,7 +393,8 @@ async function run (vectorFile, helper) {
       await check(`C seals n=${n} pad=${pads}, WebCrypto opens`, async () => {
         const text = `C to WebCrypto, ${n} recipient(s), ${Date.now()} \u00e9\u2603`;
         const recips = n === 1 ? [files['w.pub']] : [files['w.pub'], files['w2.pub']];
-        const armored = helperRun(helper, ['seal', '1234567', String(pads), files.c, ...recips],
+        const armored = helperRun(helper, ['seal', '1234567', String(pads), files.c, cAcct, wAcct,
+                                           ...recips],
                                   text).toString();
         if (armored.includes('\n') && !armored.endsWith('\n')) return 'armor spans lines';
         for (const me of n === 1 ? [W] : [W, W2]) {
@@ -389,10 +409,11 @@ async function run (vectorFile, helper) {
     for (const [n, pads] of [[1, 0], [2, 0], [1, 16], [2, 64]]) {
       await check(`WebCrypto seals n=${n} pad=${pads}, C opens`, async () => {
         const text = `WebCrypto to C, ${n} recipient(s) \u00fc ${hex(getRandomValues(new Uint8Array(8)))}`;
+        // W2 is W's own other device: a copy on W's account.
         const recips = n === 1 ? [C] : [W2, C];
         const env = await seal(enc.encode(text), { sender: W, recipients: recips,
                                                    counter: 99, padBlock: pads, padExtra: 1 });
-        const out = helperRun(helper, ['open', files.c, files['w.pub']], armor(env) + '\n').toString();
+        const out = helperRun(helper, ['open', files.c, files['w.pub'], cAcct, wAcct], armor(env) + '\n').toString();
         return out === text ? true : `C opened ${JSON.stringify(out)}`;
       });
     }
@@ -402,7 +423,7 @@ async function run (vectorFile, helper) {
       const env = await seal(enc.encode('tamper'), { sender: W, recipients: [W2, C], counter: 5 });
       env[env.length - 20] ^= 1; // inside the body
       try {
-        helperRun(helper, ['open', files.c, files['w.pub']], armor(env));
+        helperRun(helper, ['open', files.c, files['w.pub'], cAcct, wAcct], armor(env));
       } catch (e) {
         return e.status === 1 && /AEAD_TAG|authentication/.test(e.stderr.toString())
           ? true : `exit ${e.status}: ${e.stderr}`;
@@ -413,7 +434,7 @@ async function run (vectorFile, helper) {
     // Header values the layout forbids are refused alike on both sides.
     const refusedBy = (env) => {
       try {
-        helperRun(helper, ['open', files.c, files['w.pub']], armor(env));
+        helperRun(helper, ['open', files.c, files['w.pub'], cAcct, wAcct], armor(env));
       } catch (e) {
         return e.status === 1 ? e.stderr.toString() : `exit ${e.status}`;
       }
@@ -446,7 +467,7 @@ async function run (vectorFile, helper) {
     // either side), as test-envelope.c already cuts at every length.
     await check('both refuse a truncated envelope', async () => {
       const env = await seal(enc.encode('cut short'), { sender: W, recipients: [W2, C], counter: 8 });
-      const ivOff = FIXED_LEN + 4 * 2, hlen = ivOff + 12 + 16, min = hlen + 48 * 2 + 16;
+      const ivOff = FIXED_LEN + 4 * 2, hlen = ivOff + 12 + COMMIT_LEN, min = hlen + 48 * 2 + 16;
       const edges = new Set();
       for (const b of [1, 2, 6, FIXED_LEN, ivOff, ivOff + 12, hlen, hlen + 48, hlen + 96,
                        min, env.length])
@@ -491,13 +512,19 @@ async function generate (outFile, keysFile) {
     jwks[name] = { kty: 'EC', crv: 'P-256', x: j.x, y: j.y, d: j.d, kid: b64u(tp),
                    e2ee_v: versions[name] ?? [1] };
   }
+  // Two devices each for alice and bob, one account per person.
+  const accounts = { alice: 'prpl-jabber:alice@example.org',
+                     alice_laptop: 'prpl-jabber:alice@example.org',
+                     bob: 'prpl-jabber:bob@example.org', bob_phone: 'prpl-jabber:bob@example.org',
+                     carol: 'prpl-irc:carol@irc.example.org' };
   const keys = {};
-  for (const name of names) keys[name] = await loadKey(jwks[name]);
+  for (const name of names) keys[name] = await loadKey(jwks[name], accounts[name]);
 
   const v = {
     description: 'purple-e2ee protocol v1 test vectors (docs/PROTOCOL.md section 9). ' +
       'Byte strings are lower-case hex unless named otherwise; keys are private JWKs.',
     keys: jwks,
+    accounts,
     identities: [],
     safety_numbers: [],
     derivations: [],
@@ -514,7 +541,8 @@ async function generate (outFile, keysFile) {
   for (const [s, r, caps] of [['alice', 'bob', 1], ['bob', 'alice', 1], ['alice', 'bob', 3]]) {
     const z = await ecdh(keys[s], keys[r]);
     const info = kdfInfo(caps, keys[s], keys[r]);
-    v.derivations.push({ sender: s, recipient: r, caps, z_hex: hex(z), info_hex: hex(info),
+    v.derivations.push({ sender: s, recipient: r, caps, sender_account: accounts[s],
+                         recipient_account: accounts[r], z_hex: hex(z), info_hex: hex(info),
                          key_hex: hex(await hkdf(z, info)) });
   }
   const iv = (seed) => Uint8Array.from({ length: 12 }, (_, i) => (seed + 17 * i) & 0xff);

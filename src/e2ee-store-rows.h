@@ -1,0 +1,25 @@
+/* purple-e2ee — internals shared by the row writer (e2ee-store-records.c)
+ * and reader (e2ee-store-read.c).  Not for other modules.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include "e2ee-store-records.h"
+
+G_BEGIN_DECLS
+
+/* Derived keys stored per device: send || recv. */
+#define KEYS_LEN (2 * E2EE_KEY_LEN)
+
+/* The associated data naming the row of an identity scalar / of a
+ * device's derived keys. */
+GByteArray *e2ee_rows_aad_identity (const char *protocol, const char *name, const E2eeKey *key);
+GByteArray *e2ee_rows_aad_keys (const E2eeAccountRecord *account, const char *buddy,
+                                const E2eeKey *key, guint local_caps, guint remote_caps);
+/* Column @col as a blob of exactly @want bytes, else NULL. */
+const guint8 *e2ee_rows_blob (sqlite3_stmt *st, int col, gsize want);
+/* E2EE_ERROR_KEYRING_CORRUPT naming @what; returns FALSE. */
+gboolean e2ee_rows_bad (GError **error, const char *what);
+/* The row id of @account, -1 with @error if not stored. */
+gint64 e2ee_rows_account_id (E2eeStore *store, const E2eeAccountRecord *account, GError **error);
+
+G_END_DECLS
