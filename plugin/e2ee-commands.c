@@ -32,8 +32,12 @@ cmd_help (CmdTarget *t, const char *arg)
             "/e2ee fingerprint: your fingerprint and the buddy's\n"
             "/e2ee verify: show safety numbers to compare; /e2ee verify DEVICE "
             "(or all) marks a device verified once they match\n"
-            "/e2ee trust [DEVICE]: accept a new device or a changed key\n"
-            "/e2ee reject DEVICE: refuse a device\n"
+            "/e2ee trust [DEVICE]: accept a new device, a changed key or a "
+            "rejected device\n"
+            "/e2ee reject DEVICE: refuse a device: it gets nothing and nothing it "
+            "sends is shown\n"
+            "/e2ee own: your account's other devices; /e2ee own accept DEVICE or "
+            "/e2ee own reject DEVICE decides on one\n"
             "/e2ee reset: forget this buddy's keys and ask for them again\n"
             "/e2ee help: this text"));
 }
@@ -55,8 +59,10 @@ set_policy (CmdTarget *t, E2eePolicy policy, const char *done)
       return;
     }
   say (t, done);
+  /* A new round of offers where keys travel in-band (an earlier offer may
+   * have been lost). */
   if (policy != E2EE_POLICY_OFF && !e2ee_messages_buddy_has_key (t->record, t->buddy))
-    e2ee_publish_send_offer (t->account, t->who, FALSE);
+    e2ee_inband_send_offer (t->account, t->who, e2ee_publish_uses_inband (t->account));
 }
 
 static void
@@ -162,10 +168,46 @@ cmd_verify (CmdTarget *t, const char *arg)
   g_string_free (out, TRUE);
 }
 
+/* The kids of @buddy's devices in @trust, as a list for a message. */
+static char *
+devices_in (E2eeAccountRecord *record, const char *buddy, E2eeTrust trust)
+{
+  E2eeBuddyRecord *br = e2ee_account_lookup_buddy (record, buddy);
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; br != NULL && i < br->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
+
+      if (dev->trust == trust)
+        g_string_append_printf (out, "%s%.8s", out->len > 0 ? ", " : "",
+                                e2ee_key_get_kid (dev->key));
+    }
+  return g_string_free (out, out->len == 0);
+}
+
 static void
 cmd_trust (CmdTarget *t, const char *arg)
 {
-  if (set_trust (t, (arg != NULL && *arg != '\0') ? arg : NULL, E2EE_TRUST_TOFU))
+  if (arg == NULL || *arg == '\0')
+    {
+      g_autofree char *undecided = devices_in (t->record, t->buddy, E2EE_TRUST_UNDECIDED);
+      g_autofree char *rejected = devices_in (t->record, t->buddy, E2EE_TRUST_REJECTED);
+
+      if (undecided == NULL && rejected != NULL)
+        {
+          g_autofree char *text =
+            g_strdup_printf (_("No device of %s awaits your decision.  Rejected: %s.  "
+                               "To accept one again after comparing its safety number "
+                               "(/e2ee verify): /e2ee trust DEVICE."),
+                             t->buddy, rejected);
+
+          say (t, text);
+          return;
+        }
+      arg = NULL;
+    }
+  if (set_trust (t, arg, E2EE_TRUST_TOFU))
     say (t, _("Accepted.  Your messages are encrypted to the accepted device(s); "
               "/e2ee verify compares safety numbers."));
 }
@@ -179,7 +221,55 @@ cmd_reject (CmdTarget *t, const char *arg)
       return;
     }
   if (set_trust (t, arg, E2EE_TRUST_REJECTED))
-    say (t, _("Rejected: that device will not receive your messages."));
+    say (t, _("Rejected: that device gets none of your messages and nothing it sends "
+              "is shown.  If no other device of this buddy is accepted, nothing is "
+              "sent to them until you accept one (/e2ee trust DEVICE) or turn "
+              "encryption off (/e2ee off)."));
+}
+
+/* /e2ee own [accept|reject DEVICE]: the account's other devices. */
+static void
+cmd_own (CmdTarget *t, const char *arg)
+{
+  g_auto (GStrv) words = NULL;
+  g_autoptr (GError) error = NULL;
+  E2eeTrust trust;
+
+  if (arg == NULL || *arg == '\0')
+    {
+      g_autofree char *text = e2ee_ui_describe_own_devices (t->record);
+
+      say (t, text);
+      return;
+    }
+  words = g_strsplit_set (arg, " \t", 2);
+  if (words[1] == NULL || *g_strstrip (words[1]) == '\0')
+    {
+      say (t, _("Which device?  /e2ee own lists them."));
+      return;
+    }
+  if (g_ascii_strcasecmp (words[0], "accept") == 0)
+    trust = E2EE_TRUST_VERIFIED;
+  else if (g_ascii_strcasecmp (words[0], "reject") == 0)
+    trust = E2EE_TRUST_REJECTED;
+  else
+    {
+      say (t, _("/e2ee own accept DEVICE or /e2ee own reject DEVICE."));
+      return;
+    }
+  if (!e2ee_context_set_trust (t->ctx, t->record, t->record->name, words[1], trust,
+                               &error))
+    {
+      g_autofree char *text = g_strdup_printf (_("No change: %s"), error->message);
+
+      say (t, text);
+      return;
+    }
+  say (t, trust == E2EE_TRUST_VERIFIED
+          ? _("Accepted as one of your own devices: it receives a copy of everything "
+              "you send from here.")
+          : _("Rejected: that device claims to be yours but gets none of your messages."));
+  e2ee_publish_account (t->account);
 }
 
 static void
@@ -197,7 +287,7 @@ cmd_reset (CmdTarget *t, const char *arg)
   say (t, _("Forgot every key of this buddy.  Their next published key is trusted "
             "on first use."));
   if (e2ee_publish_uses_inband (t->account))
-    e2ee_publish_send_offer (t->account, t->who, TRUE);
+    e2ee_inband_send_offer (t->account, t->who, TRUE);
 }
 
 static const struct {
@@ -214,6 +304,7 @@ static const struct {
   { "trust", cmd_trust },
   { "reject", cmd_reject },
   { "reset", cmd_reset },
+  { "own", cmd_own },
 };
 
 static PurpleCmdRet
@@ -272,8 +363,8 @@ e2ee_commands_register (PurplePlugin *plugin)
                                   PURPLE_CMD_FLAG_IM | PURPLE_CMD_FLAG_ALLOW_WRONG_ARGS,
                                   NULL, PURPLE_CMD_FUNC (e2ee_cmd_cb),
                                   _("e2ee &lt;status|on|off|require|fingerprint|verify|"
-                                    "trust|reset|help&gt;: end-to-end encryption for this "
-                                    "conversation."),
+                                    "trust|reject|own|reset|help&gt;: end-to-end "
+                                    "encryption for this conversation."),
                                   NULL);
 }
 

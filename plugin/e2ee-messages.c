@@ -10,6 +10,8 @@
 
 /* Conversation data: the mark owed to the next local echo of a sent IM. */
 #define DATA_ECHO_MARK "purple-e2ee-echo-mark"
+/* Conversation data: the user was told why messages go unencrypted. */
+#define DATA_TOLD_PLAIN "purple-e2ee-told-plain"
 
 /* A decrypted (or downgraded) message on its way from receiving-im-msg to
  * writing-im-msg.  The digest ties the mark to that exact text, so a mark
@@ -21,20 +23,6 @@ typedef struct {
 
 static GHashTable *recv_marks;   /* "account\nbuddy" -> RecvMark* */
 
-/* Where keys travel in-band, the first messages to a buddy whose key is
- * not known yet wait a moment for the answer to our offer, so that a
- * buddy with the plugin never gets them in plaintext. */
-#define HOLD_SECONDS 3
-
-typedef struct {
-  PurpleAccount *account;
-  char *receiver;
-  GQueue *texts;                /* secret strings, in typing order */
-  guint timer;
-} Held;
-
-static GHashTable *held;        /* mark_key () -> Held* */
-static gboolean releasing;      /* re-sending held messages: never hold again */
 /* Set by the early receive hook when it left an OTR message to OTR, so
  * the late hook looks at what OTR made of it (one message at a time:
  * signals are emitted synchronously). */
@@ -100,120 +88,10 @@ take_mark (PurpleAccount *account, const char *who, const char *text)
   return mark;
 }
 
-static void
-held_free (gpointer data)
-{
-  Held *h = data;
-  char *text;
-
-  if (h->timer != 0)
-    purple_timeout_remove (h->timer);
-  while ((text = g_queue_pop_head (h->texts)) != NULL)
-    e2ee_string_free (text);
-  g_queue_free (h->texts);
-  g_free (h->receiver);
-  g_free (h);
-}
-
-/* Sends what waited for @key's buddy through the normal path again: it is
- * encrypted now if their key arrived, else sent as the policy allows. */
-static void
-release_held (const char *key)
-{
-  gpointer stolen_key = NULL, value = NULL;
-  PurpleConversation *conv;
-  Held *h;
-  char *text;
-
-  if (held == NULL || !g_hash_table_steal_extended (held, key, &stolen_key, &value))
-    return;
-  g_free (stolen_key);
-  h = value;
-  if (purple_account_is_connected (h->account))
-    {
-      conv = e2ee_ui_find_conv (h->account, h->receiver, TRUE);
-      releasing = TRUE;
-      while ((text = g_queue_pop_head (h->texts)) != NULL)
-        {
-          purple_conv_im_send (PURPLE_CONV_IM (conv), text);
-          e2ee_string_free (text);
-        }
-      releasing = FALSE;
-    }
-  held_free (h);
-}
-
-static void
-release_held_for (PurpleAccount *account, const char *who)
-{
-  g_autofree char *key = mark_key (account, who);
-
-  release_held (key);
-}
-
-static gboolean
-hold_timeout_cb (gpointer data)
-{
-  char *key = data;
-  Held *h = held != NULL ? g_hash_table_lookup (held, key) : NULL;
-
-  if (h != NULL)
-    {
-      h->timer = 0;
-      release_held (key);
-    }
-  return FALSE;
-}
-
-static gboolean
-should_hold (PurpleAccount *account, const char *receiver)
-{
-  g_autofree char *key = NULL;
-  gint64 age;
-
-  if (releasing)
-    return FALSE;
-  key = mark_key (account, receiver);
-  if (held != NULL && g_hash_table_contains (held, key))
-    return TRUE;   /* keep the order of what is already waiting */
-  age = e2ee_publish_offer_age (account, receiver);
-  return age >= 0 && age < HOLD_SECONDS;
-}
-
-static void
-hold_message (PurpleAccount *account, const char *receiver, const char *buddy,
-              char **message)
-{
-  char *key = mark_key (account, receiver);
-  Held *h;
-
-  if (held == NULL)
-    held = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, held_free);
-  h = g_hash_table_lookup (held, key);
-  if (h == NULL)
-    {
-      h = g_new0 (Held, 1);
-      h->account = account;
-      h->receiver = g_strdup (receiver);
-      h->texts = g_queue_new ();
-      h->timer = purple_timeout_add_seconds (HOLD_SECONDS, hold_timeout_cb, key);
-      g_hash_table_insert (held, key, h);
-      e2ee_ui_say (account, buddy, TRUE,
-                   _("Asked %s for their encryption key; your message waits up to "
-                     "%d seconds for the answer so it can be sent encrypted."),
-                   buddy, HOLD_SECONDS);
-    }
-  else
-    g_free (key);
-  /* The queue takes the typed text itself; the send goes no further. */
-  g_queue_push_tail (h->texts, *message);
-  *message = NULL;
-}
-
 void
 e2ee_messages_reset (void)
 {
-  g_clear_pointer (&held, g_hash_table_destroy);
+  e2ee_hold_reset ();
   g_clear_pointer (&recv_marks, g_hash_table_destroy);
   otr_passed = FALSE;
 }
@@ -244,6 +122,16 @@ owned_by_other_plugin (const char *text)
   return g_str_has_prefix (text, "?OTR");
 }
 
+/* pidgin-otr handles ?OTR text only where it is loaded; elsewhere such
+ * text is plaintext like any other. */
+static gboolean
+otr_loaded (void)
+{
+  PurplePlugin *otr = purple_plugins_find_with_id ("otr-plugin");
+
+  return otr != NULL && purple_plugin_is_loaded (otr);
+}
+
 static gboolean
 looks_like_ours (const char *text)
 {
@@ -267,6 +155,15 @@ policy_is_off (E2eeContext *ctx, E2eeAccountRecord *record, const char *buddy)
   if (policy == E2EE_POLICY_DEFAULT)
     policy = e2ee_context_get_default_policy (ctx);
   return policy == E2EE_POLICY_OFF;
+}
+
+gboolean
+e2ee_messages_policy_is_off (PurpleAccount *account, const char *buddy)
+{
+  E2eeContext *ctx = e2ee_plugin_context ();
+  E2eeAccountRecord *record = ctx != NULL ? e2ee_plugin_account (account) : NULL;
+
+  return record != NULL && policy_is_off (ctx, record, buddy);
 }
 
 static void
@@ -311,6 +208,33 @@ send_encrypted (PurpleAccount *account, const char *receiver, const char *buddy,
     }
 }
 
+/* The user is told whenever a message goes unencrypted: its echo is
+ * marked, and the reason is given once per window (and after a wait for
+ * the key ran out). */
+static void
+sending_plaintext (PurpleAccount *account, const char *buddy, PurpleConversation *conv,
+                   gboolean off)
+{
+  PurpleConversation *c = conv != NULL ? conv : e2ee_ui_find_conv (account, buddy, FALSE);
+
+  if (c != NULL)
+    purple_conversation_set_data (c, DATA_ECHO_MARK, GINT_TO_POINTER (E2EE_MARK_PLAINTEXT));
+  if (e2ee_hold_timed_out ())
+    e2ee_ui_say (account, buddy, TRUE,
+                 _("Sent UNENCRYPTED: %s did not answer the encryption key request "
+                   "in time (they may not use purple-e2ee).  /e2ee require stops "
+                   "unencrypted messages to them."), buddy);
+  else if (c != NULL && purple_conversation_get_data (c, DATA_TOLD_PLAIN) == NULL)
+    e2ee_ui_say (account, buddy, TRUE,
+                 off ? _("Sent UNENCRYPTED: encryption is off for %s (/e2ee on "
+                         "turns it on).")
+                     : _("Sent UNENCRYPTED: no encryption key of %s is known.  "
+                         "/e2ee require stops unencrypted messages to them."),
+                 buddy);
+  if (c != NULL)
+    purple_conversation_set_data (c, DATA_TOLD_PLAIN, GINT_TO_POINTER (1));
+}
+
 static void
 sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
                gpointer data)
@@ -353,6 +277,14 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
       break;
 
     case E2EE_SEND_PLAINTEXT:
+      /* Rejected is not absent: a buddy who has had a key gets nothing in
+       * plaintext unless encryption is off for them. */
+      if (e2ee_enforce_armor_only (account, buddy))
+        {
+          cancel_send (message);
+          e2ee_ui_report_no_usable_device (account, buddy);
+          break;
+        }
       /* Where keys only travel in-band, asking now lets the next message
        * be encrypted.  Elsewhere a buddy with the plugin publishes a key,
        * so an unasked offer would mostly puzzle people without it. */
@@ -360,10 +292,14 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
           && !e2ee_messages_buddy_has_key (record, buddy)
           && !policy_is_off (ctx, record, buddy))
         {
-          e2ee_publish_send_offer (account, receiver, FALSE);
-          if (should_hold (account, receiver))
-            hold_message (account, receiver, buddy, message);
+          e2ee_inband_send_offer (account, receiver, FALSE);
+          if (e2ee_hold_should (account, receiver))
+            {
+              e2ee_hold_message (account, receiver, buddy, message);
+              break;
+            }
         }
+      sending_plaintext (account, buddy, conv, policy_is_off (ctx, record, buddy));
       break;
 
     case E2EE_SEND_BLOCK:
@@ -371,7 +307,7 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
       purple_debug_info (E2EE_DEBUG_CAT, "not sending to %s: %s\n", buddy,
                          error != NULL ? error->message : "blocked");
       if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_NO_KEY))
-        e2ee_publish_send_offer (account, receiver, FALSE);
+        e2ee_inband_send_offer (account, receiver, FALSE);
       cancel_send (message);
       e2ee_ui_report_blocked (account, buddy, error);
       break;
@@ -383,6 +319,49 @@ drop_message (char **message)
 {
   g_free (*message);
   *message = NULL;
+}
+
+/* Lock signs U+1F50F..U+1F513 and the configured marker: never shown on
+ * text that was not authenticated. */
+static char *
+without_lock_signs (const char *line)
+{
+  static const char *const locks[] = {
+    "\xF0\x9F\x94\x8F", "\xF0\x9F\x94\x90", "\xF0\x9F\x94\x91",
+    "\xF0\x9F\x94\x92", "\xF0\x9F\x94\x93",
+  };
+  GString *out = g_string_new (line);
+  const char *marker = e2ee_prefs_get_marker ();
+
+  for (gsize i = 0; i <= G_N_ELEMENTS (locks); i++)
+    {
+      const char *sign = i < G_N_ELEMENTS (locks) ? locks[i] : marker;
+
+      g_string_replace (out, sign, _("(lock sign)"), 0);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Unencrypted text as the user sees it: no markup at all (so neither a
+ * line break nor colours can fake another line) and every line flagged. */
+static void
+flag_plaintext (char **message, const char *stripped)
+{
+  g_auto (GStrv) lines = g_strsplit_set (stripped, "\r\n", -1);
+  g_autofree char *prefix = e2ee_ui_mark_prefix (E2EE_MARK_PLAINTEXT);
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *clean = without_lock_signs (lines[i]);
+      g_autofree char *escaped = g_markup_escape_text (clean, -1);
+
+      if (*lines[i] == '\0' && lines[i + 1] == NULL && i > 0)
+        break;
+      g_string_append_printf (out, "%s%s%s", i > 0 ? "<br>" : "", prefix, escaped);
+    }
+  e2ee_string_free (*message);
+  *message = g_string_free (out, FALSE);
 }
 
 /* Returns TRUE when the message must not be shown. */
@@ -415,10 +394,8 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
     {
     case E2EE_RECV_PLAINTEXT:
       if (res.downgrade)
-        {
-          purple_debug_info (E2EE_DEBUG_CAT, "unencrypted message from %s\n", buddy);
-          remember_mark (account, *sender, *message, E2EE_MARK_PLAINTEXT);
-        }
+        purple_debug_info (E2EE_DEBUG_CAT, "unencrypted message from %s\n", buddy);
+      flag_plaintext (message, stripped);
       break;
 
     case E2EE_RECV_PENDING:
@@ -435,7 +412,8 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
         }
       e2ee_ui_report_learned (account, buddy, res.learned, res.new_devices);
       swallow = TRUE;
-      release_held_for (account, *sender);
+      e2ee_inband_answered (account, *sender);
+      e2ee_hold_release_for (account, *sender);
       break;
 
     case E2EE_RECV_MESSAGE:
@@ -457,7 +435,7 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
        * reinstalled, or they never saw this device): tell them ours. */
       if (g_error_matches (res.error, E2EE_ERROR, E2EE_ERROR_NOT_FOR_US)
           || g_error_matches (res.error, E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER))
-        e2ee_publish_send_offer (account, *sender, FALSE);
+        e2ee_inband_send_offer (account, *sender, FALSE);
       swallow = TRUE;
       break;
     }
@@ -480,7 +458,7 @@ receiving_im_cb (PurpleAccount *account, char **sender, char **message,
   stripped = purple_markup_strip_html (*message);
   if (stripped == NULL)
     return FALSE;
-  if (owned_by_other_plugin (stripped))
+  if (owned_by_other_plugin (stripped) && otr_loaded ())
     {
       otr_passed = TRUE;
       e2ee_string_free (stripped);
@@ -505,7 +483,8 @@ receiving_im_late_cb (PurpleAccount *account, char **sender, char **message,
   if (sender == NULL || *sender == NULL || message == NULL || *message == NULL)
     return FALSE;
   stripped = purple_markup_strip_html (*message);
-  if (stripped != NULL && looks_like_ours (stripped))
+  /* Ours inside OTR, or OTR text that OTR left alone (plaintext). */
+  if (stripped != NULL && (looks_like_ours (stripped) || owned_by_other_plugin (stripped)))
     ret = handle_incoming (account, sender, message, flags, stripped);
   e2ee_string_free (stripped);
   return ret;

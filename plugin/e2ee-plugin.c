@@ -311,6 +311,8 @@ plugin_load (PurplePlugin *plugin)
   e2ee_prefs_connect (plugin);
   e2ee_messages_connect (plugin);
   e2ee_publish_connect (plugin);
+  e2ee_enforce_connect (plugin);
+  e2ee_inband_connect (plugin);
   e2ee_commands_register (plugin);
 
   if (!prepare_folder (dir, &error))
@@ -356,6 +358,7 @@ plugin_unload (PurplePlugin *plugin)
   purple_prefs_disconnect_by_handle (plugin);
   e2ee_messages_reset ();
   e2ee_publish_reset ();
+  e2ee_inband_reset ();
 
   g_clear_pointer (&state.ctx, e2ee_context_free);
   g_clear_pointer (&state.path, g_free);

@@ -64,6 +64,8 @@ void e2ee_messages_connect (PurplePlugin *plugin);
 void e2ee_messages_reset (void);
 /* TRUE if @buddy has at least one device we could encrypt to or decide on. */
 gboolean e2ee_messages_buddy_has_key (E2eeAccountRecord *record, const char *buddy);
+/* TRUE when the effective policy for @buddy (normalised) is OFF. */
+gboolean e2ee_messages_policy_is_off (PurpleAccount *account, const char *buddy);
 
 /* ---- e2ee-publish.c: publishing our keys, learning theirs ---- */
 void e2ee_publish_connect (PurplePlugin *plugin);
@@ -72,11 +74,35 @@ void e2ee_publish_all (void);
 void e2ee_publish_withdraw_all (void);
 /* TRUE for protocols where keys travel in-band (no profile or status). */
 gboolean e2ee_publish_uses_inband (PurpleAccount *account);
-/* Sends our key offer to @who once per session (always when @force). */
-void e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force);
-/* Seconds since our offer to @who was sent this session, or -1. */
-gint64 e2ee_publish_offer_age (PurpleAccount *account, const char *who);
 void e2ee_publish_reset (void);
+
+/* ---- e2ee-inband.c: in-band key offers, reconnects, nick changes ---- */
+void e2ee_inband_connect (PurplePlugin *plugin);
+void e2ee_inband_reset (void);
+/* Sends our key offer to @who once per session (a new round when @force),
+ * re-sent with backoff until @who answers. */
+void e2ee_inband_send_offer (PurpleAccount *account, const char *who, gboolean force);
+/* @who answered or offered: stop re-sending. */
+void e2ee_inband_answered (PurpleAccount *account, const char *who);
+/* Seconds since this round of offers to @who began, or -1 (none, or answered). */
+gint64 e2ee_inband_offer_age (PurpleAccount *account, const char *who);
+
+/* ---- e2ee-enforce.c: the last check on the raw IRC line / XMPP stanza ---- */
+void e2ee_enforce_connect (PurplePlugin *plugin);
+/* TRUE when nothing but our armor may go to @who: the keyring is closed,
+ * encryption is required, or the buddy has had a key (and is not OFF). */
+gboolean e2ee_enforce_armor_only (PurpleAccount *account, const char *who);
+
+/* ---- e2ee-hold.c: first messages wait for an in-band key answer ---- */
+void e2ee_hold_reset (void);
+gboolean e2ee_hold_should (PurpleAccount *account, const char *receiver);
+/* Takes *@message (sets it to NULL). */
+void e2ee_hold_message (PurpleAccount *account, const char *receiver, const char *buddy,
+                        char **message);
+/* The answer came: what waited is sent through the normal path. */
+void e2ee_hold_release_for (PurpleAccount *account, const char *who);
+/* TRUE while re-sending messages whose wait ran out with no answer. */
+gboolean e2ee_hold_timed_out (void);
 
 /* ---- e2ee-commands.c ---- */
 void e2ee_commands_register (PurplePlugin *plugin);
@@ -118,11 +144,17 @@ void e2ee_ui_report_learned (PurpleAccount *account, const char *who,
                              E2eeLearnResult result, GPtrArray *new_devices);
 void e2ee_ui_report_blocked (PurpleAccount *account, const char *who,
                              const GError *error);
+/* A buddy who has had a key, none of whose devices may receive now. */
+void e2ee_ui_report_no_usable_device (PurpleAccount *account, const char *who);
 void e2ee_ui_report_receive_error (PurpleAccount *account, const char *who,
                                    const GError *error);
 /* Multi-line descriptions (plain text, new strings). */
 char *e2ee_ui_describe_buddy (E2eeAccountRecord *record, const char *buddy);
 char *e2ee_ui_describe_own (E2eeAccountRecord *record);
+/* Our key and the account's other devices with their states. */
+char *e2ee_ui_describe_own_devices (E2eeAccountRecord *record);
+/* Loud: a device not seen before claims to be one of ours. */
+void e2ee_ui_report_own_device (PurpleAccount *account, E2eeKey *key);
 char *e2ee_ui_describe_keyring (E2eeContext *ctx);
 
 void e2ee_ui_action_fingerprints (PurplePluginAction *action);

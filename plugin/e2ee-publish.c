@@ -8,9 +8,6 @@
 
 #include <xmlnode.h>
 
-/* "protocol\naccount\nbuddy" -> monotonic seconds of the offer sent to
- * that buddy this session (as a gint64 *). */
-static GHashTable *offered;
 static gboolean publishing;     /* our own status update is in progress */
 static gboolean raw_presence;   /* XMPP presences are read per resource */
 /* XMPP: "protocol\naccount\nbuddy" -> (resource -> GPtrArray of E2eeKey)
@@ -34,15 +31,8 @@ e2ee_publish_uses_inband (PurpleAccount *account)
 void
 e2ee_publish_reset (void)
 {
-  g_clear_pointer (&offered, g_hash_table_destroy);
   g_clear_pointer (&resource_keys, g_hash_table_destroy);
   publishing = FALSE;
-}
-
-static gboolean
-is_own_name (E2eeAccountRecord *record, const char *buddy)
-{
-  return g_strcmp0 (record->name, buddy) == 0;
 }
 
 static gboolean
@@ -68,14 +58,8 @@ learn_keys (PurpleAccount *account, const char *who, GPtrArray *keys)
     return;
   buddy = e2ee_plugin_normalize (account, who);
   result = e2ee_context_learn_keys (ctx, record, buddy, keys, &new_devices);
-  if (is_own_name (record, buddy))
-    {
-      if (result != E2EE_LEARN_NOTHING_NEW)
-        purple_debug_info (E2EE_DEBUG_CAT, "own devices of %s: result %d\n",
-                           buddy, (int) result);
-    }
-  else
-    e2ee_ui_report_learned (account, buddy, result, new_devices);
+  /* Our own account's devices are announced as such (loudly). */
+  e2ee_ui_report_learned (account, buddy, result, new_devices);
   if (new_devices != NULL)
     g_ptr_array_unref (new_devices);
 }
@@ -133,7 +117,11 @@ merged_keyset (E2eeContext *ctx, E2eeAccountRecord *record, GPtrArray *published
         break;
       if (!include_own && e2ee_key_equal (key, record->identity))
         continue;
-      if (dev != NULL && dev->trust == E2EE_TRUST_REJECTED)
+      /* A device claiming to be ours is never republished by us until
+       * the user accepted it. */
+      if (!e2ee_key_equal (key, record->identity)
+          && (dev == NULL || (dev->trust != E2EE_TRUST_TOFU
+                              && dev->trust != E2EE_TRUST_VERIFIED)))
         continue;
       if (!keyset_has (keys, key))
         g_ptr_array_add (keys, e2ee_key_ref (key));
@@ -273,74 +261,6 @@ e2ee_publish_withdraw_all (void)
       update_status (account, record, TRUE);
       update_profile (account, record, TRUE);
     }
-}
-
-/* ---- in-band offers ---- */
-
-static char *
-offer_key (PurpleAccount *account, E2eeAccountRecord *record, const char *buddy)
-{
-  return g_strdup_printf ("%s\n%s\n%s", purple_account_get_protocol_id (account),
-                          record->name, buddy);
-}
-
-gint64
-e2ee_publish_offer_age (PurpleAccount *account, const char *who)
-{
-  E2eeAccountRecord *record = e2ee_plugin_account (account);
-  g_autofree char *buddy = NULL;
-  g_autofree char *key = NULL;
-  gint64 *when;
-
-  if (record == NULL || offered == NULL || who == NULL)
-    return -1;
-  buddy = e2ee_plugin_normalize (account, who);
-  key = offer_key (account, record, buddy);
-  when = g_hash_table_lookup (offered, key);
-  if (when == NULL)
-    return -1;
-  return g_get_monotonic_time () / G_USEC_PER_SEC - *when;
-}
-
-void
-e2ee_publish_send_offer (PurpleAccount *account, const char *who, gboolean force)
-{
-  E2eeContext *ctx = e2ee_plugin_context ();
-  PurpleConnection *gc = purple_account_get_connection (account);
-  E2eeAccountRecord *record;
-  g_autofree char *buddy = NULL;
-  g_autofree char *text = NULL;
-  g_autoptr (GPtrArray) keys = NULL;
-  gint64 *when;
-  char *key;
-
-  if (ctx == NULL || gc == NULL || who == NULL)
-    return;
-  record = e2ee_plugin_account (account);
-  if (record == NULL)
-    return;
-  buddy = e2ee_plugin_normalize (account, who);
-  if (is_own_name (record, buddy))
-    return;
-
-  if (offered == NULL)
-    offered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  key = offer_key (account, record, buddy);
-  if (!force && g_hash_table_contains (offered, key))
-    {
-      g_free (key);
-      return;
-    }
-  when = g_new (gint64, 1);
-  *when = g_get_monotonic_time () / G_USEC_PER_SEC;
-  g_hash_table_replace (offered, key, when);
-
-  keys = e2ee_context_own_keyset (ctx, record);
-  text = e2ee_offer_inband (E2EE_OFFER_KIND_OFFER, keys);
-  if (text == NULL)
-    return;
-  serv_send_im (gc, who, text, 0);
-  purple_debug_info (E2EE_DEBUG_CAT, "sent a key offer to %s\n", buddy);
 }
 
 /* ---- signal handlers ---- */
@@ -498,27 +418,6 @@ jabber_presence_cb (PurpleConnection *gc, const char *type, const char *from,
   return FALSE;
 }
 
-static void
-conversation_created_cb (PurpleConversation *conv, gpointer data)
-{
-  PurpleAccount *account = purple_conversation_get_account (conv);
-  E2eeAccountRecord *record;
-  g_autofree char *buddy = NULL;
-
-  /* Where keys only travel in-band, ask as soon as a chat starts so the
-   * first message can already be encrypted. */
-  if (purple_conversation_get_type (conv) != PURPLE_CONV_TYPE_IM
-      || e2ee_plugin_context () == NULL || !e2ee_publish_uses_inband (account)
-      || !purple_account_is_connected (account))
-    return;
-  record = e2ee_plugin_account (account);
-  if (record == NULL)
-    return;
-  buddy = e2ee_plugin_normalize (account, purple_conversation_get_name (conv));
-  if (!e2ee_messages_buddy_has_key (record, buddy))
-    e2ee_publish_send_offer (account, purple_conversation_get_name (conv), FALSE);
-}
-
 void
 e2ee_publish_connect (PurplePlugin *plugin)
 {
@@ -532,8 +431,6 @@ e2ee_publish_connect (PurplePlugin *plugin)
                          PURPLE_CALLBACK (buddy_status_changed_cb), NULL);
   purple_signal_connect (purple_blist_get_handle (), "buddy-signed-on", plugin,
                          PURPLE_CALLBACK (buddy_signed_on_cb), NULL);
-  purple_signal_connect (purple_conversations_get_handle (), "conversation-created",
-                         plugin, PURPLE_CALLBACK (conversation_created_cb), NULL);
   raw_presence = jabber != NULL
     && purple_signal_connect (jabber, "jabber-receiving-presence", plugin,
                               PURPLE_CALLBACK (jabber_presence_cb), NULL) != 0;

@@ -81,24 +81,36 @@ e2ee_ui_mark_for_trust (E2eeTrust trust)
   return trust == E2EE_TRUST_VERIFIED ? E2EE_MARK_VERIFIED : E2EE_MARK_UNVERIFIED;
 }
 
-E2eeMark
-e2ee_ui_mark_for_buddy (E2eeAccountRecord *record, const char *buddy)
+static void
+count_devices (E2eeBuddyRecord *br, guint *used, guint *verified)
 {
-  E2eeBuddyRecord *br = record != NULL ? e2ee_account_lookup_buddy (record, buddy) : NULL;
-  guint verified = 0, used = 0;
-
-  if (br == NULL)
-    return E2EE_MARK_UNVERIFIED;
-  for (guint i = 0; i < br->devices->len; i++)
+  for (guint i = 0; br != NULL && i < br->devices->len; i++)
     {
       E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
 
       if (dev->trust == E2EE_TRUST_TOFU || dev->trust == E2EE_TRUST_VERIFIED)
-        used++;
+        (*used)++;
       if (dev->trust == E2EE_TRUST_VERIFIED)
-        verified++;
+        (*verified)++;
     }
-  return (used > 0 && verified == used) ? E2EE_MARK_VERIFIED : E2EE_MARK_UNVERIFIED;
+}
+
+E2eeMark
+e2ee_ui_mark_for_buddy (E2eeAccountRecord *record, const char *buddy)
+{
+  E2eeBuddyRecord *br = record != NULL ? e2ee_account_lookup_buddy (record, buddy) : NULL;
+  guint verified = 0, used = 0, own_used = 0, own_verified = 0;
+
+  if (br == NULL)
+    return E2EE_MARK_UNVERIFIED;
+  count_devices (br, &used, &verified);
+  /* Our own other devices get a copy of everything: "verified" only if
+   * each of them was accepted explicitly too. */
+  if (g_strcmp0 (buddy, record->name) != 0)
+    count_devices (e2ee_account_lookup_buddy (record, record->name), &own_used,
+                   &own_verified);
+  return (used > 0 && verified == used && own_verified == own_used)
+         ? E2EE_MARK_VERIFIED : E2EE_MARK_UNVERIFIED;
 }
 
 static const char *
@@ -184,10 +196,20 @@ void
 e2ee_ui_report_learned (PurpleAccount *account, const char *who,
                         E2eeLearnResult result, GPtrArray *new_devices)
 {
+  E2eeAccountRecord *record;
+
   if (result == E2EE_LEARN_NOTHING_NEW)
     return;
   purple_debug_info (E2EE_DEBUG_CAT, "keys of %s: result %d, %u new device(s)\n",
                      who, (int) result, new_devices != NULL ? new_devices->len : 0);
+  record = e2ee_plugin_account (account);
+  if (record != NULL && g_strcmp0 (record->name, who) == 0)
+    {
+      /* Our own account: never announced as a buddy's device. */
+      for (guint i = 0; new_devices != NULL && i < new_devices->len; i++)
+        e2ee_ui_report_own_device (account, g_ptr_array_index (new_devices, i));
+      return;
+    }
   if (new_devices == NULL || new_devices->len == 0)
     {
       if (result == E2EE_LEARN_KEY_CHANGED)
@@ -220,9 +242,11 @@ e2ee_ui_report_blocked (PurpleAccount *account, const char *who, const GError *e
                    "or /e2ee off."), who);
   else if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED))
     e2ee_ui_say (account, who, TRUE,
-                 _("Message NOT sent: %s's encryption key changed or a device awaits "
-                   "your decision.  Compare safety numbers with /e2ee verify, then "
-                   "accept with /e2ee trust (or start over with /e2ee reset)."), who);
+                 _("Message NOT sent: none of %s's devices may receive it (their key "
+                   "changed, a device awaits your decision, or you rejected it).  "
+                   "/e2ee status lists the devices; compare safety numbers with "
+                   "/e2ee verify, then accept one with /e2ee trust DEVICE, or send "
+                   "unencrypted with /e2ee off."), who);
   else if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_POLICY))
     e2ee_ui_say (account, who, TRUE,
                  _("Message NOT sent: %s  (/e2ee status shows the policy; /e2ee on "
@@ -231,6 +255,16 @@ e2ee_ui_report_blocked (PurpleAccount *account, const char *who, const GError *e
     e2ee_ui_say (account, who, TRUE,
                  _("Message NOT sent: it could not be encrypted (%s).  It was not "
                    "sent in plaintext either."), detail);
+}
+
+void
+e2ee_ui_report_no_usable_device (PurpleAccount *account, const char *who)
+{
+  e2ee_ui_say (account, who, TRUE,
+               _("Message NOT sent: %s has had an encryption key, but none of their "
+                 "devices may receive your messages now (rejected, or awaiting your "
+                 "decision).  /e2ee status lists them; /e2ee trust DEVICE accepts one "
+                 "again; /e2ee off sends unencrypted."), who);
 }
 
 void
@@ -266,9 +300,11 @@ e2ee_ui_report_receive_error (PurpleAccount *account, const char *who,
       break;
     case E2EE_ERROR_NOT_FOR_US:
       e2ee_ui_say (account, who, TRUE,
-                   _("%s sent an encrypted message this device cannot read: it was "
-                     "encrypted for other devices only.  They need to accept this "
-                     "device (/e2ee trust on their side)."), who);
+                   _("An encrypted message that came as from %s is not for this "
+                     "device, so it is not shown.  It may have been meant for someone "
+                     "else and delivered here by mistake or on purpose, or %s has "
+                     "not accepted this device yet (your key was offered to them)."),
+                   who, who);
       break;
     case E2EE_ERROR_ENVELOPE_VERSION:
     case E2EE_ERROR_DOWNGRADE:
@@ -320,13 +356,76 @@ append_devices (GString *out, E2eeAccountRecord *record, E2eeBuddyRecord *br)
     }
 }
 
+static const char *
+own_trust_label (E2eeTrust trust)
+{
+  switch (trust)
+    {
+    case E2EE_TRUST_UNDECIDED:
+      return _("PENDING: claims to be your account, gets nothing "
+               "(/e2ee own accept or /e2ee own reject)");
+    case E2EE_TRUST_TOFU:
+      return _("receives your messages, not accepted explicitly");
+    case E2EE_TRUST_VERIFIED:
+      return _("accepted as yours: receives your messages");
+    case E2EE_TRUST_REJECTED:
+      return _("rejected");
+    default:
+      return "?";
+    }
+}
+
+char *
+e2ee_ui_describe_own_devices (E2eeAccountRecord *record)
+{
+  E2eeBuddyRecord *self = e2ee_account_lookup_buddy (record, record->name);
+  g_autofree char *own = e2ee_ui_describe_own (record);
+  GString *out = g_string_new (own);
+
+  if (self == NULL || self->devices->len == 0)
+    g_string_append (out, _("\nNo other device of your account is known."));
+  for (guint i = 0; self != NULL && i < self->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = g_ptr_array_index (self->devices, i);
+      g_autofree char *fp = e2ee_fingerprint_hex (dev->key);
+      g_autofree char *kid = short_kid (dev->key);
+
+      g_string_append_printf (out, _("\nYour other device %s: %s\n    fingerprint %s"),
+                              kid, own_trust_label (dev->trust), fp);
+    }
+  return g_string_free (out, FALSE);
+}
+
+void
+e2ee_ui_report_own_device (PurpleAccount *account, E2eeKey *key)
+{
+  g_autofree char *fp = e2ee_fingerprint_hex (key);
+  g_autofree char *kid = short_kid (key);
+  g_autofree char *text = NULL;
+
+  text = g_strdup_printf (_("A NEW DEVICE claims to be YOUR account %s (device %s, "
+                            "fingerprint %s).  It gets none of your messages and is "
+                            "not published as yours unless you accept it: if you "
+                            "added this device yourself, compare its fingerprint and "
+                            "run /e2ee own accept %s in any conversation of this "
+                            "account.  If you did not, someone (possibly the server) "
+                            "is trying to read your messages: /e2ee own reject %s."),
+                          purple_account_get_username (account), kid, fp, kid, kid);
+  purple_debug_warning (E2EE_DEBUG_CAT, "new own device %s\n", kid);
+  purple_notify_warning (e2ee_plugin_get (), _("purple-e2ee"),
+                         _("A new device claims to be your account"), text);
+  for (GList *l = purple_get_ims (); l != NULL; l = l->next)
+    if (purple_conversation_get_account (l->data) == account)
+      e2ee_ui_system (l->data, text);
+}
+
 char *
 e2ee_ui_describe_buddy (E2eeAccountRecord *record, const char *buddy)
 {
   E2eeBuddyRecord *br = e2ee_account_lookup_buddy (record, buddy);
   E2eeContext *ctx = e2ee_plugin_context ();
   GString *out = g_string_new (NULL);
-  g_autofree char *own = e2ee_ui_describe_own (record);
+  g_autofree char *own_devices = e2ee_ui_describe_own_devices (record);
 
   g_string_append_printf (out, _("Encryption with %s: policy %s (global: %s)\n"),
                           buddy,
@@ -344,7 +443,7 @@ e2ee_ui_describe_buddy (E2eeAccountRecord *record, const char *buddy)
                                 "the new key (/e2ee trust).\n"));
       append_devices (out, record, br);
     }
-  g_string_append (out, own);
+  g_string_append (out, own_devices);
   return g_string_free (out, FALSE);
 }
 

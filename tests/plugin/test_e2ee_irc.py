@@ -178,6 +178,7 @@ class Trust(IrcBase):
         wait_system(bob, "altered", since=b)
         bob.ping()
         self.assertEqual([t for t in recv_texts(bob) if "?E2E:" in t], [])
+        self.assertEqual(alice.cmd("bob", "e2ee off")["status"], "ok")
         b = bob.mark()
         alice.raw("bob", "plain words")
         bob.wait_message(MARK_PLAIN + "plain words", who="alice", since=b, timeout=T)
@@ -201,6 +202,30 @@ class Trust(IrcBase):
         self.converse(alice, bob, "after reset")
 
 
+class LastStep(IrcBase):
+    def test_msg_and_query_commands_cannot_send_plaintext(self):
+        alice, bob = self.pair(tap=("alice",))
+        self.assertEqual(alice.cmd("bob", "e2ee require")["status"], "ok")
+        b = bob.mark()
+        # IRC's own commands write the line themselves, past sending-im-msg.
+        for line in ("msg bob by msg " + SECRET_A, "query bob by query " + SECRET_B):
+            a = alice.mark()
+            alice.cmd("bob", line)
+            wait_system(alice, "NOT sent", since=a, conv="bob")
+        # And with the default policy: Bob's key is known.
+        self.assertEqual(alice.cmd("bob", "e2ee on")["status"], "ok")
+        a = alice.mark()
+        alice.cmd("bob", "msg bob default policy " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a, conv="bob")
+        self.converse(alice, bob, "still encrypted")
+        alice.ping()
+        for token in (SECRET_A, SECRET_B):
+            self.assertNotIn(token, alice.tap.text())
+        self.assertEqual([t for t in recv_texts(bob, since=b)
+                          if SECRET_A in t or SECRET_B in t], [])
+        self.assert_clean(alice, bob)
+
+
 class WithoutPlugin(IrcBase):
     def test_person_without_plugin(self):
         alice, carol = self.start(nicks=("alice", "carol"), plain=("carol",))
@@ -211,13 +236,19 @@ class WithoutPlugin(IrcBase):
         # One readable line, no markup trouble.
         self.assertTrue(offer["text"].startswith("?E2K:"), offer["text"])
         self.assertRegex(offer["text"], r"[A-Za-z]+ [a-z]+ [a-z]+ [a-z]+")
-        # Opportunistic: with no key, the message goes as is, no second offer.
-        c = carol.mark()
+        # Opportunistic: with no key, the message waits for an answer, then
+        # goes as is, and Alice is told it went unencrypted and why.  The
+        # offer is re-sent a few times at most, never once per message.
+        c, a = carol.mark(), alice.mark()
         alice.send("carol", "hi carol, plain")
-        carol.wait_message("hi carol, plain", who="alice", since=c, timeout=T)
         alice.send("carol", "second")
+        carol.wait_message("hi carol, plain", who="alice", since=c, timeout=T + 20)
         carol.wait_message("second", who="alice", since=c, timeout=T)
-        self.assertEqual(len([t for t in recv_texts(carol) if t.startswith("?E2K:")]), 1)
+        wait_system(alice, "Sent UNENCRYPTED", since=a)
+        alice.wait_message(MARK_PLAIN + "second", flag="SEND", since=a, timeout=T)
+        offers = [t for t in recv_texts(carol) if t.startswith("?E2K:")]
+        self.assertGreaterEqual(len(offers), 1)
+        self.assertLessEqual(len(offers), 5)
 
         # Once encryption is required, nothing goes out in plaintext.
         self.assertEqual(alice.cmd("carol", "e2ee require")["status"], "ok")

@@ -350,11 +350,36 @@ class Rejections(XmppBase):
                              "wire text shown as a message")
         self.assertEqual(recv_texts(bob).count(MARK_U + "original " + SECRET_A), 1)
 
-        # Plaintext from a buddy who encrypted before is marked.
+        # Plaintext from a buddy who encrypted before is marked (Alice's
+        # own plugin lets it out only once she turned encryption off).
+        self.assertEqual(alice.cmd(bob.jid, "e2ee off")["status"], "ok")
         b = bob.mark()
         alice.raw(bob.jid, "plain words")
         bob.wait_message(MARK_PLAIN + "plain words", who=alice.jid, since=b,
                          timeout=T)
+        self.assert_clean(alice, bob)
+
+
+class LastStep(XmppBase):
+    def test_auto_reply_path_cannot_send_plaintext(self):
+        alice, bob = self.pair()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee require")["status"], "ok")
+        # serv_send_im is what auto-replies and other plugins use: it never
+        # passes sending-im-msg, only the outgoing stanza hook.
+        a, b = alice.mark(), bob.mark()
+        alice.raw(bob.jid, "auto-reply " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a, conv=bob.jid)
+        # The same with the default policy: Bob's key is known.
+        self.assertEqual(alice.cmd(bob.jid, "e2ee on")["status"], "ok")
+        a = alice.mark()
+        alice.raw(bob.jid, "<b>other plugin</b> " + SECRET_B)
+        wait_system(alice, "NOT sent", since=a, conv=bob.jid)
+        # Encrypted messages still pass the same hook.
+        self.converse(alice, bob, "still encrypted")
+        self.assert_no_plaintext("Prosody's log", self.server.log_text(),
+                                 SECRET_A, SECRET_B)
+        self.assertEqual([t for t in recv_texts(bob, since=b)
+                          if SECRET_A in t or SECRET_B in t], [])
         self.assert_clean(alice, bob)
 
 
@@ -398,11 +423,12 @@ class PolicyAndCommands(XmppBase):
         alice.send(bob.jid, "verified now")
         bob.wait_message(MARK_V + "verified now", since=m, timeout=T)
 
-        # Another plugin's message (pidgin-otr) is left untouched.
+        # Another plugin's message (pidgin-otr) passes the last step; with
+        # no OTR plugin here to read it, it is shown as the plaintext it is.
         m = alice.mark()
         bob.raw(alice.jid, "?OTRv23? Bob wants an OTR conversation")
-        alice.wait_message("?OTRv23? Bob wants an OTR conversation", since=m,
-                           timeout=T)
+        alice.wait_message(MARK_PLAIN + "?OTRv23? Bob wants an OTR conversation",
+                           since=m, timeout=T)
 
         # Plugin actions (Tools / Plugins menu) show keys without dialogs
         # that need answers.
