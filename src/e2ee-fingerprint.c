@@ -20,13 +20,14 @@ e2ee_fingerprint_hex (const E2eeKey *key)
 
 /* 30 digits for one key: SHA-512(label || thumbprint), six 5-byte chunks,
  * each reduced mod 100000 (the bias of 2^40 mod 10^5 is below 2^-23). */
-static void
+static gboolean
 key_digits (const E2eeKey *key, char out[DIGITS_PER_KEY + 1])
 {
   guint8 digest[64];
   gcry_md_hd_t md = NULL;
 
-  gcry_md_open (&md, GCRY_MD_SHA512, 0);
+  if (gcry_md_open (&md, GCRY_MD_SHA512, 0) != 0)
+    return FALSE;
   gcry_md_write (md, SAFETY_LABEL, strlen (SAFETY_LABEL));
   gcry_md_write (md, e2ee_key_get_thumbprint (key), E2EE_THUMBPRINT_LEN);
   memcpy (digest, gcry_md_read (md, GCRY_MD_SHA512), sizeof digest);
@@ -38,6 +39,7 @@ key_digits (const E2eeKey *key, char out[DIGITS_PER_KEY + 1])
         v = v << 8 | digest[chunk * 5 + i];
       g_snprintf (out + chunk * 5, 6, "%05u", (guint) (v % 100000));
     }
+  return TRUE;
 }
 
 char *
@@ -45,10 +47,11 @@ e2ee_safety_number (const E2eeKey *a, const E2eeKey *b)
 {
   char da[DIGITS_PER_KEY + 1], db[DIGITS_PER_KEY + 1];
   char all[2 * DIGITS_PER_KEY + 1];
-  GString *s = g_string_sized_new (72);
+  GString *s;
 
-  key_digits (a, da);
-  key_digits (b, db);
+  if (!key_digits (a, da) || !key_digits (b, db))
+    return NULL;
+  s = g_string_sized_new (72);
   /* Sorted, so both sides compute the same number. */
   if (strcmp (da, db) <= 0)
     g_snprintf (all, sizeof all, "%s%s", da, db);

@@ -126,6 +126,37 @@ test_tofu (void)
   peer_free (bob);
 }
 
+/* VERIFIED row: encrypted to, messages carry VERIFIED (marker "verified"),
+ * reject leaves it (and then sending blocks). */
+static void
+test_verified (void)
+{
+  Peer *alice = peer_new ("alice@localhost"), *bob = peer_new ("bob@localhost");
+  g_autofree char *to_bob = NULL, *from_bob = NULL;
+  E2eeRecvResult r;
+
+  introduce (bob, alice);
+  introduce (alice, bob);
+  g_assert_true (e2ee_context_set_trust (alice->ctx, alice->account, bob->name, kid (bob),
+                                         E2EE_TRUST_VERIFIED, NULL));
+  to_bob = seal (alice, bob->name, "verified channel");
+  deliver (bob, alice->name, to_bob, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  e2ee_recv_result_clear (&r);
+  from_bob = seal (bob, alice->name, "reply");
+  deliver (alice, bob->name, from_bob, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  g_assert_cmpint (r.sender_trust, ==, E2EE_TRUST_VERIFIED);
+  e2ee_recv_result_clear (&r);
+  g_assert_true (e2ee_context_set_trust (alice->ctx, alice->account, bob->name, kid (bob),
+                                         E2EE_TRUST_REJECTED, NULL));
+  g_assert_cmpint (device_of (alice, bob->name, bob)->trust, ==, E2EE_TRUST_REJECTED);
+  g_assert_cmpint (e2ee_context_send_decision (alice->ctx, alice->account, bob->name, NULL),
+                   ==, E2EE_SEND_BLOCK);
+  peer_free (alice);
+  peer_free (bob);
+}
+
 /* ---- UNDECIDED (new device) ------------------------------------------ */
 
 /* A further device: not encrypted to, its messages withheld (not shown),
@@ -453,6 +484,19 @@ test_own_pending (void)
   g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
   g_assert_cmpstr (r.plaintext, ==, "to bob and my other device");
   e2ee_recv_result_clear (&r);
+  /* Bob still reads it too. */
+  deliver (bob, alice->name, to_bob2, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  e2ee_recv_result_clear (&r);
+  /* What the confirmed device sends now is shown, with its trust. */
+  {
+    g_autofree char *copy2 = seal (server, server->name, "second copy");
+    deliver (alice, alice->name, copy2, &r);
+    g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+    g_assert_cmpint (r.sender_trust, ==, E2EE_TRUST_VERIFIED);
+    g_assert_cmpstr (r.sender_kid, ==, kid (server));
+    e2ee_recv_result_clear (&r);
+  }
   peer_free (alice);
   peer_free (bob);
   peer_free (server);
@@ -911,6 +955,7 @@ main (int argc, char **argv)
 {
   e2ee_test_init (&argc, &argv);
   g_test_add_func ("/trust/tofu", test_tofu);
+  g_test_add_func ("/trust/verified", test_verified);
   g_test_add_func ("/trust/new-device/withheld", test_new_device_withheld);
   g_test_add_func ("/trust/new-device/reject-and-bound", test_new_device_reject_and_bound);
   g_test_add_func ("/trust/changed/withheld-blocked", test_changed);
