@@ -156,8 +156,8 @@ e2ee_ec_secret_from_bytes (const guint8 d_in[E2EE_KEY_COORD_LEN], GError **error
   return secret;
 }
 
-E2eeEcSecret *
-e2ee_ec_secret_generate (GError **error)
+static E2eeEcSecret *
+generate (E2eeRandomKind kind, GError **error)
 {
   guint8 d[E2EE_KEY_COORD_LEN];
   E2eeEcSecret *secret = NULL;
@@ -168,7 +168,7 @@ e2ee_ec_secret_generate (GError **error)
     {
       g_autoptr (GError) local = NULL;
 
-      e2ee_random_bytes (d, sizeof d, E2EE_RANDOM_KEY);
+      e2ee_random_bytes (d, sizeof d, kind);
       secret = e2ee_ec_secret_from_bytes (d, &local);
       if (secret == NULL && !g_error_matches (local, E2EE_ERROR, E2EE_ERROR_JWK_RANGE))
         {
@@ -181,6 +181,18 @@ e2ee_ec_secret_generate (GError **error)
     g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
                          "the random generator gave no valid scalar");
   return secret;
+}
+
+E2eeEcSecret *
+e2ee_ec_secret_generate (GError **error)
+{
+  return generate (E2EE_RANDOM_KEY, error);
+}
+
+E2eeEcSecret *
+e2ee_ec_secret_generate_long_term (GError **error)
+{
+  return generate (E2EE_RANDOM_LONG_TERM, error);
 }
 
 gboolean

@@ -21,8 +21,10 @@ G_BEGIN_DECLS
 
 typedef struct _E2eeEcSecret E2eeEcSecret;
 
-/* A new key pair from e2ee_random_bytes (E2EE_RANDOM_KEY). */
+/* A new key pair from e2ee_random_bytes (E2EE_RANDOM_KEY); the long-term
+ * variant (signing keys) draws E2EE_RANDOM_LONG_TERM. */
 E2eeEcSecret *e2ee_ec_secret_generate (GError **error);
+E2eeEcSecret *e2ee_ec_secret_generate_long_term (GError **error);
 /* From a 32-byte big-endian scalar; rejects 0 and values >= n. */
 E2eeEcSecret *e2ee_ec_secret_from_bytes (const guint8 d[E2EE_KEY_COORD_LEN],
                                          GError **error);

@@ -31,5 +31,6 @@ e2ee_random_bytes (guint8 *out, gsize len, E2eeRandomKind kind)
   if (kind == E2EE_RANDOM_NONCE)
     gcry_create_nonce (out, len);
   else
-    gcry_randomize (out, len, GCRY_VERY_STRONG_RANDOM);
+    gcry_randomize (out, len, kind == E2EE_RANDOM_LONG_TERM ? GCRY_VERY_STRONG_RANDOM
+                                                            : GCRY_STRONG_RANDOM);
 }

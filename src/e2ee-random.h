@@ -17,8 +17,10 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  E2EE_RANDOM_KEY,    /* secret scalars: libgcrypt's very strong pool */
-  E2EE_RANDOM_NONCE,  /* IVs: libgcrypt's nonce generator */
+  E2EE_RANDOM_KEY,        /* short-lived secrets (ratchet, ephemeral, prekey
+                           * scalars): GCRY_STRONG_RANDOM, ~10 us */
+  E2EE_RANDOM_LONG_TERM,  /* the signing key: GCRY_VERY_STRONG_RANDOM, ~4 ms */
+  E2EE_RANDOM_NONCE,      /* IVs: libgcrypt's nonce generator */
 } E2eeRandomKind;
 
 /* Fills @out with @len unpredictable bytes of the given kind. */

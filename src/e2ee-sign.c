@@ -35,7 +35,7 @@ wrap (E2eeEcSecret *secret)
 E2eeSignKey *
 e2ee_sign_key_generate (GError **error)
 {
-  return wrap (e2ee_ec_secret_generate (error));
+  return wrap (e2ee_ec_secret_generate_long_term (error));
 }
 
 E2eeSignKey *
