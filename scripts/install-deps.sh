@@ -8,6 +8,7 @@ packages=(
   libglib2.0-dev libjson-glib-dev libgcrypt20-dev libsqlite3-dev libpurple-dev
   prosody ngircd finch pidgin xvfb xauth x11-apps imagemagick xdotool fonts-symbola tmux
   nodejs python3 valgrind clang libclang-rt-14-dev libotr5-dev
+  bitlbee-libpurple debhelper lintian dpkg-dev
 )
 
 missing=()
