@@ -41,7 +41,15 @@ struct _E2eeRatchet {
   E2eeV2StartPrefix start;         /* valid with F_START */
   E2eeRatchetChain chains[E2EE_RATCHET_MAX_CHAINS]; /* oldest first; last = current */
   guint n_chains;
-  GArray *skipped;                 /* E2eeRatchetSkipped, oldest first */
+  E2eeRatchetSkipped *skipped;     /* oldest first */
+  guint n_skipped, cap_skipped;
 };
 
 E2eeRatchet *e2ee_ratchet_alloc (void);
+
+/* The skipped-key store.  Growing it moves the keys to a new buffer and
+ * wipes the old one; removing an entry wipes the slot it vacates, so no
+ * copy of a deleted key stays behind in memory. */
+void e2ee_ratchet_skipped_add (E2eeRatchet *s, const E2eeRatchetSkipped *items, guint n);
+void e2ee_ratchet_skipped_remove (E2eeRatchet *s, guint i);
+void e2ee_ratchet_skipped_clear (E2eeRatchet *s);

@@ -11,6 +11,44 @@
 #define CHAIN_LEN (4 + E2EE_EC_POINT_LEN)
 #define SKIPPED_LEN (4 + 4 + 8 + 32)
 
+void
+e2ee_ratchet_skipped_add (E2eeRatchet *s, const E2eeRatchetSkipped *items, guint n)
+{
+  if (s->n_skipped + n > s->cap_skipped)
+    {
+      guint cap = MAX (16u, s->cap_skipped);
+      E2eeRatchetSkipped *grown;
+
+      while (cap < s->n_skipped + n)
+        cap *= 2;
+      grown = (E2eeRatchetSkipped *) e2ee_secret_alloc (cap * sizeof *grown);
+      if (s->n_skipped)
+        memcpy (grown, s->skipped, s->n_skipped * sizeof *grown);
+      e2ee_secret_free (s->skipped, s->cap_skipped * sizeof *grown);
+      s->skipped = grown;
+      s->cap_skipped = cap;
+    }
+  memcpy (s->skipped + s->n_skipped, items, n * sizeof *items);
+  s->n_skipped += n;
+}
+
+void
+e2ee_ratchet_skipped_remove (E2eeRatchet *s, guint i)
+{
+  g_assert (i < s->n_skipped);
+  memmove (s->skipped + i, s->skipped + i + 1, (s->n_skipped - i - 1) * sizeof *s->skipped);
+  s->n_skipped--;
+  e2ee_wipe (s->skipped + s->n_skipped, sizeof *s->skipped);
+}
+
+void
+e2ee_ratchet_skipped_clear (E2eeRatchet *s)
+{
+  e2ee_secret_free (s->skipped, s->cap_skipped * sizeof *s->skipped);
+  s->skipped = NULL;
+  s->n_skipped = s->cap_skipped = 0;
+}
+
 static void
 put32 (GByteArray *b, guint32 v)
 {
@@ -25,7 +63,7 @@ e2ee_ratchet_serialize (const E2eeRatchet *s)
    * copies of the secrets behind unwiped). */
   gsize size = 4 + 2 + 8 + 32 + 32 + 1 + (s->dhs ? 32 : 0) + 32 + 8 + 32 + 12
                + ((s->flags & E2EE_RATCHET_F_START) ? E2EE_V2_START_LEN : 0)
-               + 1 + s->n_chains * CHAIN_LEN + 2 + s->skipped->len * SKIPPED_LEN;
+               + 1 + s->n_chains * CHAIN_LEN + 2 + s->n_skipped * SKIPPED_LEN;
   GByteArray *b = g_byte_array_sized_new (size);
   guint8 d[32], hdr[2] = { FORMAT, s->flags };
   guint8 have_dhs = s->dhs != NULL;
@@ -69,12 +107,12 @@ e2ee_ratchet_serialize (const E2eeRatchet *s)
       g_byte_array_append (b, s->chains[i].dh, E2EE_EC_POINT_LEN);
     }
   {
-    guint8 ns[2] = { s->skipped->len >> 8, s->skipped->len };
+    guint8 ns[2] = { s->n_skipped >> 8, s->n_skipped };
     g_byte_array_append (b, ns, 2);
   }
-  for (guint i = 0; i < s->skipped->len; i++)
+  for (guint i = 0; i < s->n_skipped; i++)
     {
-      const E2eeRatchetSkipped *e = &g_array_index (s->skipped, E2eeRatchetSkipped, i);
+      const E2eeRatchetSkipped *e = &s->skipped[i];
       put32 (b, e->serial);
       put32 (b, e->n);
       put32 (b, (guint32) (e->time >> 32));
@@ -219,21 +257,23 @@ e2ee_ratchet_deserialize (const guint8 *blob, gsize len, GError **error)
       why = r.left < (gsize) n_skipped * SKIPPED_LEN ? "truncated" : "trailing bytes";
       goto bad;
     }
-  g_array_set_size (s->skipped, n_skipped);
   for (guint i = 0; i < n_skipped; i++)
     {
-      E2eeRatchetSkipped *e = &g_array_index (s->skipped, E2eeRatchetSkipped, i);
+      E2eeRatchetSkipped e;
       guint32 hi, lo;
       gboolean known = FALSE;
 
-      take32 (&r, &e->serial);
-      take32 (&r, &e->n);
+      take32 (&r, &e.serial);
+      take32 (&r, &e.n);
       take32 (&r, &hi);
       take32 (&r, &lo);
-      take (&r, e->mk, 32);
-      e->time = (guint64) hi << 32 | lo;
+      take (&r, e.mk, 32);
+      e.time = (guint64) hi << 32 | lo;
       for (guint c = 0; c < nc; c++)
-        known |= s->chains[c].serial == e->serial;
+        known |= s->chains[c].serial == e.serial;
+      if (known)
+        e2ee_ratchet_skipped_add (s, &e, 1);
+      e2ee_wipe (&e, sizeof e);
       if (!known)
         {
           why = "skipped key of an unknown chain";

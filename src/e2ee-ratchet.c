@@ -120,10 +120,7 @@ aead_run (gboolean seal, const guint8 mk[32], const guint8 sid[32],
 E2eeRatchet *
 e2ee_ratchet_alloc (void)
 {
-  E2eeRatchet *s = g_new0 (E2eeRatchet, 1);
-
-  s->skipped = g_array_new (FALSE, TRUE, sizeof (E2eeRatchetSkipped));
-  return s;
+  return g_new0 (E2eeRatchet, 1);
 }
 
 void
@@ -131,8 +128,7 @@ e2ee_ratchet_free (E2eeRatchet *s)
 {
   if (s == NULL)
     return;
-  e2ee_wipe (s->skipped->data, s->skipped->len * sizeof (E2eeRatchetSkipped));
-  g_array_unref (s->skipped);
+  e2ee_ratchet_skipped_clear (s);
   e2ee_ec_secret_free (s->dhs);
   e2ee_wipe (s, sizeof *s);
   g_free (s);
@@ -279,39 +275,39 @@ e2ee_ratchet_seal (E2eeRatchet *s, const guint8 *plaintext, gsize len, GError **
 
 /* ---- receiving ------------------------------------------------------- */
 
-static void
-drop_skipped (E2eeRatchet *s, guint i)
-{
-  E2eeRatchetSkipped *e = &g_array_index (s->skipped, E2eeRatchetSkipped, i);
-
-  e2ee_wipe (e, sizeof *e);
-  g_array_remove_index (s->skipped, i);
-}
-
 void
 e2ee_ratchet_expire (E2eeRatchet *s, guint64 now)
 {
-  for (guint i = s->skipped->len; i-- > 0;)
+  for (guint i = s->n_skipped; i-- > 0;)
     {
-      E2eeRatchetSkipped *e = &g_array_index (s->skipped, E2eeRatchetSkipped, i);
+      E2eeRatchetSkipped *e = &s->skipped[i];
       if (now >= e->time && now - e->time >= E2EE_RATCHET_MAX_AGE)
-        drop_skipped (s, i);
+        e2ee_ratchet_skipped_remove (s, i);
     }
 }
+
+/* Keys derived while opening, before they may be committed. */
+typedef struct {
+  E2eeRatchetSkipped *items;
+  guint len, cap;
+} Pending;
 
 /* Derives the keys [from, to) of a chain into @pending (a copy: the state
  * is not touched) and leaves @ck at key @to. */
 static gboolean
 skip_keys (gcry_mac_hd_t hd, guint8 ck[32], guint32 serial, guint32 from, guint32 to,
-           guint64 now, GArray *pending, GError **error)
+           guint64 now, Pending *pending, GError **error)
 {
   for (guint32 i = from; i < to; i++)
     {
-      E2eeRatchetSkipped e = { serial, i, now, { 0 } };
-      if (!kdf_ck (hd, ck, e.mk, error))
+      E2eeRatchetSkipped *e = &pending->items[pending->len];
+      g_assert (pending->len < pending->cap);
+      e->serial = serial;
+      e->n = i;
+      e->time = now;
+      if (!kdf_ck (hd, ck, e->mk, error))
         return FALSE;
-      g_array_append_val (pending, e);
-      e2ee_wipe (&e, sizeof e);
+      pending->len++;
     }
   return TRUE;
 }
@@ -325,11 +321,14 @@ fail (GError **error, E2eeErrorCode code, const char *why)
 
 /* Commits the working values of a successful receipt. */
 static void
-commit (E2eeRatchet *s, GArray *pending, guint64 now)
+commit (E2eeRatchet *s, const Pending *pending, guint64 now)
 {
-  g_array_append_vals (s->skipped, pending->data, pending->len);
-  while (s->skipped->len > E2EE_RATCHET_MAX_SKIPPED)
-    drop_skipped (s, 0);
+  /* Oldest out first, so the store never holds more than the cap. */
+  while (s->n_skipped > 0 && s->n_skipped + pending->len > E2EE_RATCHET_MAX_SKIPPED)
+    e2ee_ratchet_skipped_remove (s, 0);
+  e2ee_ratchet_skipped_add (s, pending->items, MIN (pending->len, E2EE_RATCHET_MAX_SKIPPED));
+  while (s->n_skipped > E2EE_RATCHET_MAX_SKIPPED)
+    e2ee_ratchet_skipped_remove (s, 0);
   e2ee_ratchet_expire (s, now);
   s->recv_since_send++;
 }
@@ -340,9 +339,9 @@ push_chain (E2eeRatchet *s, const guint8 dh[E2EE_EC_POINT_LEN])
   if (s->n_chains == E2EE_RATCHET_MAX_CHAINS)
     {
       guint32 gone = s->chains[0].serial;
-      for (guint i = s->skipped->len; i-- > 0;)
-        if (g_array_index (s->skipped, E2eeRatchetSkipped, i).serial == gone)
-          drop_skipped (s, i);
+      for (guint i = s->n_skipped; i-- > 0;)
+        if (s->skipped[i].serial == gone)
+          e2ee_ratchet_skipped_remove (s, i);
       memmove (s->chains, s->chains + 1, (s->n_chains - 1) * sizeof s->chains[0]);
       s->n_chains--;
     }
@@ -362,7 +361,7 @@ receive (E2eeRatchet *s, const E2eeV2Message *m, guint64 now, guint8 *pt,
   guint32 serial;
   guint8 ck[32], rk[32], mk[32], dh[32];
   gcry_mac_hd_t hd = NULL;
-  GArray *pending = NULL;
+  Pending pending = { NULL, 0, 0 };
   gboolean ok = FALSE;
 
   for (guint i = 0; i < s->n_chains; i++)
@@ -372,16 +371,16 @@ receive (E2eeRatchet *s, const E2eeV2Message *m, guint64 now, guint8 *pt,
   if (chain >= 0)
     {
       serial = s->chains[chain].serial;
-      for (guint i = 0; i < s->skipped->len; i++)
+      for (guint i = 0; i < s->n_skipped; i++)
         {
-          E2eeRatchetSkipped *e = &g_array_index (s->skipped, E2eeRatchetSkipped, i);
+          E2eeRatchetSkipped *e = &s->skipped[i];
           if (e->serial != serial || e->n != m->n
               || (now >= e->time && now - e->time >= E2EE_RATCHET_MAX_AGE))
             continue;
           if (!aead_run (FALSE, e->mk, s->sid, m->header, m->header_len, m->iv,
                          m->ciphertext, m->ciphertext_len, pt, (guint8 *) m->tag, error))
             return FALSE;
-          drop_skipped (s, i);
+          e2ee_ratchet_skipped_remove (s, i);
           s->recv_since_send++;
           info->skipped = TRUE;
           info->weak = (s->flags & E2EE_RATCHET_F_WEAK) && serial == 0
@@ -402,13 +401,16 @@ receive (E2eeRatchet *s, const E2eeV2Message *m, guint64 now, guint8 *pt,
 
   if (!(hd = mac_open (error)))
     return FALSE;
-  pending = g_array_new (FALSE, TRUE, sizeof (E2eeRatchetSkipped));
+  /* At most 2 * E2EE_RATCHET_MAX_SKIP keys (checked above). */
+  pending.cap = current ? m->n - s->nr
+                        : m->n + ((have_ckr && m->pn > s->nr) ? m->pn - s->nr : 0);
+  pending.items = (E2eeRatchetSkipped *) e2ee_secret_alloc (MAX (pending.cap, 1u) * sizeof *pending.items);
   memcpy (ck, s->ckr, 32);
   memcpy (rk, s->rk, 32);
   if (current)
     {
       serial = s->chains[s->n_chains - 1].serial;
-      ok = skip_keys (hd, ck, serial, s->nr, m->n, now, pending, error)
+      ok = skip_keys (hd, ck, serial, s->nr, m->n, now, &pending, error)
            && kdf_ck (hd, ck, mk, error);
     }
   else
@@ -416,11 +418,11 @@ receive (E2eeRatchet *s, const E2eeV2Message *m, guint64 now, guint8 *pt,
       ok = TRUE;
       if (have_ckr && m->pn > s->nr)
         ok = skip_keys (hd, ck, s->chains[s->n_chains - 1].serial, s->nr, m->pn, now,
-                        pending, error);
+                        &pending, error);
       serial = s->next_serial;
       ok = ok && e2ee_ec_secret_ecdh (s->dhs, m->dh_key, dh, error)
            && kdf_rk (s->rk, dh, rk, ck, error)
-           && skip_keys (hd, ck, serial, 0, m->n, now, pending, error)
+           && skip_keys (hd, ck, serial, 0, m->n, now, &pending, error)
            && kdf_ck (hd, ck, mk, error);
     }
   ok = ok && aead_run (FALSE, mk, s->sid, m->header, m->header_len, m->iv, m->ciphertext,
@@ -443,13 +445,12 @@ receive (E2eeRatchet *s, const E2eeV2Message *m, guint64 now, guint8 *pt,
           s->flags |= E2EE_RATCHET_F_REPLIED;
           s->flags &= ~E2EE_RATCHET_F_START;
         }
-      commit (s, pending, now);
+      commit (s, &pending, now);
       info->weak = (s->flags & E2EE_RATCHET_F_WEAK) && serial == 0
                    && !(s->flags & E2EE_RATCHET_F_INITIATOR);
     }
   gcry_mac_close (hd);
-  e2ee_wipe (pending->data, pending->len * sizeof (E2eeRatchetSkipped));
-  g_array_unref (pending);
+  e2ee_secret_free (pending.items, MAX (pending.cap, 1u) * sizeof *pending.items);
   e2ee_wipe (ck, sizeof ck);
   e2ee_wipe (rk, sizeof rk);
   e2ee_wipe (mk, sizeof mk);
@@ -525,7 +526,7 @@ e2ee_ratchet_needs_heartbeat (const E2eeRatchet *s)
 guint
 e2ee_ratchet_skipped_count (const E2eeRatchet *s)
 {
-  return s->skipped->len;
+  return s->n_skipped;
 }
 
 const guint8 *
