@@ -6,55 +6,18 @@
 #include "e2ee-session-private.h"
 #include "e2ee-wipe.h"
 
-#define REPLAY_WINDOW 64
-
 /* Reassembly bounds: per conversation, in all, per message, seconds. */
 #define FRAGMENTS_PER_BUDDY 4
 #define FRAGMENTS_TOTAL 64
 #define FRAGMENT_MAX_BYTES (96 * 1024)
 #define FRAGMENT_TIMEOUT_S 120
 
-/* Malformed-fragment reports (receive_full): one per conversation per
- * window, at most REPORTS_PER_WINDOW in all per window, and at most
- * REPORT_CONVS_MAX conversations remembered. */
-#define REPORT_WINDOW_S 60
-#define REPORTS_PER_WINDOW 10
-#define REPORT_CONVS_MAX 256
-
-typedef struct {
-  gint64 last_report;
-  guint suppressed;
-} MalformedReport;
-
-struct _E2eeContext {
-  E2eeKeyring *keyring;
-  E2eePolicy default_policy;
-  gsize pad_block;
-  E2eeChangedFunc changed;
-  gpointer changed_data;
-  E2eeReassembler *reassembler;
-  /* Cipher handles keyed by the 32-byte direction key they hold: opening
-   * a handle costs several times a short message, so a conversation
-   * reuses one.  Keyed by value, never by record pointer, so a handle can
-   * never outlive or mismatch the key it was made for. */
-  E2eeAeadCache *aead_cache;
-  /* Plaintexts from devices not accepted yet (bounded, wiped). */
-  E2eeWithheld *withheld;
-  /* Key sets of non-contacts (bounded LRU, in memory only). */
-  E2eeStrangers *strangers;
-  /* Malformed-fragment reports: conv -> MalformedReport (bounded). */
-  GHashTable *malformed;
-  guint64 malformed_total;
-  gint64 report_window_start;
-  guint reports_in_window;
-};
-
 /* Bounded, least recently used handle first (e2ee-aead.h). */
 #define AEAD_CACHE_MAX 512
 
 /* A keyed handle for @key, made once and kept. */
-static E2eeAead *
-cached_aead (E2eeContext *ctx, const guint8 key[E2EE_KEY_LEN], GError **error)
+E2eeAead *
+e2ee_session_cached_aead (E2eeContext *ctx, const guint8 key[E2EE_KEY_LEN], GError **error)
 {
   return e2ee_aead_cache_get (ctx->aead_cache, key, error);
 }
@@ -129,6 +92,9 @@ e2ee_session_notify_changed (E2eeContext *ctx)
 }
 #define notify_changed e2ee_session_notify_changed
 #define trust_is_usable e2ee_session_trust_usable
+#define cached_aead e2ee_session_cached_aead
+#define count_devices e2ee_session_count_devices
+#define ensure_device_keys e2ee_session_device_keys
 
 E2eeWithheld *
 e2ee_session_withheld (E2eeContext *ctx)
@@ -240,8 +206,8 @@ effective_policy (E2eeContext *ctx, E2eeBuddyRecord *buddy)
   return ctx->default_policy;
 }
 
-static guint
-count_devices (E2eeBuddyRecord *buddy, gboolean usable)
+guint
+e2ee_session_count_devices (E2eeBuddyRecord *buddy, gboolean usable)
 {
   guint n = 0;
 
@@ -300,9 +266,9 @@ e2ee_context_send_decision (E2eeContext *ctx, E2eeAccountRecord *account,
 
 /* Direction keys for one device, cached in its record (and so in the
  * keyring) until the capabilities change. */
-static gboolean
-ensure_device_keys (E2eeAccountRecord *account, const char *buddy_name,
-                    E2eeDeviceRecord *dev, GError **error)
+gboolean
+e2ee_session_device_keys (E2eeAccountRecord *account, const char *buddy_name,
+                          E2eeDeviceRecord *dev, GError **error)
 {
   guint8 local_caps = e2ee_key_get_caps (account->identity);
   guint8 remote_caps = e2ee_key_get_caps (dev->key);
@@ -416,409 +382,6 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
   g_free (armored);
   notify_changed (ctx); /* the counter moved */
   return pieces;
-}
-
-/* ---- receiving -------------------------------------------------------- */
-
-void
-e2ee_recv_result_clear (E2eeRecvResult *result)
-{
-  e2ee_string_free (result->plaintext);
-  g_free (result->sender_kid);
-  g_free (result->reply);
-  g_clear_pointer (&result->new_devices, g_ptr_array_unref);
-  g_clear_error (&result->error);
-  memset (result, 0, sizeof *result);
-}
-
-static void
-set_error (E2eeRecvResult *result, GError *error)
-{
-  result->kind = E2EE_RECV_ERROR;
-  result->error = error;
-}
-
-static void
-receive_offer (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
-               const char *text, gboolean contact, E2eeRecvResult *result)
-{
-  E2eeOfferKind kind;
-  GError *error = NULL;
-  g_autoptr (GPtrArray) keys = e2ee_offer_inband_parse (text, &kind, &error);
-
-  if (keys == NULL)
-    {
-      set_error (result, error);
-      return;
-    }
-  result->learned = e2ee_context_learn_keys_full (ctx, account, buddy, keys, contact,
-                                                  &result->new_devices, &error);
-  if (result->learned == E2EE_LEARN_REFUSED || result->learned == E2EE_LEARN_INVALID)
-    {
-      /* Someone else's key offered under this name: not answered. */
-      set_error (result, error);
-      return;
-    }
-  result->kind = E2EE_RECV_OFFER;
-  if (kind == E2EE_OFFER_KIND_OFFER && !account->identity_unsaved)
-    {
-      /* Answers are never answered, so two plugins cannot loop. */
-      g_autoptr (GPtrArray) own = e2ee_context_own_keyset (ctx, account);
-      result->reply = e2ee_offer_inband (E2EE_OFFER_KIND_ANSWER, own);
-    }
-}
-
-/* TRUE if @counter is new for @dev; does not record it. */
-static gboolean
-replay_fresh (const E2eeDeviceRecord *dev, guint64 counter)
-{
-  guint64 age;
-
-  if (!dev->replay_init || counter > dev->replay_high)
-    return TRUE;
-  if (counter == dev->replay_high)
-    return FALSE;
-  age = dev->replay_high - counter; /* >= 1 */
-  if (age > REPLAY_WINDOW)
-    return FALSE;
-  return !(dev->replay_window & (G_GUINT64_CONSTANT (1) << (age - 1)));
-}
-
-static void
-replay_record (E2eeDeviceRecord *dev, guint64 counter)
-{
-  if (!dev->replay_init)
-    {
-      dev->replay_init = TRUE;
-      dev->replay_high = counter;
-      dev->replay_window = 0;
-    }
-  else if (counter > dev->replay_high)
-    {
-      guint64 shift = counter - dev->replay_high;
-      /* Bit i stands for counter high-1-i: shift, then mark the old high. */
-      dev->replay_window = shift >= REPLAY_WINDOW ? 0 : dev->replay_window << shift;
-      if (shift <= REPLAY_WINDOW)
-        dev->replay_window |= G_GUINT64_CONSTANT (1) << (shift - 1);
-      dev->replay_high = counter;
-    }
-  else
-    dev->replay_window |= G_GUINT64_CONSTANT (1) << (dev->replay_high - counter - 1);
-}
-
-/* The devices that may have sent an envelope with @sender_id: the buddy's,
- * or, for copies of our own messages, our other devices'. */
-static E2eeDeviceRecord *
-find_sender (E2eeContext *ctx, E2eeBuddyRecord *buddy, const guint8 *sender_id, const E2eeEnvelope *env,
-             E2eeAccountRecord *account, guint index, guint8 **plaintext, gsize *len,
-             GError **error)
-{
-  for (guint i = 0; buddy && i < buddy->devices->len; i++)
-    {
-      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
-      g_autoptr (GError) attempt = NULL;
-
-      if (memcmp (e2ee_key_get_device_id (dev->key), sender_id, E2EE_DEVICE_ID_LEN) != 0)
-        continue;
-      E2eeAead *aead;
-
-      if (!ensure_device_keys (account, buddy->name, dev, error)
-          || !(aead = cached_aead (ctx, dev->k_recv, error)))
-        return NULL;
-      /* Device ids are short, so two devices may share one: the tag
-       * decides which of them sent it. */
-      if (e2ee_envelope_open_aead (env, index, aead, plaintext, len, &attempt))
-        return dev;
-      if (!g_error_matches (attempt, E2EE_ERROR, E2EE_ERROR_AEAD_TAG))
-        {
-          g_propagate_error (error, g_steal_pointer (&attempt));
-          return NULL;
-        }
-    }
-  return NULL;
-}
-
-static gboolean
-plaintext_acceptable (const guint8 *text, gsize len)
-{
-  return memchr (text, '\0', len) == NULL && g_utf8_validate ((const char *) text, (gssize) len, NULL);
-}
-
-/* TRUE if the envelope names one of this account's other installations. */
-static gboolean
-addressed_to_own_device (E2eeAccountRecord *account, const E2eeEnvelope *env)
-{
-  E2eeBuddyRecord *self = e2ee_account_lookup_buddy (account, account->name);
-
-  for (guint i = 0; self && i < self->devices->len; i++)
-    {
-      E2eeDeviceRecord *dev = self->devices->pdata[i];
-      if (e2ee_envelope_find_recipient (env, e2ee_key_get_device_id (dev->key)) >= 0)
-        return TRUE;
-    }
-  return FALSE;
-}
-
-static void
-receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
-                  const char *text, E2eeRecvResult *result)
-{
-  GError *error = NULL;
-  g_autoptr (GBytes) raw = e2ee_armor_decode (text, &error);
-  g_autoptr (E2eeEnvelope) env = NULL;
-  E2eeBuddyRecord *buddy;
-  E2eeDeviceRecord *dev = NULL;
-  const guint8 *own_id = e2ee_key_get_device_id (account->identity);
-  guint8 *plaintext = NULL;
-  gsize len = 0;
-  gint index;
-
-  if (raw == NULL)
-    goto fail;
-  env = e2ee_envelope_parse (g_bytes_get_data (raw, NULL), g_bytes_get_size (raw), &error);
-  if (env == NULL)
-    goto fail;
-  index = e2ee_envelope_find_recipient (env, own_id);
-  if (index < 0)
-    {
-      error = g_error_new_literal (E2EE_ERROR, E2EE_ERROR_NOT_FOR_US,
-                                   addressed_to_own_device (account, env)
-                                   ? "an encrypted message arrived for another device of "
-                                     "this account, not for this one"
-                                   : "an encrypted message arrived that is not addressed "
-                                     "to this device (the sender may not know its key yet)");
-      goto fail;
-    }
-  buddy = e2ee_account_lookup_buddy (account, buddy_name);
-  if (buddy == NULL || buddy->devices->len == 0)
-    {
-      g_autofree char *conv = e2ee_session_conv_key (account, buddy_name);
-
-      if (e2ee_strangers_contains (ctx->strangers, conv))
-        error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
-                             "an encrypted message from %s arrived; %s is not among your "
-                             "contacts, so their key is not used yet (add them, or write "
-                             "to them, to accept it)", buddy_name, buddy_name);
-      else
-        error = g_error_new (E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
-                             "an encrypted message from %s arrived, but no key is known "
-                             "for %s", buddy_name, buddy_name);
-      goto fail;
-    }
-  dev = find_sender (ctx, buddy, e2ee_envelope_get_sender_id (env), env, account, (guint) index,
-                     &plaintext, &len, &error);
-  if (dev == NULL)
-    {
-      if (error == NULL)
-        error = g_error_new (E2EE_ERROR, E2EE_ERROR_AEAD_TAG,
-                             "an encrypted message from %s could not be authenticated "
-                             "(altered in transit, or from an unknown device)", buddy_name);
-      goto fail;
-    }
-  /* The replay check comes after authentication, so an altered envelope
-   * that reuses a seen counter is reported as altered, and only the
-   * sender's own counters can move the window. */
-  if (!replay_fresh (dev, e2ee_envelope_get_counter (env)))
-    {
-      error = g_error_new (E2EE_ERROR, E2EE_ERROR_REPLAY,
-                           "a message from %s was received before (replayed or "
-                           "duplicated) and was dropped", buddy_name);
-      goto fail;
-    }
-  if (dev->trust == E2EE_TRUST_REJECTED)
-    {
-      error = g_error_new (E2EE_ERROR, E2EE_ERROR_REJECTED,
-                           "a message from device %.8s of %s, which you rejected, was "
-                           "dropped (/e2ee trust %.8s would accept that device again)",
-                           e2ee_key_get_kid (dev->key), buddy_name,
-                           e2ee_key_get_kid (dev->key));
-      result->sender_kid = g_strdup (e2ee_key_get_kid (dev->key));
-      goto fail;
-    }
-  if (!plaintext_acceptable (plaintext, len))
-    {
-      error = g_error_new (E2EE_ERROR, E2EE_ERROR_ENVELOPE_TRAILING,
-                           "an encrypted message from %s is not valid UTF-8 text", buddy_name);
-      goto fail;
-    }
-  if (!trust_is_usable (dev->trust))
-    {
-      /* A device the user has not accepted (a new one, a changed key, or
-       * one claiming to be our own account) does not speak for the buddy:
-       * its words are held back until the user trusts it. */
-      g_autofree char *conv = e2ee_session_conv_key (account, buddy_name);
-      const char *kid = e2ee_key_get_kid (dev->key);
-      gint64 when = g_get_real_time () / G_USEC_PER_SEC;
-
-      replay_record (dev, e2ee_envelope_get_counter (env));
-      dev->last_seen = when;
-      result->kind = E2EE_RECV_WITHHELD;
-      result->sender_trust = dev->trust;
-      result->sender_kid = g_strdup (kid);
-      result->withheld_dropped = e2ee_withheld_add (ctx->withheld, conv, kid,
-                                                    (char *) plaintext, when);
-      plaintext = NULL;
-      if (e2ee_session_is_own (account, buddy_name))
-        result->error = g_error_new (E2EE_ERROR, E2EE_ERROR_WITHHELD,
-                                     "a message from a NEW DEVICE %.8s that claims to be "
-                                     "YOUR OWN account is withheld and not shown; only if "
-                                     "you added that device yourself, accept it with "
-                                     "/e2ee own accept %.8s", kid, kid);
-      else
-        result->error = g_error_new (E2EE_ERROR, E2EE_ERROR_WITHHELD,
-                                     "a message from device %.8s of %s, which you have "
-                                     "not accepted, is withheld and not shown; compare "
-                                     "its safety number (/e2ee verify), then /e2ee trust "
-                                     "%.8s shows it", kid, buddy_name, kid);
-      notify_changed (ctx);
-      return;
-    }
-  replay_record (dev, e2ee_envelope_get_counter (env));
-  dev->last_seen = g_get_real_time () / G_USEC_PER_SEC;
-  buddy->had_encrypted = TRUE;
-  result->kind = E2EE_RECV_MESSAGE;
-  result->plaintext = (char *) plaintext;
-  plaintext = NULL;
-  result->sender_trust = dev->trust;
-  result->sender_kid = g_strdup (e2ee_key_get_kid (dev->key));
-  notify_changed (ctx);
-  return;
-
-fail:
-  if (plaintext)
-    e2ee_secret_free (plaintext, len + 1);
-  set_error (result, error);
-}
-
-/* TRUE if this malformed fragment of @conv is to be reported; otherwise
- * it is only counted.  *@suppressed: how many went unreported before. */
-static gboolean
-report_malformed (E2eeContext *ctx, const char *conv, gint64 now, guint *suppressed)
-{
-  MalformedReport *m = g_hash_table_lookup (ctx->malformed, conv);
-
-  if (m != NULL && now >= m->last_report && now - m->last_report < REPORT_WINDOW_S)
-    {
-      m->suppressed++;
-      return FALSE;
-    }
-  if (now < ctx->report_window_start || now - ctx->report_window_start >= REPORT_WINDOW_S)
-    {
-      ctx->report_window_start = now;
-      ctx->reports_in_window = 0;
-    }
-  if (ctx->reports_in_window >= REPORTS_PER_WINDOW)
-    {
-      if (m != NULL)
-        m->suppressed++;
-      return FALSE;
-    }
-  if (m == NULL)
-    {
-      if (g_hash_table_size (ctx->malformed) >= REPORT_CONVS_MAX)
-        g_hash_table_remove_all (ctx->malformed);
-      m = g_new0 (MalformedReport, 1);
-      g_hash_table_insert (ctx->malformed, g_strdup (conv), m);
-    }
-  *suppressed = m->suppressed;
-  m->suppressed = 0;
-  m->last_report = now;
-  ctx->reports_in_window++;
-  return TRUE;
-}
-
-guint64
-e2ee_context_malformed_fragments (E2eeContext *ctx)
-{
-  return ctx->malformed_total;
-}
-
-static void
-receive_text (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
-              const char *text, gint64 now, gboolean contact, gboolean quiet,
-              E2eeRecvResult *result)
-{
-  g_autofree char *complete = NULL;
-  g_autofree char *trimmed = NULL;
-  GError *error = NULL;
-  E2eeBuddyRecord *buddy;
-
-  memset (result, 0, sizeof *result);
-  if (!e2ee_session_check_name (buddy_name, &error) || text == NULL)
-    {
-      if (error == NULL)
-        error = g_error_new_literal (E2EE_ERROR, E2EE_ERROR_FAILED, "no message text");
-      set_error (result, error);
-      return;
-    }
-  e2ee_reassembler_expire (ctx->reassembler, now);
-  /* Transports add or keep line breaks around a message; the wire forms
-   * themselves never contain white space. */
-  trimmed = g_strstrip (g_strdup (text));
-  text = trimmed;
-  buddy = e2ee_account_lookup_buddy (account, buddy_name);
-
-  if (e2ee_fragment_detect (text))
-    {
-      g_autofree char *key = e2ee_session_conv_key (account, buddy_name);
-      /* Senders with a pinned key outrank anyone else (fair reassembly). */
-      guint rank = (e2ee_session_is_own (account, buddy_name)
-                    || count_devices (buddy, TRUE) > 0) ? 1 : 0;
-
-      if (!e2ee_reassembler_add_ranked (ctx->reassembler, key, rank, text, now, &complete,
-                                        &error))
-        {
-          if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_FRAGMENT))
-            {
-              ctx->malformed_total++;
-              if (quiet && !report_malformed (ctx, key, now, &result->suppressed))
-                {
-                  g_error_free (error);
-                  result->kind = E2EE_RECV_PENDING;
-                  return;
-                }
-            }
-          set_error (result, error);
-          return;
-        }
-      if (complete == NULL)
-        {
-          result->kind = E2EE_RECV_PENDING;
-          return;
-        }
-      text = complete;
-    }
-
-  if (e2ee_offer_inband_detect (text))
-    receive_offer (ctx, account, buddy_name, text, contact, result);
-  else if (e2ee_armor_detect (text))
-    receive_envelope (ctx, account, buddy_name, text, result);
-  else if (complete != NULL)
-    set_error (result, g_error_new_literal (E2EE_ERROR, E2EE_ERROR_FRAGMENT,
-                                            "reassembled fragments hold no envelope"));
-  else
-    {
-      /* Plaintext from someone who has had a key is suspicious whatever
-       * state their keys are in (rejected, undecided, changed). */
-      result->kind = E2EE_RECV_PLAINTEXT;
-      result->downgrade = buddy != NULL && (buddy->had_encrypted || buddy->key_changed
-                                            || buddy->devices->len > 0);
-    }
-}
-
-void
-e2ee_context_receive (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
-                      const char *text, gint64 now, E2eeRecvResult *result)
-{
-  receive_text (ctx, account, buddy_name, text, now, TRUE, FALSE, result);
-}
-
-void
-e2ee_context_receive_full (E2eeContext *ctx, E2eeAccountRecord *account,
-                           const char *buddy_name, const char *text, gint64 now,
-                           gboolean contact, E2eeRecvResult *result)
-{
-  receive_text (ctx, account, buddy_name, text, now, contact, TRUE, result);
 }
 
 gboolean
