@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "e2ee-cli-keyring.h"
 #include "e2ee-envelope.h"
 #include "e2ee-error.h"
 #include "e2ee-fingerprint.h"
@@ -546,6 +547,7 @@ static const struct {
   { "derive", cmd_derive },
   { "seal", cmd_seal },
   { "open", cmd_open },
+  { "keyring", e2ee_cli_keyring },   /* show | export | import */
   { "keyring", cmd_keyring },
 };
 

@@ -118,7 +118,7 @@ legacy_unseal (JsonObject *sealed, const char *passphrase, GPtrArray *accounts,
 {
   static const char *const members[] = { "kdf", "t", "m", "p", "salt", "check", "iv", "ct",
                                          NULL };
-  E2eeSealParams params = { { 0 } };
+  E2eeSealSetting params = { { 0 } };
   g_autoptr (E2eeSeal) seal = NULL;
   g_autoptr (E2eeAead) aead = NULL;
   g_autoptr (GByteArray) aad = NULL;

@@ -16,7 +16,7 @@
 #endif
 
 struct _E2eeSeal {
-  E2eeSealParams params;
+  E2eeSealSetting params;
   guint8 *key;                  /* E2EE_AEAD_KEY_LEN */
   E2eeAead *aead;
 };
@@ -32,7 +32,7 @@ kdf_supported (const char *name)
 }
 
 static gboolean
-params_valid (const E2eeSealParams *p)
+params_valid (const E2eeSealSetting *p)
 {
   if (memchr (p->kdf, '\0', sizeof p->kdf) == NULL || !kdf_supported (p->kdf))
     return FALSE;
@@ -46,7 +46,7 @@ params_valid (const E2eeSealParams *p)
 gboolean
 e2ee_seal_is_weak (const E2eeSeal *seal)
 {
-  const E2eeSealParams *p = &seal->params;
+  const E2eeSealSetting *p = &seal->params;
 
   if (p->p < E2EE_SEAL_MIN_P)
     return TRUE;
@@ -56,7 +56,7 @@ e2ee_seal_is_weak (const E2eeSeal *seal)
 }
 
 static gboolean
-kdf_run (const E2eeSealParams *p, const char *passphrase, guint8 out[32], GError **error)
+kdf_run (const E2eeSealSetting *p, const char *passphrase, guint8 out[32], GError **error)
 {
   gcry_error_t err = 0;
 
@@ -119,7 +119,7 @@ expand (const guint8 master[32], const char *label, guint8 *out, gsize out_len,
 /* The key and check value of @p (the same derivation as the sealed part of
  * a version 1 keyring.json, so those files open with this module). */
 static E2eeSeal *
-derive (const char *passphrase, const E2eeSealParams *p, guint8 check[E2EE_SEAL_CHECK_LEN],
+derive (const char *passphrase, const E2eeSealSetting *p, guint8 check[E2EE_SEAL_CHECK_LEN],
         GError **error)
 {
   guint8 master[32];
@@ -146,7 +146,7 @@ derive (const char *passphrase, const E2eeSealParams *p, guint8 check[E2EE_SEAL_
 E2eeSeal *
 e2ee_seal_new (const char *passphrase, GError **error)
 {
-  E2eeSealParams p = { { 0 } };
+  E2eeSealSetting p = { { 0 } };
   E2eeSeal *seal;
 
   if (passphrase == NULL || *passphrase == '\0')
@@ -177,7 +177,7 @@ e2ee_seal_new (const char *passphrase, GError **error)
 }
 
 E2eeSeal *
-e2ee_seal_unlock (const char *passphrase, const E2eeSealParams *params, GError **error)
+e2ee_seal_unlock (const char *passphrase, const E2eeSealSetting *params, GError **error)
 {
   guint8 check[E2EE_SEAL_CHECK_LEN];
   E2eeSeal *seal;
@@ -222,7 +222,7 @@ e2ee_seal_free (E2eeSeal *seal)
   g_free (seal);
 }
 
-const E2eeSealParams *
+const E2eeSealSetting *
 e2ee_seal_get_params (const E2eeSeal *seal)
 {
   return &seal->params;

@@ -32,7 +32,7 @@ typedef struct {
   guint32 t, m, p;              /* scrypt: t = 1, m = N */
   guint8 salt[E2EE_SEAL_SALT_LEN];
   guint8 check[E2EE_SEAL_CHECK_LEN];  /* tells a wrong passphrase from damage */
-} E2eeSealParams;
+} E2eeSealSetting;
 
 typedef struct _E2eeSeal E2eeSeal;
 
@@ -43,13 +43,13 @@ E2eeSeal *e2ee_seal_new (const char *passphrase, GError **error);
 /* Re-derives the key of stored @params.  Unknown KDF or costs above the
  * maxima: E2EE_ERROR_KEYRING_CORRUPT; wrong passphrase (check differs):
  * E2EE_ERROR_KEYRING_PASSPHRASE. */
-E2eeSeal *e2ee_seal_unlock (const char *passphrase, const E2eeSealParams *params,
+E2eeSeal *e2ee_seal_unlock (const char *passphrase, const E2eeSealSetting *params,
                             GError **error);
 
 void e2ee_seal_free (E2eeSeal *seal);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeSeal, e2ee_seal_free)
 
-const E2eeSealParams *e2ee_seal_get_params (const E2eeSeal *seal);
+const E2eeSealSetting *e2ee_seal_get_params (const E2eeSeal *seal);
 /* TRUE when the costs are below the minimum (an old or crafted file). */
 gboolean e2ee_seal_is_weak (const E2eeSeal *seal);
 /* The AES-256-GCM key (secure memory), for formats that seal in one piece. */

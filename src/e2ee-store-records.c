@@ -195,7 +195,7 @@ e2ee_rows_account_id (E2eeStore *store, const E2eeAccountRecord *account, GError
 /* ---- seal ------------------------------------------------------------ */
 
 gboolean
-e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected, E2eeSealParams *params,
+e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected, E2eeSealSetting *params,
                        GError **error)
 {
   sqlite3_stmt *st = e2ee_store_prepare (store,
@@ -241,7 +241,7 @@ gboolean
 e2ee_records_unlock (E2eeStore *store, const char *passphrase, E2eeSeal **seal,
                      GError **error)
 {
-  E2eeSealParams params;
+  E2eeSealSetting params;
   gboolean prot;
   E2eeSeal *old, *fresh;
 
@@ -533,7 +533,7 @@ e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
   ok = e2ee_store_exec (store, "DELETE FROM seal", error);
   if (ok && to != NULL)
     {
-      const E2eeSealParams *p = e2ee_seal_get_params (to);
+      const E2eeSealSetting *p = e2ee_seal_get_params (to);
       sqlite3_stmt *st = e2ee_store_prepare (store,
         "INSERT INTO seal (id, kdf, t, m, p, salt, check_value) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
         error);

@@ -21,7 +21,7 @@ G_BEGIN_DECLS
 /* TRUE if the database is passphrase-protected; then @params (if not
  * NULL) receives what e2ee_seal_unlock() needs. */
 gboolean e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected,
-                                E2eeSealParams *params, GError **error);
+                                E2eeSealSetting *params, GError **error);
 
 /* Protects (@to set), changes or removes (@to NULL) the passphrase: every
  * secret is rewritten under @to and the WAL is truncated, in one

@@ -174,7 +174,7 @@ test_protected (Fx *f, gconstpointer data)
   g_autoptr (GPtrArray) accounts = NULL;
   g_autoptr (E2eeSeal) seal = NULL;
   g_autoptr (E2eeSeal) check = NULL;
-  E2eeSealParams params;
+  E2eeSealSetting params;
   gboolean imported = FALSE, prot;
   E2eeStore *store;
 

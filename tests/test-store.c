@@ -582,13 +582,13 @@ static void
 test_weak_costs_raised (Fx *f, gconstpointer data)
 {
   GError *error = NULL;
-  E2eeSealParams weak = { "argon2id", 1, 64, 1, { 0 }, { 0 } };
+  E2eeSealSetting weak = { "argon2id", 1, 64, 1, { 0 }, { 0 } };
   g_autoptr (JsonNode) file = e2ee_test_load_json ("vectors/keyring-v1-protected-weak.json");
   JsonObject *sealed = json_object_get_object_member (json_node_get_object (file), "sealed");
   E2eeStore *store = open_ok (f->path);
   g_autoptr (E2eeAccountRecord) acc = make_account (0);
   E2eeSeal *seal;
-  E2eeSealParams now;
+  E2eeSealSetting now;
   gboolean prot;
   gsize n;
   guint8 *raw;
