@@ -9,7 +9,9 @@ fragments the receiving plugin puts back together.
 import os
 import re
 import shutil
+import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -23,6 +25,80 @@ SECRET_A = "irc-alpha-secret-2718"
 SECRET_B = "irc-bravo-secret-3141"
 TEXT_AB = "Grüße <b>fett</b> & ünïcödé ✓ 日本語 " + SECRET_A
 TEXT_BA = "¡Hola! <i>schräg</i> 🙂 " + SECRET_B
+
+
+class LineRelay:
+    """A man in the middle for one IRC client: relays 127.0.0.1:port to the
+    server line by line, drops client lines a predicate picks, and injects
+    lines towards the client (as the server could)."""
+
+    def __init__(self, target_port, drop=None):
+        self.drop = drop
+        self.dropped = []
+        self.to_server = bytearray()
+        self._lock = threading.Lock()
+        self._down = None
+        self._socks = []
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(4)
+        self.port = self._listener.getsockname()[1]
+        self._target = target_port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                down, _ = self._listener.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self._target), timeout=10)
+            up.settimeout(None)
+            with self._lock:
+                self._down = down
+                self._socks += [down, up]
+            threading.Thread(target=self._pump, args=(down, up, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, False),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, to_server):
+        buf = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    line += b"\n"
+                    with self._lock:
+                        if to_server and self.drop is not None and self.drop(line):
+                            self.dropped.append(line)
+                            continue
+                        if to_server:
+                            self.to_server.extend(line)
+                        dst.sendall(line)
+        except OSError:
+            pass
+
+    def inject(self, line):
+        with self._lock:
+            self._down.sendall(line.encode() + b"\r\n")
+
+    def text(self):
+        with self._lock:
+            return bytes(self.to_server).decode("utf-8", "replace")
+
+    def close(self):
+        self._listener.close()
+        for s in self._socks:
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 def privmsgs(blob, target):
@@ -223,6 +299,118 @@ class LastStep(IrcBase):
             self.assertNotIn(token, alice.tap.text())
         self.assertEqual([t for t in recv_texts(bob, since=b)
                           if SECRET_A in t or SECRET_B in t], [])
+        self.assert_clean(alice, bob)
+
+
+class Adversary(IrcBase):
+    def relayed_client(self, nick, drop=None):
+        """A client whose connection runs through a LineRelay."""
+        relay = LineRelay(self.server.port, drop=drop)
+        self.addCleanup(relay.close)
+        c = harness.Client(nick, "prpl-irc", "%s@%s" % (nick, self.server.server),
+                           None, relay.port, self.h.dir, plugins=[P])
+        c.tap = None
+        c.jid = nick
+        self.h._clients.append(c)
+        return c, relay
+
+    def test_dropped_offer_is_sent_again(self):
+        # The server drops Alice's first key offer to Bob.
+        first = []
+
+        def drop(line):
+            if b"PRIVMSG bob :?E2K:" in line and not first:
+                first.append(line)
+                return True
+            return False
+        alice, relay = self.relayed_client("alice", drop=drop)
+        bob = self.h.irc_client("bob", plugins=[P], wait=False)
+        self.h.wait_started(alice, bob, timeout=T)
+        b = bob.mark()
+        alice.send("bob", "first words " + SECRET_A)
+        # The offer comes again, Bob answers, and the waiting message goes
+        # encrypted instead of in plaintext.
+        bob.wait_message(MARK_U + "first words " + SECRET_A, who="alice", since=b,
+                         timeout=T + 20)
+        self.assertEqual(len(relay.dropped), 1)
+        self.assertNotIn(SECRET_A, relay.text())
+        self.assert_clean(alice, bob)
+
+    def test_forged_nick_change_does_not_continue_in_plaintext(self):
+        alice, relay = self.relayed_client("alice")
+        bob = self.h.irc_client("bob", plugins=[P], wait=False)
+        self.h.wait_started(alice, bob, timeout=T)
+        alice.cmd("bob", "e2ee status")
+        wait_key(alice, "bob")
+        for policy in ("require", "on"):
+            self.assertEqual(alice.cmd("bob", "e2ee " + policy)["status"], "ok")
+            new = "bob_" if policy == "require" else "bob__"
+            old = "bob" if policy == "require" else "bob_"
+            a = alice.mark()
+            # The server claims Bob took another nick; the window follows it.
+            relay.inject(":%s!bob@127.0.0.1 NICK :%s" % (old, new))
+            alice.wait_for(since=a, timeout=T, event="write",
+                           pred=lambda e: harness.bare(e.get("conv")) == new)
+            a = alice.mark()
+            alice.send(new, "after the nick change " + SECRET_B)
+            wait_system(alice, "NOT sent", since=a, conv=new)
+            st = alice.cmd(new, "e2ee status")
+            self.assertEqual(st["status"], "ok")
+        alice.ping()
+        time.sleep(1.5)   # libpurple's IRC queue
+        self.assertNotIn(SECRET_B, relay.text())
+        self.assert_clean(alice, bob)
+
+    def test_offer_again_on_e2ee_on_and_reconnect(self):
+        alice, carol = self.start(nicks=("alice", "carol"), plain=("carol",))
+
+        def offers():
+            return len([t for t in recv_texts(carol) if t.startswith("?E2K:")])
+        alice.cmd("carol", "e2ee status")
+        carol.wait_for(timeout=T, event="write",
+                       pred=lambda e: e["text"].startswith("?E2K:"))
+        n = offers()
+        self.assertEqual(alice.cmd("carol", "e2ee on")["status"], "ok")
+        carol.wait_for(timeout=T, event="write",
+                       pred=lambda e: e["text"].startswith("?E2K:") and offers() > n)
+        n = offers()
+        alice.signoff()
+        alice.signon(timeout=T)
+        carol.wait_for(timeout=T, event="write",
+                       pred=lambda e: e["text"].startswith("?E2K:") and offers() > n)
+        self.assert_clean(alice, carol)
+
+
+class FloodControl(IrcBase):
+    """ngIRCd as it ships: its flood control delays a new client's lines."""
+
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        n = harness.NgIRCd(self.h.dir)
+        with open(n.config) as f:
+            conf = f.read()
+        self.assertIn("\tMaxPenaltyTime = 0\n", conf)
+        with open(n.config, "w") as f:
+            f.write(conf.replace("\tMaxPenaltyTime = 0\n", ""))
+        n.start()
+        self.h._servers.append(n)
+        self.h._ngircd = n
+        self.server = n
+
+    def test_first_message_to_a_plugin_user_goes_encrypted(self):
+        alice, bob = self.start(tap=("alice",))
+        # Bob's client has just sent a burst of commands (as after signing
+        # on): ngIRCd now holds each of his lines back, his answer to
+        # Alice's offer too (about 8 s here).
+        for _ in range(6):
+            bob.cmd("dave", "whois bob")
+        b = bob.mark()
+        alice.send("bob", "first words " + SECRET_A)
+        bob.wait_message(MARK_U + "first words " + SECRET_A, who="alice", since=b,
+                         timeout=T + 20)
+        alice.ping()
+        self.assertNotIn(SECRET_A, alice.tap.text())
         self.assert_clean(alice, bob)
 
 

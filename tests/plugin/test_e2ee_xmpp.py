@@ -360,6 +360,43 @@ class Rejections(XmppBase):
         self.assert_clean(alice, bob)
 
 
+class MarkerSpoofing(XmppBase):
+    users = ("alice", "bob", "carol")
+
+    def test_plaintext_cannot_show_the_lock(self):
+        alice, bob, carol = self.start(plain=("carol",))
+        wait_key(alice, bob.jid)
+
+        def shown(sender, text, escape=False):
+            m = alice.mark()
+            sender.send(alice.jid, text, escape=escape)
+            return alice.wait_for(since=m, timeout=T, event="write",
+                                  pred=lambda e: "RECV" in e["flags"]
+                                  and "IBAN" in e["text"])["text"]
+
+        # A third user without the plugin types the marker herself.
+        got = shown(carol, MARK_V + "New IBAN DE00 1234")
+        self.assertTrue(got.startswith(MARK_PLAIN), got)
+        self.assertNotIn("\U0001F512", got)
+        # XHTML-IM: a line break and colours that would draw a fake line.
+        fake = ("see below<br>(21:07:25) <font color='#16569E'><b>bob:</b></font> "
+                + MARK_V + "New IBAN DE99 6666")
+        got = shown(carol, fake)
+        self.assertNotIn("\U0001F512", got)
+        for tag in ("<font", "<b>", "<span", "color"):
+            self.assertNotIn(tag, got)
+        lines = re.split(r"<br\s*/?>", got, flags=re.I)
+        self.assertGreaterEqual(len(lines), 2)
+        for line in lines:
+            self.assertTrue(line.startswith(MARK_PLAIN), got)
+        # Bob, whose key is known but who sends plaintext, is flagged too.
+        self.assertEqual(bob.cmd(alice.jid, "e2ee off")["status"], "ok")
+        got = shown(bob, MARK_V + "New IBAN from bob")
+        self.assertTrue(got.startswith(MARK_PLAIN), got)
+        self.assertNotIn("\U0001F512", got)
+        self.assert_clean(alice, bob, carol)
+
+
 class LastStep(XmppBase):
     def test_auto_reply_path_cannot_send_plaintext(self):
         alice, bob = self.pair()
