@@ -10,6 +10,7 @@
 #include "e2ee-b64.h"
 #include "e2ee-error.h"
 #include "e2ee-import-json.h"
+#include "e2ee-json.h"
 #include "e2ee-store-records.h"
 #include "e2ee-wipe.h"
 
@@ -161,23 +162,19 @@ e2ee_ij_wipe_tree (JsonNode *node)
 JsonNode *
 e2ee_ij_parse_text (const char *text, gssize len, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr (GError) local = NULL;
-  JsonNode *root;
+  /* The whole RFC 8259 grammar, no duplicate members, bounded depth, no
+   * NUL: what json-glib alone does not check. */
+  JsonNode *root = e2ee_json_parse_strict (text, len, E2EE_JSON_MAX_DEPTH,
+                                           E2EE_ERROR_KEYRING_CORRUPT, error);
 
-  if (!json_parser_load_from_data (parser, text, len, &local))
+  if (root != NULL && !JSON_NODE_HOLDS_OBJECT (root))
     {
-      e2ee_ij_bad (error, "not JSON: %s", local->message);
-      return NULL;
-    }
-  root = json_parser_steal_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      if (root != NULL)
-        json_node_unref (root);
+      json_node_unref (root);
       e2ee_ij_bad (error, "not a JSON object");
       return NULL;
     }
+  if (root == NULL && error != NULL && *error != NULL)
+    g_prefix_error (error, "keyring import: ");
   return root;
 }
 

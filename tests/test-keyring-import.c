@@ -250,6 +250,15 @@ test_tampered (Fx *f, gconstpointer data)
   g_assert_false (e2ee_keyring_import_legacy (store, NULL, f->json, NULL, &imported, &error));
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
   g_clear_error (&error);
+  /* What json-glib alone would take: a repeated member, a comment. */
+  put (f, "{\"format\":\"purple-e2ee-keyring\",\"version\":1,\"version\":1,\"accounts\":[]}");
+  g_assert_false (e2ee_keyring_import_legacy (store, NULL, f->json, NULL, &imported, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
+  put (f, "{/* c */\"format\":\"purple-e2ee-keyring\",\"version\":1,\"accounts\":[]}");
+  g_assert_false (e2ee_keyring_import_legacy (store, NULL, f->json, NULL, &imported, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
   put (f, "[1,");
   g_assert_false (e2ee_keyring_import_legacy (store, NULL, f->json, NULL, &imported, &error));
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
