@@ -26,46 +26,74 @@ typedef int (*CommandFunc) (int argc, char **argv);
 /* ---- input and output ------------------------------------------------- */
 
 /* Reads a whole file, or stdin for NULL / "-", into a buffer the caller
- * frees with e2ee_secret_free (it may hold a private key). */
+ * frees with e2ee_secret_free (it may hold a private key).  read(2), not
+ * stdio, and a buffer that grows by copy-wipe-free: no freed block (stdio's
+ * buffer, a reallocated string) keeps a copy of the key. */
 static char *
 read_input (const char *path, gsize *len, GError **error)
 {
-  GString *buf = g_string_sized_new (4096);
-  FILE *f = (!path || strcmp (path, "-") == 0) ? stdin : fopen (path, "rb");
-  char chunk[4096];
-  size_t n;
+  gboolean is_stdin = !path || strcmp (path, "-") == 0;
+  int fd = is_stdin ? STDIN_FILENO : open (path, O_RDONLY | O_CLOEXEC);
+  gsize cap = 4096, n = 0;
+  gboolean failed = FALSE;
+  char *buf;
 
-  if (f == NULL)
+  if (fd < 0)
     {
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
                    _("cannot open %s: %s"), path, g_strerror (errno));
-      e2ee_gstring_free (buf);
       return NULL;
     }
-  while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
+  buf = (char *) e2ee_secret_alloc (cap + 1);
+  for (;;)
     {
-      if (buf->len + n > CLI_MAX_INPUT)
+      ssize_t got;
+
+      if (n == cap)
         {
-          g_set_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_TOO_LARGE,
-                       _("input is larger than %d bytes"), CLI_MAX_INPUT);
+          char *bigger;
+
+          if (cap >= CLI_MAX_INPUT)
+            {
+              g_set_error (error, E2EE_ERROR, E2EE_ERROR_ENVELOPE_TOO_LARGE,
+                           _("input is larger than %d bytes"), CLI_MAX_INPUT);
+              failed = TRUE;
+              break;
+            }
+          bigger = (char *) e2ee_secret_alloc (MIN (cap * 2, CLI_MAX_INPUT) + 1);
+          memcpy (bigger, buf, n);
+          e2ee_secret_free (buf, cap + 1);
+          buf = bigger;
+          cap = MIN (cap * 2, CLI_MAX_INPUT);
+        }
+      got = read (fd, buf + n, cap - n);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        {
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                       _("cannot read %s: %s"), is_stdin ? _("standard input") : path,
+                       g_strerror (errno));
+          failed = TRUE;
           break;
         }
-      g_string_append_len (buf, chunk, (gssize) n);
+      if (got == 0)
+        break;
+      n += (gsize) got;
     }
-  e2ee_wipe (chunk, sizeof chunk);
-  if (f != stdin)
-    fclose (f);
-  if (error && *error)
+  if (!is_stdin)
+    close (fd);
+  if (failed)
     {
-      e2ee_gstring_free (buf);
+      e2ee_secret_free (buf, cap + 1);
       return NULL;
     }
-  *len = buf->len;
   {
-    /* Copy into an exact-size buffer so the caller knows what to wipe. */
-    char *out = g_malloc (buf->len + 1);
-    memcpy (out, buf->str, buf->len + 1);
-    e2ee_gstring_free (buf);
+    /* An exact-size copy so the caller knows what to wipe. */
+    char *out = (char *) e2ee_secret_alloc (n + 1);
+    memcpy (out, buf, n);
+    e2ee_secret_free (buf, cap + 1);
+    *len = n;
     return out;
   }
 }

@@ -89,6 +89,8 @@ secure_scalar (const guint8 d[E2EE_KEY_COORD_LEN])
   guint8 *buf = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
   gcry_mpi_t m = NULL;
 
+  if (buf == NULL)
+    return NULL; /* secure pool exhausted: callers report it */
   /* gcry_mpi_scan allocates a secure MPI when its input buffer lives in
    * secure memory. */
   memcpy (buf, d, E2EE_KEY_COORD_LEN);
@@ -318,6 +320,12 @@ e2ee_key_generate (GError **error)
   if (!e2ee_gcrypt_init (error))
     return NULL;
   d_bytes = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
+  if (d_bytes == NULL)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                           "libgcrypt secure memory is unavailable");
+      return NULL;
+    }
   /* Rejection sampling: d uniform in [1, n-1] (n is close to 2^256, so a
    * retry is needed about once in 2^32 draws). */
   for (int attempt = 0; attempt < 64 && key == NULL; attempt++)
@@ -337,7 +345,8 @@ e2ee_key_generate (GError **error)
     }
   if (key == NULL && error && *error == NULL)
     g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
-                         "random generator gave no valid scalar");
+                         d == NULL ? "libgcrypt secure memory is unavailable"
+                                   : "random generator gave no valid scalar");
 out:
   e2ee_wipe (d_bytes, E2EE_KEY_COORD_LEN);
   gcry_free (d_bytes);
@@ -370,15 +379,12 @@ get_string_member (JsonObject *obj, const char *name, GError **error)
 /* Decodes a base64url member into exactly 32 bytes at @out.  @secret
  * buffers are wiped on every path. */
 static gboolean
-decode_coord (JsonObject *obj, const char *name, guint8 out[E2EE_KEY_COORD_LEN],
-              GError **error)
+decode_coord_text (const char *text, const char *name, guint8 out[E2EE_KEY_COORD_LEN],
+                   GError **error)
 {
-  const char *text = get_string_member (obj, name, error);
   guint8 *raw;
   gsize len = 0;
 
-  if (text == NULL)
-    return FALSE;
   raw = e2ee_b64url_decode (text, strlen (text), &len, NULL);
   if (raw == NULL)
     {
@@ -396,6 +402,15 @@ decode_coord (JsonObject *obj, const char *name, guint8 out[E2EE_KEY_COORD_LEN],
   memcpy (out, raw, E2EE_KEY_COORD_LEN);
   e2ee_secret_free (raw, len + 1);
   return TRUE;
+}
+
+static gboolean
+decode_coord (JsonObject *obj, const char *name, guint8 out[E2EE_KEY_COORD_LEN],
+              GError **error)
+{
+  const char *text = get_string_member (obj, name, error);
+
+  return text != NULL && decode_coord_text (text, name, out, error);
 }
 
 /* "e2ee_v": [1, ...] lists the protocol versions the device speaks. */
@@ -441,8 +456,10 @@ bad:
   return FALSE;
 }
 
-E2eeKey *
-e2ee_key_from_jwk_object (JsonObject *obj, E2eeKeyExpect expect, GError **error)
+/* @d_text: the value of "d" when the caller kept it out of @obj (whose
+ * "d" then holds a placeholder); NULL to read it from @obj. */
+static E2eeKey *
+key_from_object (JsonObject *obj, E2eeKeyExpect expect, const char *d_text, GError **error)
 {
   const char *kty, *crv;
   guint8 x[E2EE_KEY_COORD_LEN], y[E2EE_KEY_COORD_LEN];
@@ -494,7 +511,15 @@ e2ee_key_from_jwk_object (JsonObject *obj, E2eeKeyExpect expect, GError **error)
       guint8 qx[E2EE_KEY_COORD_LEN], qy[E2EE_KEY_COORD_LEN];
 
       d_bytes = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
-      if (!decode_coord (obj, "d", d_bytes, error))
+      if (d_bytes == NULL)
+        {
+          g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                               "libgcrypt secure memory is unavailable");
+          goto out;
+        }
+      if (d_text != NULL ? !(get_string_member (obj, "d", error)
+                             && decode_coord_text (d_text, "d", d_bytes, error))
+                         : !decode_coord (obj, "d", d_bytes, error))
         goto out;
       d = secure_scalar (d_bytes);
       if (d == NULL)
@@ -541,20 +566,30 @@ out:
 }
 
 E2eeKey *
+e2ee_key_from_jwk_object (JsonObject *obj, E2eeKeyExpect expect, GError **error)
+{
+  return key_from_object (obj, expect, NULL, error);
+}
+
+E2eeKey *
 e2ee_key_from_jwk (const char *json, gssize len, E2eeKeyExpect expect, GError **error)
 {
   JsonNode *root;
   E2eeKey *key = NULL;
+  char *d_text = NULL;
 
   g_return_val_if_fail (json != NULL, NULL);
-  root = e2ee_json_parse_strict (json, len, 2, E2EE_ERROR_JWK_SYNTAX, error);
+  /* "d" never enters json-glib (e2ee-json.h). */
+  root = e2ee_json_parse_strict_secret (json, len, 2, E2EE_ERROR_JWK_SYNTAX, "d", &d_text,
+                                        error);
   if (root == NULL)
     return NULL;
   if (!JSON_NODE_HOLDS_OBJECT (root))
     g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_JWK_SYNTAX,
                          "a JWK must be a JSON object");
   else
-    key = e2ee_key_from_jwk_object (json_node_get_object (root), expect, error);
+    key = key_from_object (json_node_get_object (root), expect, d_text, error);
+  e2ee_string_free (d_text);
   json_node_unref (root);
   return key;
 }
@@ -581,11 +616,10 @@ e2ee_key_to_jwk_object (const E2eeKey *key, gboolean with_private, gboolean with
   set_b64 (obj, "y", key->y, E2EE_KEY_COORD_LEN);
   if (with_private && key->d)
     {
-      guint8 *d = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
+      guint8 d[E2EE_KEY_COORD_LEN];
       if (mpi_to_coord (key->d, d))
         set_b64 (obj, "d", d, E2EE_KEY_COORD_LEN);
       e2ee_wipe (d, E2EE_KEY_COORD_LEN);
-      gcry_free (d);
     }
   if (with_meta)
     {
@@ -615,10 +649,59 @@ object_to_string (JsonObject *obj)
   return text;
 }
 
+/* The text a JsonGenerator would write for e2ee_key_to_jwk_object (same
+ * members, same order, no whitespace), written here so that "d" is only
+ * ever in buffers we wipe. */
 char *
 e2ee_key_to_jwk (const E2eeKey *key, gboolean with_private, gboolean with_meta)
 {
-  return object_to_string (e2ee_key_to_jwk_object (key, with_private, with_meta));
+  GString *out;
+  char *b64;
+  char *text;
+
+  if (!(with_private && key->d))
+    return object_to_string (e2ee_key_to_jwk_object (key, FALSE, with_meta));
+  out = g_string_sized_new (256);
+  g_string_append (out, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"");
+  b64 = e2ee_b64url_encode (key->x, E2EE_KEY_COORD_LEN);
+  g_string_append (out, b64);
+  g_free (b64);
+  g_string_append (out, "\",\"y\":\"");
+  b64 = e2ee_b64url_encode (key->y, E2EE_KEY_COORD_LEN);
+  g_string_append (out, b64);
+  g_free (b64);
+  {
+    guint8 d[E2EE_KEY_COORD_LEN];
+    if (mpi_to_coord (key->d, d))
+      {
+        g_string_append (out, "\",\"d\":\"");
+        b64 = e2ee_b64url_encode (d, E2EE_KEY_COORD_LEN);
+        g_string_append (out, b64);
+        e2ee_string_free (b64);
+      }
+    e2ee_wipe (d, sizeof d);
+  }
+  g_string_append_c (out, '"');
+  if (with_meta)
+    {
+      gboolean first = TRUE;
+
+      g_string_append_printf (out, ",\"kid\":\"%s\",\"e2ee_v\":[", key->kid);
+      for (guint v = 1; v <= 8; v++)
+        if (key->caps & (1u << (v - 1)))
+          {
+            g_string_append_printf (out, first ? "%u" : ",%u", v);
+            first = FALSE;
+          }
+      g_string_append_c (out, ']');
+    }
+  g_string_append_c (out, '}');
+  /* The buffer was sized for the whole key: it never grew, so no freed
+   * block holds part of it. */
+  g_assert (out->len < 256);
+  text = g_strndup (out->str, out->len);
+  e2ee_gstring_free (out);
+  return text;
 }
 
 /* ---- accessors -------------------------------------------------------- */

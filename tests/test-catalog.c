@@ -886,6 +886,44 @@ b_jwk_nul (const Case *c)
   return g_bytes_new_take (d, len + 8);
 }
 
+/* RFC 8259 strictness (PROTOCOL.md 2.1): Alice's valid public JWK with
+ * one lexical defect that json-glib alone would accept. */
+static GBytes *
+strict_jwk (const char *crv, const char *x_suffix, const char *extra)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  g_autofree char *xs = g_strconcat (x, x_suffix, NULL);
+
+  return text_bytes (jwk_text (crv, xs, y, NULL, extra));
+}
+#define STRICT(fn, crv, xs, extra) \
+  static GBytes *fn (const Case *c) { return strict_jwk (crv, xs, extra); }
+STRICT (b_json_crv_nul, "P-256\\u0000junk", "", NULL)
+STRICT (b_json_x_nul, "P-256", "\\u0000zz", NULL)
+STRICT (b_json_leading_zero, "P-256", "", ",\"e2ee_v\":[01]")
+STRICT (b_json_negative_zero_digits, "P-256", "", ",\"alg\":-01")
+STRICT (b_json_trailing_dot, "P-256", "", ",\"alg\":1.")
+STRICT (b_json_leading_dot, "P-256", "", ",\"alg\":.5")
+STRICT (b_json_empty_exponent, "P-256", "", ",\"alg\":1e")
+STRICT (b_json_plus_sign, "P-256", "", ",\"alg\":+1")
+STRICT (b_json_raw_tab, "P-256", "", ",\"use\":\"a\tb\"")
+STRICT (b_json_raw_newline, "P-256", "", ",\"use\":\"a\nb\"")
+STRICT (b_json_bad_escape, "P-256", "", ",\"use\":\"\\x41\"")
+STRICT (b_json_short_u_escape, "P-256", "", ",\"use\":\"\\u41\"")
+STRICT (b_json_lone_surrogate, "P-256", "", ",\"use\":\"\\ud800\"")
+STRICT (b_json_bad_utf8, "P-256", "", ",\"use\":\"\xff\"")
+STRICT (b_json_literal, "P-256", "", ",\"ext\":tru")
+STRICT (b_json_trailing_comma, "P-256", "", ",")
+
+static GBytes *
+b_keyset_x_nul (const Case *c)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+
+  return text_bytes (g_strdup_printf ("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+                                      "\"x\":\"%s\\u0000zz\",\"y\":\"%s\"}]}", x, y));
+}
+
 static GBytes *
 b_jwk_nested (const Case *c)
 {
@@ -1109,6 +1147,23 @@ static const Case cases[] = {
   B ("jwk/escaped-member-name", K_JWK_PUBLIC, b_jwk_escaped_name, E2EE_ERROR_JWK_SYNTAX),
   B ("jwk/embedded-nul", K_JWK_PUBLIC, b_jwk_nul, E2EE_ERROR_JWK_SYNTAX),
   B ("jwk/deeply-nested", K_JWK_PUBLIC, b_jwk_nested, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-crv-escaped-nul", K_JWK_PUBLIC, b_json_crv_nul, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-x-escaped-nul", K_JWK_PUBLIC, b_json_x_nul, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-leading-zero", K_JWK_PUBLIC, b_json_leading_zero, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-negative-leading-zero", K_JWK_PUBLIC, b_json_negative_zero_digits, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-trailing-dot", K_JWK_PUBLIC, b_json_trailing_dot, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-leading-dot", K_JWK_PUBLIC, b_json_leading_dot, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-empty-exponent", K_JWK_PUBLIC, b_json_empty_exponent, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-plus-sign", K_JWK_PUBLIC, b_json_plus_sign, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-raw-tab", K_JWK_PUBLIC, b_json_raw_tab, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-raw-newline", K_JWK_PUBLIC, b_json_raw_newline, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-invalid-escape", K_JWK_PUBLIC, b_json_bad_escape, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-short-u-escape", K_JWK_PUBLIC, b_json_short_u_escape, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-lone-surrogate", K_JWK_PUBLIC, b_json_lone_surrogate, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-invalid-utf8", K_JWK_PUBLIC, b_json_bad_utf8, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-bad-literal", K_JWK_PUBLIC, b_json_literal, E2EE_ERROR_JWK_SYNTAX),
+  B ("jwk/json-trailing-comma", K_JWK_PUBLIC, b_json_trailing_comma, E2EE_ERROR_JWK_SYNTAX),
+  B ("keyset/json-x-escaped-nul", K_KEYSET, b_keyset_x_nul, E2EE_ERROR_JWK_SET),
   B ("jwk/huge-number", K_JWK_PUBLIC, b_jwk_huge_caps, E2EE_ERROR_JWK_SYNTAX),
   B ("jwk/missing-y", K_JWK_PUBLIC, b_jwk_missing_y, E2EE_ERROR_JWK_MISSING),
   B ("jwk/kty-rsa", K_JWK_PUBLIC, b_jwk_kty, E2EE_ERROR_JWK_KTY),

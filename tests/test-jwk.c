@@ -1,6 +1,7 @@
 /* P-256 keys as JWK: every rejection path with its error code, thumbprints,
  * JWK Sets, invalid-curve points and ECDH.
  * SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE 1 /* memmem */
 #include <gcrypt.h>
 #include <string.h>
 
@@ -19,6 +20,65 @@ __lsan_default_suppressions (void)
 {
   return "leak:libgcrypt.so\n";
 }
+
+/* Freed-memory watch: this program's free() and realloc() stand in for
+ * libc's (every library in the process calls them), and while a pattern is
+ * set they report whether a block handed back still holds it.  Not under
+ * a sanitizer, which needs its own allocator. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
+#define WATCH_FREES 1
+#elif defined(__has_feature)
+#if !__has_feature(address_sanitizer)
+#define WATCH_FREES 1
+#endif
+#endif
+
+#ifdef WATCH_FREES
+#include <malloc.h>
+extern void __libc_free (void *);
+extern void *__libc_malloc (size_t);
+static const char *watch_pattern;
+static guint watch_hits;
+
+static void
+watch_block (void *p)
+{
+  if (p != NULL && watch_pattern != NULL
+      && memmem (p, malloc_usable_size (p), watch_pattern, strlen (watch_pattern)) != NULL)
+    watch_hits++;
+}
+
+void free (void *p);
+void
+free (void *p)
+{
+  watch_block (p);
+  __libc_free (p);
+}
+
+void *realloc (void *p, size_t n);
+void *
+realloc (void *p, size_t n)
+{
+  void *q;
+  size_t old;
+
+  if (p == NULL)
+    return __libc_malloc (n);
+  if (n == 0)
+    {
+      free (p);
+      return NULL;
+    }
+  /* Always move, so the old block is seen by free(). */
+  if ((q = __libc_malloc (n)) == NULL)
+    return NULL;
+  old = malloc_usable_size (p);
+  memcpy (q, p, MIN (old, n));
+  free (p);
+  return q;
+}
+#endif
 
 /* "alice" and "bob" of tests/vectors/protocol-v1.json. */
 #define AX "BXxh-IWc_0q3au_IlRDuo7Rzf4wSj00p-MPLGgPGz8c"
@@ -222,7 +282,8 @@ test_base64 (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (bad_x); i++)
     {
-      g_autofree char *esc = g_strescape (bad_x[i], NULL);
+      /* JSON escapes for the control characters; UTF-8 stays as it is. */
+      g_autofree char *esc = g_strescape (bad_x[i], "\xc3\xa9");
       g_autofree char *jx = jwk3 (esc, AY, NULL);
       g_autofree char *jy = jwk3 (AX, esc, NULL);
       g_autofree char *jd = jwk3 (AX, AY, esc);
@@ -682,6 +743,46 @@ test_keyset (void)
   }
 }
 
+/* Reading and writing a private JWK leaves no copy of "d" in any block
+ * handed back to the allocator (json-glib's scanner, tree and copies, or
+ * growing strings): the CLI's keygen, public and load paths. */
+static void
+test_no_freed_d (void)
+{
+#ifdef WATCH_FREES
+  static const char text[] = "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" AX "\",\"y\":\"" AY
+                             "\",\"d\":\"" AD "\",\"kid\":\"" AKID "\",\"e2ee_v\":[1]}";
+  g_autoptr (GError) error = NULL;
+  E2eeKey *key;
+  char *out;
+
+  watch_hits = 0;
+  watch_pattern = AD;
+  key = e2ee_key_from_jwk (text, -1, E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_assert_no_error (error);
+  out = e2ee_key_to_jwk (key, TRUE, TRUE);
+  g_assert_cmpstr (out, ==, text);
+  e2ee_string_free (out);
+  out = e2ee_key_to_jwk (key, FALSE, TRUE);
+  g_assert_null (strstr (out, AD));
+  g_free (out);
+  e2ee_key_unref (key);
+  /* Private where a public key is expected: refused, and no copy left. */
+  g_assert_null (e2ee_key_from_jwk (text, -1, E2EE_KEY_EXPECT_PUBLIC, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE);
+  watch_pattern = NULL;
+  g_assert_cmpuint (watch_hits, ==, 0);
+
+  /* The watch itself works: a freed copy is seen. */
+  watch_pattern = AD;
+  g_free (g_strdup (text));
+  watch_pattern = NULL;
+  g_assert_cmpuint (watch_hits, ==, 1);
+#else
+  g_test_skip ("the free() watch cannot run beside a sanitizer");
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
@@ -700,6 +801,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jwk/kid", test_kid);
   g_test_add_func ("/jwk/thumbprint", test_thumbprint);
   g_test_add_func ("/jwk/roundtrip", test_roundtrip);
+  g_test_add_func ("/jwk/no-freed-d", test_no_freed_d);
   g_test_add_func ("/jwk/ecdh", test_ecdh);
   g_test_add_func ("/jwk/ecdh-known", test_ecdh_known);
   g_test_add_func ("/jwk/keyset", test_keyset);
