@@ -396,6 +396,9 @@ def main():
     ap.add_argument("--build-dir", help="meson build dir with the plugin and "
                     "tests/plugin/e2ee-test-client (default: from E2EE_* "
                     "variables, as meson test sets them)")
+    ap.add_argument("--plugin-dir", help="folder holding the purple-e2ee.so "
+                    "to load instead of BUILD/plugin, e.g. the installed one "
+                    "(pkg-config --variable=plugindir purple)")
     args = ap.parse_args()
     if args.build_dir:
         b = os.path.abspath(args.build_dir)
@@ -404,6 +407,8 @@ def main():
         os.environ["E2EE_TEST_CLIENT"] = os.path.join(b, "tests", "plugin",
                                                       "e2ee-test-client")
         os.environ.setdefault("E2EE_SOURCE_ROOT", SOURCE_ROOT)
+    if args.plugin_dir:
+        os.environ["E2EE_PLUGIN_DIR"] = os.path.abspath(args.plugin_dir)
 
     # What the clients write is compared with English text: an installed
     # translation must not change it (the users' words are UTF-8 anyway).
@@ -423,6 +428,7 @@ def main():
     if not os.access(harness.CLIENT or "", os.X_OK) or not harness.plugin_available():
         print("demo: build first (plugin or e2ee-test-client missing in %s)"
               % os.environ.get("E2EE_BUILD_ROOT"))
+        print("demo: plugin looked for in %s" % harness.PLUGIN_DIR)
         return 1
 
     def too_slow(signum, frame):

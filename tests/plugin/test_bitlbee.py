@@ -41,6 +41,16 @@ def loader_path():
     return ""
 
 
+def purple_plugindir():
+    """libpurple's own plugin folder (pkg-config's plugindir)."""
+    try:
+        out = subprocess.run(["pkg-config", "--variable=plugindir", "purple"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return os.path.realpath(out.strip()) if out.strip() else ""
+
+
 class BitlBee:
     """bitlbee -F -n on 127.0.0.1:port with its own config and plugin dir."""
 
@@ -53,8 +63,11 @@ class BitlBee:
         os.makedirs(purple_dir)
         # BitlBee adds PLUGINDIR/purple to libpurple's plugin search path,
         # ahead of libpurple's own folder: these copies win over installed ones.
+        # Installed files (libpurple's own folder) are found there by BitlBee
+        # itself, as on a user's machine.
         for f in plugin_files:
-            shutil.copy(f, purple_dir)
+            if os.path.realpath(os.path.dirname(f)) != purple_plugindir():
+                shutil.copy(f, purple_dir)
         self.port = harness.free_port()
         self.conf = os.path.join(self.dir, "bitlbee.conf")
         self.log_path = os.path.join(self.dir, "bitlbee.log")
