@@ -110,14 +110,15 @@ e2ee_test_vector_check (const char *name, JsonObject *actual)
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
   g_autofree char *rel = g_build_filename ("vectors", name, NULL);
   g_autofree char *path = e2ee_test_data_path (rel);
-  g_autofree char *text = NULL, *want = NULL;
+  g_autofree char *text = NULL, *want = NULL, *printed = NULL;
   g_autoptr (GError) error = NULL;
 
   json_node_take_object (node, actual);
   json_generator_set_root (gen, node);
   json_generator_set_pretty (gen, TRUE);
   json_generator_set_indent (gen, 2);
-  text = g_strconcat (json_generator_to_data (gen, NULL), "\n", NULL);
+  printed = json_generator_to_data (gen, NULL);
+  text = g_strconcat (printed, "\n", NULL);
   json_node_unref (node);
   if (g_strcmp0 (g_getenv ("E2EE_WRITE_VECTORS"), "1") == 0)
     {
