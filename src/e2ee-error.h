@@ -90,6 +90,10 @@ typedef enum {
   E2EE_ERROR_V2_STATE,            /* session state blob malformed, or counters exhausted */
   E2EE_ERROR_V2_START,            /* session start inconsistent (unknown prekey id, not a start) */
   E2EE_ERROR_V2_ACCOUNT,          /* account identifier empty, not UTF-8 or too long */
+
+  /* Envelope counters (PROTOCOL.md §7) */
+  E2EE_ERROR_CLOCK,               /* the system clock is beyond the 40-bit counter range:
+                                     nothing sent, nothing recorded */
 } E2eeErrorCode;
 
 G_END_DECLS

@@ -463,6 +463,45 @@ test_figures (void)
   pair_free (&p);
 }
 
+/* The deterministic generator is test-only by construction: no production
+ * binary defines the hook variables, and none exports them for the dynamic
+ * loader to bind (the reference in e2ee-random.c is hidden and weak). */
+static void
+test_no_hooks_in_production (void)
+{
+  const char *root = g_getenv ("E2EE_BUILD_ROOT");
+  g_autofree char *nm = g_find_program_in_path ("nm");
+  const char *binaries[] = { "src/purple-e2ee", "plugin/purple-e2ee.so" };
+  guint checked = 0;
+
+  if (root == NULL || nm == NULL)
+    {
+      g_test_skip ("needs nm and E2EE_BUILD_ROOT");
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (binaries); i++)
+    {
+      g_autofree char *path = g_build_filename (root, binaries[i], NULL);
+      for (int dynamic = 0; dynamic < 2; dynamic++)
+        {
+          const char *argv[] = { nm, dynamic ? "-D" : "--defined-only", path, NULL };
+          g_autofree char *out = NULL;
+          gint status = 0;
+
+          if (!g_file_test (path, G_FILE_TEST_EXISTS))
+            break;
+          g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL,
+                                       NULL, NULL, &out, NULL, &status, NULL));
+          g_assert_null (strstr (out, "e2ee_test_random_override"));
+          g_assert_null (strstr (out, "e2ee_test_key_log_override"));
+          checked++;
+        }
+    }
+  /* and this test program, which includes the header, does define it */
+  g_assert_nonnull (&e2ee_test_random_override);
+  g_assert_cmpuint (checked, >, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -473,5 +512,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ratchet-state/post-compromise", test_post_compromise);
   g_test_add_func ("/ratchet-state/vector", test_vector);
   g_test_add_func ("/ratchet-state/figures", test_figures);
+  g_test_add_func ("/ratchet-state/no-test-hooks-in-production", test_no_hooks_in_production);
   return g_test_run ();
 }

@@ -181,6 +181,7 @@ test_skip_bound (void)
   b0 = seal (p.b, "reply");
   open_ok (p.a, b0, "reply", NULL);
   d = seal (p.a, "y");
+  g_clear_pointer (&forged, g_bytes_unref);
   forged = forge_n (d, 0, 1003 + 1001);
   open_fails_b (p.b, forged, E2EE_ERROR_V2_SKIP_LIMIT);
   g_clear_pointer (&forged, g_bytes_unref);
