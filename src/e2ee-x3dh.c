@@ -209,3 +209,9 @@ e2ee_x3dh_replay_tag (E2eeX3dhMode mode, guint32 spk_id, const E2eeKey *ephemera
   n += E2EE_EC_POINT_LEN;
   gcry_md_hash_buffer (GCRY_MD_SHA256, out, buf, n);
 }
+
+gboolean
+e2ee_x3dh_crossed_keep_ours (const guint8 ours[32], const guint8 theirs[32])
+{
+  return memcmp (ours, theirs, 32) < 0;
+}

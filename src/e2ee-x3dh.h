@@ -73,4 +73,11 @@ gboolean e2ee_x3dh_respond (const E2eeX3dhParty *self, const E2eeX3dhParty *peer
 void e2ee_x3dh_replay_tag (E2eeX3dhMode mode, guint32 spk_id, const E2eeKey *ephemeral,
                            guint8 out[32]);
 
+/* Crossed starts: both devices started a session before either heard from
+ * the other.  Each side holds its own session (sid @ours) and the one it
+ * answered (sid @theirs); both keep sending on the session with the
+ * bytewise smaller sid, so they agree without a message.  The other is kept
+ * for receiving until its chains age out.  TRUE if @ours is kept. */
+gboolean e2ee_x3dh_crossed_keep_ours (const guint8 ours[32], const guint8 theirs[32]);
+
 G_END_DECLS

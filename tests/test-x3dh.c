@@ -250,6 +250,32 @@ test_replay_tag (Fixture *f, gconstpointer data)
   g_assert_false (memcmp (t1, t3, 32) == 0);
 }
 
+/* Both start at once: each side answers the other's start too, and both
+ * pick the same session to keep. */
+static void
+test_crossed (Fixture *f, gconstpointer data)
+{
+  E2eeX3dhResult a_own, b_own, a_answer, b_answer;
+  E2eeEcSecret *ek_a = NULL, *ek_b = NULL;
+  E2eeX3dhParty b_to_a = { f->ik_a_pub, f->a.account, 0x100, 0x02 };
+
+  g_assert_true (e2ee_x3dh_initiate (&f->a, &f->b_seen_by_a, NULL, &ek_a, &a_own, NULL));
+  g_assert_true (e2ee_x3dh_initiate (&f->b, &b_to_a, NULL, &ek_b, &b_own, NULL));
+  g_assert_true (e2ee_x3dh_respond (&f->b, &f->a_seen_by_b, E2EE_X3DH_MODE_NO_PREKEY, NULL, 0,
+                                    e2ee_ec_secret_get_public (ek_a), &b_answer, NULL));
+  g_assert_true (e2ee_x3dh_respond (&f->a, &f->b_seen_by_a, E2EE_X3DH_MODE_NO_PREKEY, NULL, 0,
+                                    e2ee_ec_secret_get_public (ek_b), &a_answer, NULL));
+  assert_same (&a_own, &b_answer);
+  assert_same (&b_own, &a_answer);
+  g_assert_false (memcmp (a_own.sid, b_own.sid, 32) == 0);
+  /* Alice keeps hers exactly when Bob drops his. */
+  g_assert_true (e2ee_x3dh_crossed_keep_ours (a_own.sid, a_answer.sid)
+                 != e2ee_x3dh_crossed_keep_ours (b_own.sid, b_answer.sid));
+  g_assert_false (e2ee_x3dh_crossed_keep_ours (a_own.sid, a_own.sid));
+  e2ee_ec_secret_free (ek_a);
+  e2ee_ec_secret_free (ek_b);
+}
+
 static void
 add_result (JsonObject *o, const char *prefix, const E2eeX3dhResult *r)
 {
@@ -318,6 +344,7 @@ main (int argc, char **argv)
   ADD ("/x3dh/first-message-secrecy", test_first_message_secrecy);
   ADD ("/x3dh/errors", test_errors);
   ADD ("/x3dh/replay-tag", test_replay_tag);
+  ADD ("/x3dh/crossed", test_crossed);
   ADD ("/x3dh/vector", test_vector);
   return g_test_run ();
 }
