@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <glib/gi18n.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -92,7 +93,7 @@ print_device (const E2eeKey *key, E2eeTrust trust)
 
 /* Public parts only, straight from the rows: no passphrase needed. */
 static int
-show_database (const char *path)
+show_database (const char *path, const char *label)
 {
   GError *error = NULL;
   g_autoptr (E2eeStore) store = e2ee_store_open (path, &error);
@@ -111,7 +112,7 @@ show_database (const char *path)
   while (sqlite3_step (acc) == SQLITE_ROW)
     n++;
   sqlite3_reset (acc);
-  g_print (_("Keyring %s: %u account(s)\n"), path, n);
+  g_print (_("Keyring %s: %u account(s)\n"), label, n);
   while (sqlite3_step (acc) == SQLITE_ROW)
     {
       const char *account = (const char *) sqlite3_column_text (acc, 2);
@@ -152,43 +153,51 @@ show_database (const char *path)
   return 0;
 }
 
+/* A version 1 keyring.json: imported into a throw-away database (from a
+ * copy; the file itself is left as it is) and shown from there. */
 static int
 show_legacy (const char *path)
 {
   GError *error = NULL;
-  g_autoptr (E2eeKeyring) keyring = NULL;
-  GPtrArray *accounts;
+  g_autofree char *dir = g_dir_make_tmp ("purple-e2ee-show-XXXXXX", &error);
+  g_autofree char *copy = NULL, *db = NULL, *cmd = NULL;
+  char *text = NULL;
+  g_autoptr (E2eeStore) store = NULL;
+  gsize len = 0;
+  gboolean imported = FALSE;
+  int rc;
 
-  if (e2ee_keyring_file_is_protected (path))
-    return fail (g_error_new (E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE,
-                              _("%s is protected by a passphrase; open it in the plugin"), path));
-  if (!(keyring = e2ee_keyring_load (path, NULL, &error)))
+  if (dir == NULL)
     return fail (error);
-  accounts = e2ee_keyring_get_accounts (keyring);
-  g_print (_("Keyring %s: %u account(s)\n"), path, accounts->len);
-  for (guint i = 0; i < accounts->len; i++)
+  copy = g_build_filename (dir, "keyring.json", NULL);
+  db = g_build_filename (dir, "keyring.sqlite", NULL);
+  if (!g_file_get_contents (path, &text, &len, &error)
+      || !g_file_set_contents_full (copy, text, (gssize) len, G_FILE_SET_CONTENTS_NONE, 0600,
+                                    &error))
+    rc = fail (error);
+  else if ((store = e2ee_store_open (db, &error)) == NULL
+           || !e2ee_keyring_import_legacy (store, NULL, copy, NULL, &imported, &error))
     {
-      E2eeAccountRecord *account = accounts->pdata[i];
-      g_autofree char *hex = e2ee_fingerprint_hex (account->identity);
-      g_autoptr (GList) names = g_hash_table_get_keys (account->buddies);
-
-      g_print (_("\nAccount %s (%s)\n  this device: %s\n"), account->name,
-               account->protocol, hex);
-      names = g_list_sort (names, (GCompareFunc) strcmp);
-      for (GList *l = names; l; l = l->next)
+      if (error->code == E2EE_ERROR_KEYRING_PASSPHRASE)
         {
-          E2eeBuddyRecord *buddy = g_hash_table_lookup (account->buddies, l->data);
-          g_print ("  %s%s%s\n", buddy->name,
-                   strcmp (buddy->name, account->name) == 0 ? _(" (own other devices)") : "",
-                   buddy->key_changed ? _(" [KEY CHANGED]") : "");
-          for (guint d = 0; d < buddy->devices->len; d++)
-            {
-              E2eeDeviceRecord *dev = buddy->devices->pdata[d];
-              print_device (dev->key, dev->trust);
-            }
+          g_clear_error (&error);
+          error = g_error_new (E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE,
+                               _("%s is protected by a passphrase; open it in the plugin"), path);
         }
+      rc = fail (error);
     }
-  return 0;
+  else
+    {
+      g_clear_pointer (&store, e2ee_store_close);
+      rc = show_database (db, path);
+    }
+  if (text != NULL)
+    e2ee_secret_free (text, len);
+  g_clear_pointer (&store, e2ee_store_close);
+  cmd = g_strdup_printf ("rm -rf '%s'", dir);
+  if (system (cmd) != 0)
+    g_printerr ("purple-e2ee: cannot remove %s\n", dir);
+  return rc;
 }
 
 static int
@@ -316,7 +325,7 @@ e2ee_cli_keyring (int argc, char **argv)
       if (!g_file_test (path, G_FILE_TEST_EXISTS))
         rc = fail (g_error_new (E2EE_ERROR, E2EE_ERROR_KEYRING_IO, _("no keyring at %s"), path));
       else
-        rc = is_database (path) ? show_database (path) : show_legacy (path);
+        rc = is_database (path) ? show_database (path, path) : show_legacy (path);
     }
   else if (strcmp (args->pdata[0], "export") == 0 && args->len <= 2)
     {

@@ -211,7 +211,10 @@ read_device (JsonObject *o, gboolean legacy, GError **error)
   if (key == NULL)
     {
       if (error != NULL && *error != NULL)
-        g_prefix_error (error, "keyring import: a device key: ");
+        {
+          g_prefix_error (error, "keyring import: a device key: ");
+          (*error)->code = E2EE_ERROR_KEYRING_CORRUPT;
+        }
       return NULL;
     }
   dev = e2ee_device_record_new (key, trust, first);

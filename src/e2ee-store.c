@@ -97,8 +97,8 @@ perm_error (GError **error, const char *path, const char *what)
   return FALSE;
 }
 
-/* The folder exists (made 0700 if not), is ours, a real directory and
- * closed to group and others. */
+/* The folder exists, is ours, a real directory and closed to group and
+ * others.  (It is not created here: the host makes it, 0700.) */
 static gboolean
 check_folder (const char *dir, GError **error)
 {
@@ -106,13 +106,10 @@ check_folder (const char *dir, GError **error)
 
   if (lstat (dir, &st) != 0)
     {
-      if (errno != ENOENT || g_mkdir_with_parents (dir, 0700) != 0 || lstat (dir, &st) != 0)
-        {
-          int e = errno;
-          g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO,
-                       "keyring: cannot create the folder %s: %s", dir, g_strerror (e));
-          return FALSE;
-        }
+      int e = errno;
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO,
+                   "keyring: cannot use the folder %s: %s", dir, g_strerror (e));
+      return FALSE;
     }
   if (!S_ISDIR (st.st_mode))
     return perm_error (error, dir, "is not a folder");

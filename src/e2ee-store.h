@@ -19,8 +19,8 @@ G_BEGIN_DECLS
 
 typedef struct _E2eeStore E2eeStore;
 
-/* Opens (creating if missing) the database at @path.  The folder is
- * created 0700 if missing; a folder or file (database, -wal, -shm) that
+/* Opens (creating if missing) the database at @path, in an existing
+ * folder (else E2EE_ERROR_KEYRING_IO); a folder or file (database, -wal, -shm) that
  * group or others may access, or a symlink, is refused with
  * E2EE_ERROR_KEYRING_PERMISSIONS.  The connection runs in WAL mode with
  * synchronous=FULL, foreign keys, secure_delete and a busy timeout.  A

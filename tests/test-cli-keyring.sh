@@ -19,6 +19,9 @@ cp "$vectors/keyring-v1-protected.json" "$tmp/k/keyring.json"
 printf 'correct horse\n' >"$tmp/pw"
 printf 'wrong horse\n' >"$tmp/wrong"
 
+cp "$vectors/keyring-v1-plain.json" "$tmp/plain.json"
+check "show of a version 1 keyring.json" bash -c "'$cli' keyring show '$tmp/plain.json' | grep -q '2 account(s)'"
+check "show leaves keyring.json as it is" cmp -s "$vectors/keyring-v1-plain.json" "$tmp/plain.json"
 check "import of a protected keyring.json needs its passphrase" \
   bash -c "! '$cli' keyring import '$tmp/k/keyring.json' '$tmp/k/keyring.sqlite' 2>/dev/null"
 check "nothing is left of a failed import" test ! -e "$tmp/k/keyring.sqlite"

@@ -103,6 +103,7 @@ test_sigkill (void)
   guint64 acked = 0, total = 0;
   guint mid_commit = 0;
 
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
   {
     E2eeBuddyRecord *bob;
     g_autoptr (E2eeStore) store = e2ee_store_open (path, &error);

@@ -32,6 +32,7 @@ fx_setup (Fx *f, gconstpointer data)
   g_assert_no_error (error);
   f->dir = g_build_filename (base, "purple-e2ee", NULL);
   f->path = g_build_filename (f->dir, "keyring.sqlite", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (f->dir, 0700), ==, 0);
   g_free (base);
 }
 
@@ -215,6 +216,13 @@ test_permissions (Fx *f, gconstpointer data)
   g_clear_error (&error);
   g_assert_cmpint (chmod (f->dir, 0700), ==, 0);
   /* A symlink in place of the database is refused. */
+  /* A missing folder is not made here. */
+  {
+    g_autofree char *deep = g_build_filename (f->dir, "missing", "keyring.sqlite", NULL);
+    g_assert_null (e2ee_store_open (deep, &error));
+    g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO);
+    g_clear_error (&error);
+  }
   g_assert_cmpint (symlink (f->path, link), ==, 0);
   g_assert_null (e2ee_store_open (link, &error));
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PERMISSIONS);
@@ -233,7 +241,6 @@ test_corrupt (Fx *f, gconstpointer data)
   int fd;
 
   /* Not a database at all. */
-  g_assert_cmpint (g_mkdir_with_parents (f->dir, 0700), ==, 0);
   g_assert_true (g_file_set_contents (f->path, "{\"format\":\"purple-e2ee-keyring\"} and more "
                                       "text that is not SQLite at all, long enough for a header",
                                       -1, NULL));
