@@ -233,6 +233,9 @@ test_jwk (void)
       "\"y\":\"eQP-EAi4vJmkGunpVii8ZPLxsgwtfp9Rd6PClNRGIpk\"}", E2EE_ERROR_JWK_CRV },
     { "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"YP7UuiVanTHJYet0xjVtaMBJuJI7Yfps5mliLmDyn7Y\","
       "\"y\":\"eQP-EAi4vJmkGunpVii8ZPLxsgwtfp9Rd6PClNRGIpg\"}", E2EE_ERROR_JWK_NOT_ON_CURVE },
+    { "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"YP7UuiVanTHJYet0xjVtaMBJuJI7Yfps5mliLmDyn7Y\","
+      "\"y\":\"eQP-EAi4vJmkGunpVii8ZPLxsgwtfp9Rd6PClNRGIpk\","
+      "\"d\":\"ya-p2EW6dRZrXCFXZ7HWk05Qw9s26JsSe4piKxIPZyE\"}", E2EE_ERROR_JWK_UNEXPECTED_PRIVATE },
     { "[]", E2EE_ERROR_JWK_SYNTAX },
   };
 
@@ -252,6 +255,25 @@ test_jwk (void)
     }
 }
 
+/* The numbers PROTOCOL-v2.md section 9 gives. */
+static void
+test_error_numbers (void)
+{
+  g_assert_cmpint (E2EE_ERROR_SIGNATURE, ==, 140);
+  g_assert_cmpint (E2EE_ERROR_SIGN_KEY, ==, 141);
+  g_assert_cmpint (E2EE_ERROR_PREKEY_FORMAT, ==, 142);
+  g_assert_cmpint (E2EE_ERROR_PREKEY_IDENTITY, ==, 143);
+  g_assert_cmpint (E2EE_ERROR_PREKEY_EXPIRED, ==, 144);
+  g_assert_cmpint (E2EE_ERROR_PREKEY_VERSION, ==, 145);
+  g_assert_cmpint (E2EE_ERROR_V2_FORMAT, ==, 146);
+  g_assert_cmpint (E2EE_ERROR_V2_DEVICE, ==, 147);
+  g_assert_cmpint (E2EE_ERROR_V2_SKIP_LIMIT, ==, 148);
+  g_assert_cmpint (E2EE_ERROR_V2_DUPLICATE, ==, 149);
+  g_assert_cmpint (E2EE_ERROR_V2_STATE, ==, 150);
+  g_assert_cmpint (E2EE_ERROR_V2_START, ==, 151);
+  g_assert_cmpint (E2EE_ERROR_V2_ACCOUNT, ==, 152);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -261,5 +283,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sign/low-level", test_low_level);
   g_test_add_func ("/sign/scalar-range", test_scalar_range);
   g_test_add_func ("/sign/jwk", test_jwk);
+  g_test_add_func ("/sign/error-numbers", test_error_numbers);
   return g_test_run ();
 }
