@@ -4,7 +4,7 @@
 // the whole conversation with the same deterministic random stream, so
 // every message it seals must equal the C code's bytes and every message of
 // the C code must open (or be refused) as the vector says.
-// Usage: node v2-webcrypto.mjs <tests/vectors folder>     (TAP output)
+// Usage: node v2-webcrypto.mjs <tests/vectors folder> [transcript.json ...]   (TAP)
 // SPDX-License-Identifier: GPL-2.0-or-later
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -261,42 +261,55 @@ async function checkX3dh() {
   }
 }
 
-async function checkConversation() {
-  const v = load('v2-conversation.json');
+// Replays a conversation file: the vector, or one written by v2-transcript.
+async function checkConversation(v, name) {
   const a = await fromJwk(v.alice_identity_jwk), b = await fromJwk(v.bob_identity_jwk);
-  const drbg = await new Drbg('vector run').init();
+  const drbg = await new Drbg(v.stream_label ?? 'vector run').init();
   await drbg.scalar();                  // Bob's signing key
   const spk = await drbg.scalar();      // Bob's prekey (id 9, versions {2})
-  const ek = await drbg.scalar();       // Alice's ephemeral key
   const inf = info(1, a.tp, b.tp, v.alice_device, v.bob_device, 9, 2, 2, v.alice_account, v.bob_account);
-  const ka = await startKeys(cat(await dh(a.priv, spk.pub), await dh(ek.priv, b.pub), await dh(ek.priv, spk.pub)), inf);
-  const alice = Ratchet.initiator({ ...ka, mode: 1, spkId: 9 }, ek, a.point, 2, v.alice_device, v.bob_device);
-  const first = await alice.seal(drbg, v.first_plaintext);
-  ok(hex(first) === v.first_wire, 'conversation: the start message is byte-identical');
-  // Bob from the start message alone (and his prekey).
-  const ekPoint = first.slice(11, 76), ikI = await publicKey(first.slice(85, 150));
-  const kb = await startKeys(cat(await dh(spk.priv, ikI), await dh(b.priv, await publicKey(ekPoint)),
-                                 await dh(spk.priv, await publicKey(ekPoint))), inf);
-  const bob = Ratchet.responder({ ...kb }, ekPoint, v.bob_device, v.alice_device);
-  const r0 = await bob.open(first);
-  ok(r0.text === v.first_plaintext, 'conversation: Bob opens the start message');
-  const wire = [];
+  let alice, bob;
+  // Alice starts a session; Bob builds his side from her message alone.
+  const start = async (text, wireHex) => {
+    const ek = await drbg.scalar();
+    const ka = await startKeys(cat(await dh(a.priv, spk.pub), await dh(ek.priv, b.pub),
+                                   await dh(ek.priv, spk.pub)), inf);
+    alice = Ratchet.initiator({ ...ka, mode: 1, spkId: 9 }, ek, a.point, 2, v.alice_device, v.bob_device);
+    const first = await alice.seal(drbg, text);
+    const ekPoint = first.slice(11, 76), ikI = await publicKey(first.slice(85, 150));
+    const kb = await startKeys(cat(await dh(spk.priv, ikI), await dh(b.priv, await publicKey(ekPoint)),
+                                   await dh(spk.priv, await publicKey(ekPoint))), inf);
+    bob = Ratchet.responder({ ...kb }, ekPoint, v.bob_device, v.alice_device);
+    return hex(first) === wireHex && (await bob.open(first)).text === text;
+  };
+  ok(await start(v.first_plaintext, v.first_wire), `${name}: the start message is byte-identical and opens`);
+  const wire = [], texts = [];
+  let sends = 0, sameSeal = 0, deliveries = 0, sameOpen = 0, restarts = 0;
   for (const e of v.events) {
-    if (e.send) {
+    if (e.restart) {
+      restarts++;
+      ok(await start(e.plaintext, e.wire), `${name}: the restart message is byte-identical and opens`);
+    } else if (e.send) {
       const c = await (e.send === 'alice' ? alice : bob).seal(drbg, e.plaintext);
       wire[e.id] = unhex(e.wire);
-      ok(hex(c) === e.wire, `conversation: ${e.send} seals message ${e.id} byte for byte`);
+      texts[e.id] = e.plaintext;
+      sends++;
+      if (hex(c) === e.wire) sameSeal++;
+      else console.log(`# ${name}: message ${e.id} differs`);
     } else {
       const r = await (e.deliver === 'alice' ? alice : bob).open(wire[e.id]);
-      if (e.result === 'opened') {
-        const sent = v.events.find((x) => x.send && x.id === e.id);
-        ok(r.text === sent.plaintext && r.n === e.n && r.newChain === e.new_chain
-           && r.skippedKey === e.skipped_key, `conversation: ${e.deliver} opens message ${e.id} (n ${e.n})`);
-      } else {
-        ok(r.error === e.result, `conversation: ${e.deliver} refuses message ${e.id} as ${e.result}`);
-      }
+      deliveries++;
+      const same = e.result === 'opened'
+        ? r.text === texts[e.id] && r.n === e.n && r.newChain === e.new_chain && r.skippedKey === e.skipped_key
+        : r.error === e.result;
+      if (same) sameOpen++;
+      else console.log(`# ${name}: delivery of ${e.id}: C ${e.result}, WebCrypto ${r.error ?? 'opened'}`);
     }
   }
+  ok(sends > 0 && sameSeal === sends, `${name}: all ${sends} messages sealed byte for byte`);
+  ok(deliveries > 0 && sameOpen === deliveries,
+     `${name}: all ${deliveries} deliveries opened or refused as the C code did`);
+  if (v.stream_label) ok(restarts === 1, `${name}: one session restart`);
   // Tampering with any header byte of a message Bob has not read yet.
   const extra = await alice.seal(drbg, 'one more');
   let refused = 0;
@@ -307,15 +320,17 @@ async function checkConversation() {
     probe.dhs = bob.dhs;
     if ((await probe.open(m)).error) refused++;
   }
-  ok(refused === 96, 'conversation: every altered header byte is refused');
-  ok((await bob.open(extra)).text === 'one more', 'conversation: the unaltered message opens');
+  ok(refused === 96, `${name}: every altered header byte is refused`);
+  ok((await bob.open(extra)).text === 'one more', `${name}: the unaltered message opens`);
 }
 
 console.log('TAP version 13');
 try {
   await checkPrekey();
   await checkX3dh();
-  await checkConversation();
+  await checkConversation(load('v2-conversation.json'), 'conversation');
+  for (const f of process.argv.slice(3))
+    await checkConversation(JSON.parse(readFileSync(f, 'utf8')), f.split('/').pop());
 } catch (e) {
   ok(false, `exception: ${e.stack}`);
 }
