@@ -419,7 +419,7 @@ test_figures (void)
   Pair p = { 0 };
   guint8 msg[1024];
   const int n = 200, turns = 20;
-  gint64 t0, t_seal, t_open, t_turn;
+  gint64 t0, t_seal, t_open, t_turn, t_forged;
   g_autoptr (GBytes) blob = NULL;
   GBytes *c[200];
 
@@ -452,14 +452,31 @@ test_figures (void)
       g_bytes_unref (x);
     }
   t_turn = g_get_monotonic_time () - t0;
+  /* What a forged header costs: a new ratchet key with N at the bound
+   * (1000 chain steps, one ECDH, one failed open; PN at the bound too
+   * would add up to 1000 steps more). */
+  {
+    g_autoptr (E2eeEcSecret) fake = e2ee_ec_secret_generate (NULL);
+    guint8 forged[E2EE_V2_HEADER_MAX + 16 + 16], dh[E2EE_EC_POINT_LEN];
+    gsize h;
+
+    e2ee_ec_point_encode (e2ee_ec_secret_get_public (fake), dh);
+    h = e2ee_v2_header_write (forged, DEV_A, DEV_B, dh, 0, 1000, NULL);
+    memset (forged + h, 0, 12 + 16 + 16);
+    t0 = g_get_monotonic_time ();
+    for (int i = 0; i < 5; i++)
+      g_assert_null (e2ee_ratchet_open (p.b, forged, h + 44, T0, NULL, NULL));
+    t_forged = (g_get_monotonic_time () - t0) / 5;
+  }
   blob = e2ee_ratchet_serialize (p.b);
   g_test_message ("1 KiB, same chain: seal %.1f us, open %.1f us per message; "
                   "alternating turns (a ratchet step each): %.0f us per seal+open; "
                   "state blob %" G_GSIZE_FORMAT " bytes (+48 per skipped key); "
-                  "overhead %d bytes per message (+%d with the start prefix)",
+                  "overhead %d bytes per message (+%d with the start prefix); "
+                  "a forged header at the skip bound costs %.0f us",
                   (double) t_seal / n, (double) t_open / n, (double) t_turn / turns,
                   g_bytes_get_size (blob), E2EE_V2_FIXED_LEN + E2EE_AEAD_IV_LEN + E2EE_AEAD_TAG_LEN,
-                  E2EE_V2_START_LEN);
+                  E2EE_V2_START_LEN, (double) t_forged);
   pair_free (&p);
 }
 
