@@ -11,7 +11,6 @@
 
 /* A short delay coalesces the bursts of changes one message causes
  * (replay state, last_seen) into one write. */
-#define E2EE_SAVE_DELAY_MS 200
 
 static struct {
   PurplePlugin *plugin;
@@ -85,19 +84,12 @@ e2ee_plugin_save_now (void)
     }
 }
 
-static gboolean
-save_timeout_cb (gpointer data)
-{
-  state.save_timer = 0;
-  e2ee_plugin_save_now ();
-  return FALSE;
-}
-
 static void
 context_changed_cb (E2eeContext *ctx, gpointer user_data)
 {
-  if (state.save_timer == 0)
-    state.save_timer = purple_timeout_add (E2EE_SAVE_DELAY_MS, save_timeout_cb, NULL);
+  /* Committed now, before the envelope leaves or the message is shown
+   * (the session calls this before it returns them). */
+  e2ee_plugin_save_now ();
 }
 
 E2eeAccountRecord *

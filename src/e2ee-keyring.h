@@ -1,6 +1,7 @@
-/* purple-e2ee — the keyring file: per local account this installation's
+/* purple-e2ee — the keyring: per local account this installation's
  * identity key, and per buddy the pinned device keys with trust, replay
- * state and derived keys.  Format in docs/PROTOCOL.md §8.
+ * state and derived keys, kept in memory and written through to the
+ * keyring database (e2ee-store.h; docs/PROTOCOL.md §9).
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
@@ -9,11 +10,10 @@
 
 G_BEGIN_DECLS
 
+/* Version of the keyring.json format imported on first start. */
 #define E2EE_KEYRING_FORMAT_VERSION 1
+/* Larger keyring.json files are refused (E2EE_ERROR_KEYRING_LIMIT). */
 #define E2EE_KEYRING_MAX_BYTES (256u * 1024 * 1024)
-/* How long load and save wait for another process's lock on path.lock
- * before giving up with E2EE_ERROR_KEYRING_LOCKED. */
-#define E2EE_KEYRING_LOCK_TIMEOUT_MS 5000
 
 typedef enum {
   E2EE_TRUST_UNDECIDED = 0, /* new device of a known buddy: not used until trusted */
@@ -53,6 +53,7 @@ typedef struct {
   GPtrArray *devices;           /* E2eeDeviceRecord*, owned */
   gboolean key_changed;         /* pinned keys replaced: sending blocked */
   gboolean had_encrypted;       /* plaintext from this buddy is a downgrade */
+  guint64 store_epoch;          /* in memory only: when last read from the database */
   /* "had_key" is not a field: device records are never removed (a rejected
    * device stays, as REJECTED) except by e2ee_context_reset, so a buddy
    * has had a key exactly when devices->len > 0.  Keep it that way. */
@@ -70,42 +71,52 @@ typedef struct {
    * Such an identity is never published nor used (the session refuses
    * with E2EE_ERROR_IDENTITY_UNSAVED); every loaded identity is saved. */
   gboolean identity_unsaved;
+  /* In memory only: the keyring holding this record (NULL for a
+   * free-standing one), so a lookup sees other processes' changes. */
+  struct _E2eeKeyring *keyring;
 } E2eeAccountRecord;
 
 typedef struct _E2eeKeyring E2eeKeyring;
 
-/* An empty keyring that will be saved at @path. */
+/* An empty keyring that will be saved at @path (see _load for the
+ * database's name). */
 E2eeKeyring *e2ee_keyring_new (const char *path);
 
-/* Loads @path.  A missing file (and no backup) gives an empty keyring.  A
- * file others can read is refused (E2EE_ERROR_KEYRING_PERMISSIONS); a
- * corrupt one is E2EE_ERROR_KEYRING_CORRUPT and is left as it is; a newer
- * format is E2EE_ERROR_KEYRING_VERSION.  If the file is protected,
+/* Opens the keyring database for @path: @path with ".json" replaced by
+ * ".sqlite" (or with ".sqlite" appended).  On first start, when the
+ * database has no account and the version 1 file @path exists, that file
+ * is imported (e2ee-keyring-import.h) and then deleted, with its "~"
+ * backup: nothing falls back to an old copy.  Neither present: an empty
+ * keyring.  Files or folder others may access:
+ * E2EE_ERROR_KEYRING_PERMISSIONS; a damaged database or file:
+ * E2EE_ERROR_KEYRING_CORRUPT (left as it is; the message says how to
+ * recover); newer formats: E2EE_ERROR_KEYRING_VERSION.  If protected,
  * @passphrase is needed (E2EE_ERROR_KEYRING_PASSPHRASE if wrong or NULL). */
 E2eeKeyring *e2ee_keyring_load (const char *path, const char *passphrase,
                                 GError **error);
-/* TRUE if the file at @path exists and its private keys are passphrase-protected. */
+/* TRUE if the keyring for @path exists and its secrets are
+ * passphrase-protected. */
 gboolean e2ee_keyring_file_is_protected (const char *path);
 
-/* Writes atomically: temp file (0600) in the same folder, fsync, the old
- * file kept as path~ (backup), rename, fsync the folder; under an
- * exclusive lock on path.lock.  On failure the old file is intact. */
+/* Writes what changed since the last load or save (only the rows of the
+ * accounts and buddies that changed) in one transaction; durable when it
+ * returns TRUE (WAL, synchronous=FULL).  Buddies changed meanwhile by
+ * another process are merged first: a decision made there (trust, policy)
+ * is kept unless this process changed the same field.  On failure nothing
+ * is written and the changes stay pending. */
 gboolean e2ee_keyring_save (E2eeKeyring *keyring, GError **error);
 
 void e2ee_keyring_free (E2eeKeyring *keyring);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeKeyring, e2ee_keyring_free)
 
+/* The database file. */
 const char *e2ee_keyring_get_path (const E2eeKeyring *keyring);
-/* Protects the secrets (identity scalars "d" and derived keys) with a
- * passphrase: they move into one "sealed" member, AES-256-GCM under a key
- * from Argon2id (t=3, 64 MiB, p=1; costs recorded in the file), with the
- * clear part of the file as associated data, so editing it (trust, replay
- * state, devices) is detected.  Runs the KDF once here (~0.5 s); saves
- * reuse the derived key, never the passphrase, which is not kept.  An
- * empty passphrase is E2EE_ERROR_KEYRING_PASSPHRASE.
- * Test-only: with E2EE_TEST_FAST_KDF=1 in the environment the costs are
- * trivial (t=1, 64 KiB); never set it outside the unit tests.
- * NULL removes the protection.  Takes effect at the next save. */
+/* Protects the secrets (identity scalars and derived keys) with a
+ * passphrase (e2ee-seal.h: Argon2id with at least t=3, 64 MiB, p=1, run
+ * once here; AES-256-GCM per value with the row's identity as associated
+ * data).  NULL removes the protection.  Takes effect at the next save,
+ * which rewrites every secret and empties the WAL so no old copy stays.
+ * An empty passphrase is E2EE_ERROR_KEYRING_PASSPHRASE. */
 gboolean e2ee_keyring_set_passphrase (E2eeKeyring *keyring, const char *passphrase,
                                       GError **error);
 gboolean e2ee_keyring_is_protected (const E2eeKeyring *keyring);

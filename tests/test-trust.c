@@ -910,7 +910,7 @@ test_identity_unsaved (void)
   g_assert_no_error (error);
   g_assert_nonnull (account);
   g_assert_true (created);
-  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (e2ee_keyring_get_path (e2ee_context_get_keyring (ctx)), G_FILE_TEST_EXISTS));
   e2ee_context_free (ctx);
   g_unlink (path);
   g_unlink (backup);

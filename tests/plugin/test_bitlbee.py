@@ -274,7 +274,7 @@ class BitlBeeTest(unittest.TestCase):
         status = self.wait_key("bob")
         self.assertTrue(any("device" in t for t in status), status)
         keyring = os.path.join(self.bitlbee.config_dir, "purple", "carol",
-                               "purple-e2ee", "keyring.json")
+                               "purple-e2ee", "keyring.sqlite")
         self.assertTrue(os.path.exists(keyring), "no keyring in carol's folder")
         self.assertFalse(os.path.exists(os.path.join(
             self.bitlbee.config_dir, "purple", "purple-e2ee")),

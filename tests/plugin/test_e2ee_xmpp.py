@@ -498,7 +498,7 @@ class KeyringProtection(XmppBase):
     def test_passphrase_and_wrong_passphrase(self):
         alice, bob = self.pair()
         folder = os.path.join(alice.user_dir, "purple-e2ee")
-        path = os.path.join(folder, "keyring.json")
+        path = os.path.join(folder, "keyring.sqlite")
         self.assertEqual(os.stat(folder).st_mode & 0o777, 0o700)
         self.assertEqual(os.stat(path).st_mode & 0o077, 0)
 
