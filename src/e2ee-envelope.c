@@ -115,6 +115,34 @@ e2ee_envelope_clock_counter (void)
   return (guint64) MAX (ticks, 0);
 }
 
+gboolean
+e2ee_envelope_next_counter (guint64 *last, guint64 *counter, GError **error)
+{
+  guint64 clock = e2ee_envelope_clock_counter ();
+  guint64 base = *last <= E2EE_ENVELOPE_COUNTER_MAX ? *last : 0;
+
+  if (clock > E2EE_ENVELOPE_COUNTER_MAX)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CLOCK,
+                           "the system clock is wrong (beyond the year 2368): "
+                           "nothing was sent");
+      return FALSE;
+    }
+  /* At the end of the range only an earlier clock jump can have brought
+   * us: once the clock is below it again, the clock is all there is to go
+   * on; until then nothing can be sent. */
+  if (base == E2EE_ENVELOPE_COUNTER_MAX && clock >= base)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CLOCK,
+                           "the envelope counter is exhausted after a clock jump; "
+                           "correct the system clock: nothing was sent");
+      return FALSE;
+    }
+  *counter = base == E2EE_ENVELOPE_COUNTER_MAX ? clock : MAX (clock, base + 1);
+  *last = *counter;
+  return TRUE;
+}
+
 GBytes *
 e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
                     GError **error)

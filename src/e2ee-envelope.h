@@ -40,6 +40,14 @@ typedef struct {
  * 2020-01-01T00:00:00Z.  Senders use max(last + 1, this). */
 guint64 e2ee_envelope_clock_counter (void);
 
+/* The counter for the next envelope after *@last (the highest sent; 0 if
+ * none), which it then becomes.  A clock beyond the 40-bit range (a bad
+ * time source) is E2EE_ERROR_CLOCK and changes nothing, so sending works
+ * again once the clock is right; a *@last beyond the range (never on the
+ * wire) is ignored, and one at the very end of the range (reached through
+ * an earlier clock jump) gives way to the clock. */
+gboolean e2ee_envelope_next_counter (guint64 *last, guint64 *counter, GError **error);
+
 /* Seals @plaintext into a binary envelope.  Returns the bytes. */
 GBytes *e2ee_envelope_seal (const E2eeSealParams *params,
                             const guint8 *plaintext, gsize len,

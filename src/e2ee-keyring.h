@@ -7,6 +7,7 @@
 
 #include "e2ee-jwk.h"
 #include "e2ee-kdf.h"
+#include "e2ee-replay.h"
 
 G_BEGIN_DECLS
 
@@ -39,6 +40,9 @@ typedef struct {
   gboolean replay_init;
   guint64 replay_high;
   guint64 replay_window;
+  /* In memory only: the last 64 accepted messages (e2ee-replay.h), set up
+   * from the three fields above, which stay the persisted form. */
+  E2eeReplayWindow replay_recent;
   /* Derived-key cache (secret): valid when have_keys and the caps match. */
   gboolean have_keys;
   guint8 keys_local_caps;

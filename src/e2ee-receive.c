@@ -79,42 +79,29 @@ receive_offer (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
     }
 }
 
+/* The window of the last 64 accepted messages (e2ee-replay.h), set up
+ * from the persisted fields on first use. */
+static E2eeReplayWindow *
+replay_window (E2eeDeviceRecord *dev)
+{
+  if (!dev->replay_recent.loaded)
+    e2ee_replay_window_load (&dev->replay_recent, dev->replay_init, dev->replay_high,
+                             dev->replay_window);
+  return &dev->replay_recent;
+}
+
 /* TRUE if @counter is new for @dev; does not record it. */
 static gboolean
-replay_fresh (const E2eeDeviceRecord *dev, guint64 counter)
+replay_fresh (E2eeDeviceRecord *dev, guint64 counter)
 {
-  guint64 age;
-
-  if (!dev->replay_init || counter > dev->replay_high)
-    return TRUE;
-  if (counter == dev->replay_high)
-    return FALSE;
-  age = dev->replay_high - counter; /* >= 1 */
-  if (age > REPLAY_WINDOW)
-    return FALSE;
-  return !(dev->replay_window & (G_GUINT64_CONSTANT (1) << (age - 1)));
+  return e2ee_replay_window_fresh (replay_window (dev), counter);
 }
 
 static void
 replay_record (E2eeDeviceRecord *dev, guint64 counter)
 {
-  if (!dev->replay_init)
-    {
-      dev->replay_init = TRUE;
-      dev->replay_high = counter;
-      dev->replay_window = 0;
-    }
-  else if (counter > dev->replay_high)
-    {
-      guint64 shift = counter - dev->replay_high;
-      /* Bit i stands for counter high-1-i: shift, then mark the old high. */
-      dev->replay_window = shift >= REPLAY_WINDOW ? 0 : dev->replay_window << shift;
-      if (shift <= REPLAY_WINDOW)
-        dev->replay_window |= G_GUINT64_CONSTANT (1) << (shift - 1);
-      dev->replay_high = counter;
-    }
-  else
-    dev->replay_window |= G_GUINT64_CONSTANT (1) << (dev->replay_high - counter - 1);
+  e2ee_replay_window_record (replay_window (dev), counter, &dev->replay_init,
+                             &dev->replay_high, &dev->replay_window);
 }
 
 /* The devices that may have sent an envelope with @sender_id: the buddy's,

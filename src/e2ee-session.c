@@ -296,13 +296,11 @@ e2ee_session_device_keys (E2eeAccountRecord *account, const char *buddy_name,
  * sent if that is higher.  A device restored from an old keyring backup
  * therefore still sends counters above anything its buddies have seen (as
  * long as its clock moved forward). */
-static guint64
-next_counter (E2eeAccountRecord *account)
+static gboolean
+next_counter (E2eeAccountRecord *account, guint64 *counter, GError **error)
 {
-  guint64 counter = MAX (e2ee_envelope_clock_counter (), account->last_counter + 1);
-
-  account->last_counter = counter;
-  return counter;
+  /* Bounded clock errors: e2ee_envelope_next_counter. */
+  return e2ee_envelope_next_counter (&account->last_counter, counter, error);
 }
 
 static void
@@ -368,7 +366,8 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
 
   params.caps = e2ee_key_get_caps (account->identity);
   memcpy (params.sender_id, e2ee_key_get_device_id (account->identity), E2EE_DEVICE_ID_LEN);
-  params.counter = next_counter (account);
+  if (!next_counter (account, &params.counter, error))
+    return NULL;
   params.recipients = (const E2eeRecipient *) recipients->data;
   params.n_recipients = recipients->len;
   params.pad_block = ctx->pad_block;

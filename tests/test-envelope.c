@@ -5,6 +5,7 @@
 
 #include "e2ee-envelope.h"
 #include "e2ee-error.h"
+#include "e2ee-replay.h"
 #include "e2ee-wipe.h"
 #include "e2ee-test-util.h"
 
@@ -965,6 +966,60 @@ test_armor_noncanonical (void)
   }
 }
 
+/* The replay window: 64 messages whatever their spacing, and the stored
+ * form (high + bitmap of the 64 values below) never widens it on load. */
+static void
+test_replay_window (void)
+{
+  E2eeReplayWindow w, back;
+  gboolean init = FALSE;
+  guint64 high = 0, bitmap = 0;
+
+  e2ee_replay_window_load (&w, FALSE, 0, 0);
+  /* Counters 1000 ticks apart, the newest first. */
+  for (gint i = 69; i >= 6; i--)
+    {
+      g_assert_true (e2ee_replay_window_fresh (&w, 5000 + 1000 * (guint64) i));
+      e2ee_replay_window_record (&w, 5000 + 1000 * (guint64) i, &init, &high, &bitmap);
+      g_assert_false (e2ee_replay_window_fresh (&w, 5000 + 1000 * (guint64) i));
+    }
+  g_assert_true (init);
+  g_assert_cmpuint (high, ==, 5000 + 69000);
+  g_assert_cmpuint (bitmap, ==, 0);
+  /* 64 newer accepted: older ones are outside the window. */
+  g_assert_false (e2ee_replay_window_fresh (&w, 5000 + 5000));
+  g_assert_false (e2ee_replay_window_fresh (&w, 0));
+  /* Between two accepted ones, never seen: accepted, and the oldest goes. */
+  g_assert_true (e2ee_replay_window_fresh (&w, 5000 + 6500));
+  e2ee_replay_window_record (&w, 5000 + 6500, &init, &high, &bitmap);
+  g_assert_false (e2ee_replay_window_fresh (&w, 5000 + 6000));
+  g_assert_false (e2ee_replay_window_fresh (&w, 5000 + 6200));
+  g_assert_true (e2ee_replay_window_fresh (&w, 5000 + 7500));
+
+  /* Reloaded from the stored form: nothing more than 64 below high. */
+  e2ee_replay_window_load (&back, init, high, bitmap);
+  g_assert_false (e2ee_replay_window_fresh (&back, high));
+  g_assert_false (e2ee_replay_window_fresh (&back, high - 65));
+  g_assert_false (e2ee_replay_window_fresh (&back, 5000 + 7500));
+  g_assert_true (e2ee_replay_window_fresh (&back, high - 64));
+  g_assert_true (e2ee_replay_window_fresh (&back, high + 1));
+  /* Dense counters: the bitmap marks what was seen. */
+  init = FALSE;
+  e2ee_replay_window_load (&w, FALSE, 0, 0);
+  for (guint64 c = 100; c < 200; c += 2)
+    e2ee_replay_window_record (&w, c, &init, &high, &bitmap);
+  e2ee_replay_window_load (&back, init, high, bitmap);
+  for (guint64 c = 135; c < 200; c++)
+    g_assert_cmpint (e2ee_replay_window_fresh (&back, c), ==, (c % 2) == 1);
+  g_assert_false (e2ee_replay_window_fresh (&back, 133));
+  /* All 64 bits set plus high: the oldest falls out on load, and with it
+   * everything below. */
+  e2ee_replay_window_load (&back, TRUE, 1000, G_MAXUINT64);
+  g_assert_false (e2ee_replay_window_fresh (&back, 936));
+  g_assert_false (e2ee_replay_window_fresh (&back, 999));
+  g_assert_true (e2ee_replay_window_fresh (&back, 1001));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -992,5 +1047,6 @@ main (int argc, char **argv)
   g_test_add_func ("/envelope/fixed-iv", test_fixed_iv_deterministic);
   g_test_add_func ("/envelope/armor", test_armor);
   g_test_add_func ("/envelope/armor-noncanonical", test_armor_noncanonical);
+  g_test_add_func ("/envelope/replay-window", test_replay_window);
   return g_test_run ();
 }

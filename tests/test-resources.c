@@ -3,13 +3,18 @@
  * libgcrypt first (its own secure pool, or libotr's allocation handlers),
  * and the cipher-handle cache at its limit inside one envelope.
  * SPDX-License-Identifier: GPL-2.0-or-later */
+#define _GNU_SOURCE 1 /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <gcrypt.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #ifdef HAVE_LIBOTR
 #include <libotr/proto.h>
 #endif
 
 #include "e2ee-aead.h"
+#include "e2ee-envelope.h"
 #include "e2ee-error.h"
 #include "e2ee-gcrypt.h"
 #include "e2ee-session.h"
@@ -24,6 +29,53 @@
  * middle of an envelope's recipients (after two of three). */
 #define N_BUDDIES 100
 #define DEVICES 3
+
+/* The wall clock, as every library in this process reads it: real unless
+ * a test sets it (clock_gettime(CLOCK_REALTIME) and gettimeofday stand in
+ * for libc's).  Envelope counters follow it (PROTOCOL.md §7). */
+static gboolean clock_set;
+static gint64 clock_us;
+
+int clock_gettime (clockid_t id, struct timespec *ts);
+int
+clock_gettime (clockid_t id, struct timespec *ts)
+{
+  static int (*real) (clockid_t, struct timespec *);
+
+  if (clock_set && id == CLOCK_REALTIME)
+    {
+      ts->tv_sec = clock_us / G_USEC_PER_SEC;
+      ts->tv_nsec = (clock_us % G_USEC_PER_SEC) * 1000;
+      return 0;
+    }
+  if (real == NULL)
+    real = (int (*) (clockid_t, struct timespec *)) dlsym (RTLD_NEXT, "clock_gettime");
+  return real (id, ts);
+}
+
+int gettimeofday (struct timeval *tv, void *tz);
+int
+gettimeofday (struct timeval *tv, void *tz)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  tv->tv_sec = ts.tv_sec;
+  tv->tv_usec = ts.tv_nsec / 1000;
+  return 0;
+}
+
+/* 2026-01-01T00:00:00Z and the first second the 40-bit counter (10 ms
+ * ticks since 2020-01-01) cannot say, in the year 2368. */
+#define T_2026 G_GINT64_CONSTANT (1767225600)
+#define T_PAST_RANGE (G_GINT64_CONSTANT (1577836800) + G_GINT64_CONSTANT (0x10000000000) / 100 + 1)
+
+static void
+set_clock (gint64 unix_seconds, gint64 ms)
+{
+  clock_set = TRUE;
+  clock_us = unix_seconds * G_USEC_PER_SEC + ms * 1000;
+}
 
 typedef struct {
   E2eeContext *ctx;
@@ -246,6 +298,135 @@ test_cache_limit (void)
   e2ee_wipe (keys, sizeof keys);
 }
 
+static void
+assert_refused (Side *to, const char *from_name, const char *armored, gint code)
+{
+  E2eeRecvResult r;
+
+  e2ee_context_receive (to->ctx, to->account, from_name, armored, 1, &r);
+  g_assert_error (r.error, E2EE_ERROR, code);
+  g_assert_null (r.plaintext);
+  e2ee_recv_result_clear (&r);
+}
+
+static void
+pair_up (Side *alice, Side *bob)
+{
+  g_autoptr (GPtrArray) a = NULL;
+  g_autoptr (GPtrArray) b = NULL;
+
+  side_init (alice, ALICE);
+  side_init (bob, "bob@example.test");
+  a = e2ee_context_own_keyset (alice->ctx, alice->account);
+  b = e2ee_context_own_keyset (bob->ctx, bob->account);
+  learn (bob, ALICE, a);
+  learn (alice, "bob@example.test", b);
+}
+
+/* The replay window is 64 messages, with counters as real clocks give
+ * them (10 ms ticks, seconds apart): a message overtaken by one sent
+ * later is accepted exactly once. */
+static void
+test_replay_real_clock (void)
+{
+  Side alice, bob;
+  char *m[70];
+
+  pair_up (&alice, &bob);
+  /* One message a second (100 counter ticks apart). */
+  for (guint i = 0; i < G_N_ELEMENTS (m); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("message %u", i);
+      set_clock (T_2026 + i, 250);
+      m[i] = encrypt_one (&alice, "bob@example.test", text);
+    }
+  /* m1 overtakes m0 (sent a second later): both accepted, once each. */
+  assert_receives (&bob, ALICE, m[1], "message 1");
+  assert_receives (&bob, ALICE, m[0], "message 0");
+  assert_refused (&bob, ALICE, m[0], E2EE_ERROR_REPLAY);
+  assert_refused (&bob, ALICE, m[1], E2EE_ERROR_REPLAY);
+  /* The newest first, then back to m6: 2 + 64 messages accepted. */
+  assert_receives (&bob, ALICE, m[69], "message 69");
+  for (guint i = 68; i >= 6; i--)
+    {
+      g_autofree char *text = g_strdup_printf ("message %u", i);
+      assert_receives (&bob, ALICE, m[i], text);
+    }
+  /* m2..m5 are older than the last 64 accepted messages: refused, as is
+   * every message seen. */
+  for (guint i = 0; i <= 5; i++)
+    assert_refused (&bob, ALICE, m[i], E2EE_ERROR_REPLAY);
+  for (guint i = 6; i < G_N_ELEMENTS (m); i += 9)
+    assert_refused (&bob, ALICE, m[i], E2EE_ERROR_REPLAY);
+
+  for (guint i = 0; i < G_N_ELEMENTS (m); i++)
+    g_free (m[i]);
+  clock_set = FALSE;
+  side_clear (&alice);
+  side_clear (&bob);
+}
+
+/* A clock beyond the 40-bit counter range (a bad time source) stops
+ * sending only while it lasts: nothing is recorded, and once the clock is
+ * right again messages go and are accepted. */
+static void
+test_clock_jump (void)
+{
+  Side alice, bob;
+  g_autoptr (GError) error = NULL;
+  char **pieces;
+  guint64 before;
+  char *ok;
+
+  pair_up (&alice, &bob);
+  set_clock (T_2026, 0);
+  ok = encrypt_one (&alice, "bob@example.test", "before");
+  assert_receives (&bob, ALICE, ok, "before");
+  g_free (ok);
+  before = alice.account->last_counter;
+
+  set_clock (T_PAST_RANGE, 0);
+  for (guint i = 0; i < 3; i++)
+    {
+      pieces = e2ee_context_encrypt (alice.ctx, alice.account, "bob@example.test", "jump", 0,
+                                     &error);
+      g_assert_null (pieces);
+      g_assert_error (error, E2EE_ERROR, E2EE_ERROR_CLOCK);
+      g_clear_error (&error);
+      g_assert_cmpuint (alice.account->last_counter, ==, before);
+    }
+
+  set_clock (T_2026, 500);
+  ok = encrypt_one (&alice, "bob@example.test", "after");
+  assert_receives (&bob, ALICE, ok, "after");
+  g_free (ok);
+
+  /* A counter saved beyond the range (it never reached the wire) is
+   * ignored; one at the very end (after a jump inside the range) blocks
+   * sending only until the clock is below it. */
+  alice.account->last_counter = G_GUINT64_CONSTANT (1) << 41;
+  set_clock (T_2026 + 1, 0);
+  ok = encrypt_one (&alice, "bob@example.test", "saved beyond");
+  assert_receives (&bob, ALICE, ok, "saved beyond");
+  g_free (ok);
+  alice.account->last_counter = E2EE_ENVELOPE_COUNTER_MAX;
+  set_clock (T_PAST_RANGE - 1, 750); /* the last tick of the range */
+  pieces = e2ee_context_encrypt (alice.ctx, alice.account, "bob@example.test", "x", 0, &error);
+  g_assert_null (pieces);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_CLOCK);
+  g_clear_error (&error);
+  set_clock (T_2026 + 2, 0);
+  pieces = e2ee_context_encrypt (alice.ctx, alice.account, "bob@example.test", "x", 0, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (pieces);
+  g_assert_cmpuint (alice.account->last_counter, <, E2EE_ENVELOPE_COUNTER_MAX);
+  g_strfreev (pieces);
+
+  clock_set = FALSE;
+  side_clear (&alice);
+  side_clear (&bob);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -271,5 +452,7 @@ main (int argc, char **argv)
   g_test_add_func ("/resources/many-peers", test_many_peers);
   g_test_add_func ("/resources/host-secmem", test_host_secmem);
   g_test_add_func ("/resources/host-libotr", test_host_libotr);
+  g_test_add_func ("/resources/replay-real-clock", test_replay_real_clock);
+  g_test_add_func ("/resources/clock-jump", test_clock_jump);
   return g_test_run ();
 }
