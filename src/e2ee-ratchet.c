@@ -220,6 +220,18 @@ sending_step (E2eeRatchet *s, GError **error)
   return ok;
 }
 
+gboolean
+e2ee_ratchet_prepare (E2eeRatchet *s, GError **error)
+{
+  return !(s->flags & E2EE_RATCHET_F_NEED_DHS) || sending_step (s, error);
+}
+
+gboolean
+e2ee_ratchet_key_due (const E2eeRatchet *s)
+{
+  return (s->flags & E2EE_RATCHET_F_NEED_DHS) != 0;
+}
+
 GBytes *
 e2ee_ratchet_seal (E2eeRatchet *s, const guint8 *plaintext, gsize len, GError **error)
 {

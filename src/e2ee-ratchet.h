@@ -55,6 +55,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeRatchet, e2ee_ratchet_free)
 GBytes *e2ee_ratchet_seal (E2eeRatchet *state, const guint8 *plaintext, gsize len,
                            GError **error);
 
+/* Does now what the next seal would otherwise do first after a new
+ * receiving chain: draw our next ratchet key and derive the sending chain
+ * (a key generation and one ECDH, the bulk of a turn).  Call it off the
+ * critical path after a receipt (an idle callback), then save the state;
+ * the next seal then costs microseconds.  A no-op (TRUE) when nothing is
+ * due.  On failure the state is unchanged. */
+gboolean e2ee_ratchet_prepare (E2eeRatchet *state, GError **error);
+/* TRUE while a new ratchet key is due (e2ee_ratchet_prepare has work). */
+gboolean e2ee_ratchet_key_due (const E2eeRatchet *state);
+
 typedef struct {
   guint32 n;            /* the message's number in its chain */
   gboolean new_chain;   /* it started a new receiving chain (a DH step) */

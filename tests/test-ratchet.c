@@ -336,6 +336,48 @@ test_heartbeat (void)
   pair_free (&p);
 }
 
+/* Preparing the next ratchet key early changes nothing for the peer:
+ * the next message carries the prepared key and opens; preparing twice or
+ * with nothing due is a no-op. */
+static void
+test_prepare (void)
+{
+  Pair p = { 0 };
+  g_autoptr (GBytes) r = NULL, s = NULL, s2 = NULL, before = NULL, after = NULL;
+  E2eeRatchetOpened info;
+  g_autoptr (GError) error = NULL;
+
+  pair_start (&p, E2EE_X3DH_MODE_PREKEY, "prepare", NULL);
+  g_assert_false (e2ee_ratchet_key_due (p.a));
+  before = e2ee_ratchet_serialize (p.a);
+  g_assert_true (e2ee_ratchet_prepare (p.a, &error));
+  after = e2ee_ratchet_serialize (p.a);
+  g_assert_true (g_bytes_equal (before, after));
+  g_assert_true (e2ee_ratchet_key_due (p.b));
+  g_assert_true (e2ee_ratchet_prepare (p.b, &error));
+  g_assert_no_error (error);
+  g_assert_false (e2ee_ratchet_key_due (p.b));
+  g_clear_pointer (&before, g_bytes_unref);
+  g_clear_pointer (&after, g_bytes_unref);
+  before = e2ee_ratchet_serialize (p.b);
+  g_assert_true (e2ee_ratchet_prepare (p.b, NULL));
+  after = e2ee_ratchet_serialize (p.b);
+  g_assert_true (g_bytes_equal (before, after));
+  /* a message of Alice's current chain still opens after the preparation */
+  s = seal (p.a, "still on the old chain");
+  open_ok (p.b, s, "still on the old chain", &info);
+  g_assert_false (e2ee_ratchet_key_due (p.b));
+  r = seal (p.b, "prepared reply");
+  open_ok (p.a, r, "prepared reply", &info);
+  g_assert_true (info.new_chain);
+  g_assert_true (e2ee_ratchet_key_due (p.a));
+  g_assert_true (e2ee_ratchet_prepare (p.a, NULL));
+  s2 = seal (p.a, "and back");
+  open_ok (p.b, s2, "and back", &info);
+  g_assert_true (info.new_chain);
+  pair_free (&p);
+}
+
 typedef struct {
   GBytes *c;
   char text[24];
@@ -444,6 +486,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ratchet/old-chains-forgotten", test_old_chains_forgotten);
   g_test_add_func ("/ratchet/tamper", test_tamper);
   g_test_add_func ("/ratchet/heartbeat", test_heartbeat);
+  g_test_add_func ("/ratchet/prepare", test_prepare);
   g_test_add_func ("/ratchet/random-schedules", test_random_schedules);
   return g_test_run ();
 }
