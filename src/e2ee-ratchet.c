@@ -87,10 +87,47 @@ mac_open (GError **error)
   return hd;
 }
 
-/* AES-256-GCM under HKDF(salt = none, MK, "PE2E v2 msg", 32); the AAD is
- * sid || header (IV included). */
+/* K = HKDF(salt = none, MK, "PE2E v2 msg", 32), on the caller's HMAC
+ * handle (opening one polls for entropy): PRK = HMAC(0^32, MK),
+ * K = HMAC(PRK, "PE2E v2 msg" || 0x01). */
 static gboolean
-aead_run (gboolean seal, const guint8 mk[32], const guint8 sid[32],
+msg_key (gcry_mac_hd_t hd, const guint8 mk[32], guint8 key[32], GError **error)
+{
+  static const guint8 zero[32] = { 0 }, one = 0x01;
+  guint8 prk[32];
+  size_t l1 = 32, l2 = 32;
+  gcry_error_t err;
+
+  err = gcry_mac_setkey (hd, zero, sizeof zero);
+  if (!err)
+    err = gcry_mac_write (hd, mk, 32);
+  if (!err)
+    err = gcry_mac_read (hd, prk, &l1);
+  if (!err)
+    err = gcry_mac_setkey (hd, prk, sizeof prk);
+  if (!err)
+    err = gcry_mac_write (hd, MSG_INFO, sizeof MSG_INFO - 1);
+  if (!err)
+    err = gcry_mac_write (hd, &one, 1);
+  if (!err)
+    err = gcry_mac_read (hd, key, &l2);
+  if (!err)
+    err = gcry_mac_reset (hd);
+  e2ee_wipe (prk, sizeof prk);
+  if (err || l1 != 32 || l2 != 32)
+    {
+      e2ee_wipe (key, 32);
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_CRYPTO, "HKDF-SHA256 failed: %s",
+                   gcry_strerror (err));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* AES-256-GCM under the message key of @mk; the AAD is sid || header (IV
+ * included). */
+static gboolean
+aead_run (gcry_mac_hd_t hd, gboolean seal, const guint8 mk[32], const guint8 sid[32],
           const guint8 *header, gsize header_len, const guint8 *iv,
           const guint8 *in, gsize len, guint8 *out, guint8 *tag, GError **error)
 {
@@ -100,9 +137,12 @@ aead_run (gboolean seal, const guint8 mk[32], const guint8 sid[32],
   gboolean ok = FALSE;
 
   g_assert (header_len <= E2EE_V2_HEADER_MAX);
-  if (!e2ee_hkdf_sha256 (NULL, 0, mk, 32, (const guint8 *) MSG_INFO, sizeof MSG_INFO - 1,
-                         key, sizeof key, error))
-    return FALSE;
+  if (!msg_key (hd, mk, key, error))
+    {
+      if (!seal)
+        e2ee_wipe (out, len);
+      return FALSE;
+    }
   memcpy (aad, sid, 32);
   memcpy (aad + 32, header, header_len);
   if ((aead = e2ee_aead_new (key, error)))
@@ -258,10 +298,11 @@ e2ee_ratchet_seal (E2eeRatchet *s, const guint8 *plaintext, gsize len, GError **
     }
   if (!(hd = mac_open (error)))
     return NULL;
-  ok = kdf_ck (hd, s->cks, mk, error);
-  gcry_mac_close (hd);
-  if (!ok)
-    return NULL;
+  if (!kdf_ck (hd, s->cks, mk, error))
+    {
+      gcry_mac_close (hd);
+      return NULL;
+    }
   /* The chain has moved on: from here a failure loses this number only. */
   n = s->ns++;
   s->recv_since_send = 0;
@@ -273,8 +314,9 @@ e2ee_ratchet_seal (E2eeRatchet *s, const guint8 *plaintext, gsize len, GError **
                                (s->flags & E2EE_RATCHET_F_START) ? &s->start : NULL);
   e2ee_random_bytes (out + hlen, E2EE_AEAD_IV_LEN, E2EE_RANDOM_NONCE);
   hlen += E2EE_AEAD_IV_LEN;
-  ok = aead_run (TRUE, mk, s->sid, out, hlen, out + hlen - E2EE_AEAD_IV_LEN,
+  ok = aead_run (hd, TRUE, mk, s->sid, out, hlen, out + hlen - E2EE_AEAD_IV_LEN,
                  plaintext, len, out + hlen, out + hlen + len, error);
+  gcry_mac_close (hd);
   e2ee_wipe (mk, sizeof mk);
   if (!ok)
     {
@@ -386,11 +428,17 @@ receive (E2eeRatchet *s, const E2eeV2Message *m, guint64 now, guint8 *pt,
       for (guint i = 0; i < s->n_skipped; i++)
         {
           E2eeRatchetSkipped *e = &s->skipped[i];
+          gboolean opened;
+
           if (e->serial != serial || e->n != m->n
               || (now >= e->time && now - e->time >= E2EE_RATCHET_MAX_AGE))
             continue;
-          if (!aead_run (FALSE, e->mk, s->sid, m->header, m->header_len, m->iv,
-                         m->ciphertext, m->ciphertext_len, pt, (guint8 *) m->tag, error))
+          if (!(hd = mac_open (error)))
+            return FALSE;
+          opened = aead_run (hd, FALSE, e->mk, s->sid, m->header, m->header_len, m->iv,
+                             m->ciphertext, m->ciphertext_len, pt, (guint8 *) m->tag, error);
+          gcry_mac_close (hd);
+          if (!opened)
             return FALSE;
           e2ee_ratchet_skipped_remove (s, i);
           s->recv_since_send++;
@@ -437,7 +485,7 @@ receive (E2eeRatchet *s, const E2eeV2Message *m, guint64 now, guint8 *pt,
            && skip_keys (hd, ck, serial, 0, m->n, now, &pending, error)
            && kdf_ck (hd, ck, mk, error);
     }
-  ok = ok && aead_run (FALSE, mk, s->sid, m->header, m->header_len, m->iv, m->ciphertext,
+  ok = ok && aead_run (hd, FALSE, mk, s->sid, m->header, m->header_len, m->iv, m->ciphertext,
                        m->ciphertext_len, pt, (guint8 *) m->tag, error);
   if (ok)
     {
