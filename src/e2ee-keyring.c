@@ -13,6 +13,7 @@
 /* What the database holds for one account, as last read or written. */
 typedef struct {
   gboolean stored;
+  char *name;                   /* the account name written */
   E2eeKey *identity;            /* the identity written (ref) */
   guint64 counter;
   GHashTable *buddies;          /* name -> E2eeBuddyRecord* copy (the base of merges) */
@@ -31,74 +32,7 @@ struct _E2eeKeyring {
 };
 
 /* ------------------------------------------------------------------ */
-/* Enumerations */
-
-static const char *const trust_names[] = { "undecided", "tofu", "verified", "rejected" };
-static const char *const policy_names[] = { "default", "off", "opportunistic", "required" };
-
-const char *
-e2ee_trust_to_string (E2eeTrust trust)
-{
-  return (guint) trust < G_N_ELEMENTS (trust_names) ? trust_names[trust] : NULL;
-}
-
-gboolean
-e2ee_trust_from_string (const char *text, E2eeTrust *out)
-{
-  for (guint i = 0; text != NULL && i < G_N_ELEMENTS (trust_names); i++)
-    if (strcmp (text, trust_names[i]) == 0)
-      {
-        *out = (E2eeTrust) i;
-        return TRUE;
-      }
-  return FALSE;
-}
-
-const char *
-e2ee_policy_to_string (E2eePolicy policy)
-{
-  return (guint) policy < G_N_ELEMENTS (policy_names) ? policy_names[policy] : NULL;
-}
-
-gboolean
-e2ee_policy_from_string (const char *text, E2eePolicy *out)
-{
-  for (guint i = 0; text != NULL && i < G_N_ELEMENTS (policy_names); i++)
-    if (strcmp (text, policy_names[i]) == 0)
-      {
-        *out = (E2eePolicy) i;
-        return TRUE;
-      }
-  return FALSE;
-}
-
-/* ------------------------------------------------------------------ */
 /* Records */
-
-E2eeDeviceRecord *
-e2ee_device_record_new (E2eeKey *key, E2eeTrust trust, gint64 now)
-{
-  E2eeDeviceRecord *device;
-
-  g_return_val_if_fail (key != NULL, NULL);
-  device = g_new0 (E2eeDeviceRecord, 1);
-  device->key = e2ee_key_ref (key);
-  device->trust = trust;
-  device->first_seen = now;
-  device->last_seen = now;
-  return device;
-}
-
-void
-e2ee_device_record_free (E2eeDeviceRecord *device)
-{
-  if (device == NULL)
-    return;
-  if (device->key != NULL)
-    e2ee_key_unref (device->key);
-  e2ee_wipe (device, sizeof *device);   /* the derived keys are secrets */
-  g_free (device);
-}
 
 static E2eeBuddyRecord *
 buddy_new (const char *name)
@@ -161,33 +95,6 @@ buddy_equal (const E2eeBuddyRecord *a, const E2eeBuddyRecord *b)
   return TRUE;
 }
 
-E2eeAccountRecord *
-e2ee_account_record_new (const char *protocol, const char *name, E2eeKey *identity)
-{
-  E2eeAccountRecord *account = g_new0 (E2eeAccountRecord, 1);
-
-  account->protocol = g_strdup (protocol);
-  account->name = g_strdup (name);
-  account->identity = identity != NULL ? e2ee_key_ref (identity) : NULL;
-  /* The key is the record's own name, freed with the record. */
-  account->buddies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                            (GDestroyNotify) e2ee_records_buddy_free);
-  return account;
-}
-
-void
-e2ee_account_record_free (E2eeAccountRecord *account)
-{
-  if (account == NULL)
-    return;
-  g_hash_table_unref (account->buddies);
-  if (account->identity != NULL)
-    e2ee_key_unref (account->identity);
-  g_free (account->protocol);
-  g_free (account->name);
-  g_free (account);
-}
-
 static void keyring_refresh (E2eeKeyring *keyring, E2eeAccountRecord *account,
                              const char *name);
 
@@ -216,34 +123,6 @@ e2ee_account_ensure_buddy (E2eeAccountRecord *account, const char *name)
       g_hash_table_insert (account->buddies, buddy->name, buddy);
     }
   return buddy;
-}
-
-gboolean
-e2ee_account_remove_buddy (E2eeAccountRecord *account, const char *name)
-{
-  g_return_val_if_fail (account != NULL, FALSE);
-  g_return_val_if_fail (name != NULL, FALSE);
-  return g_hash_table_remove (account->buddies, name);
-}
-
-E2eeDeviceRecord *
-e2ee_buddy_find_device (E2eeBuddyRecord *buddy, const E2eeKey *key)
-{
-  g_return_val_if_fail (buddy != NULL && key != NULL, NULL);
-  for (guint i = 0; i < buddy->devices->len; i++)
-    if (e2ee_key_equal (((E2eeDeviceRecord *) buddy->devices->pdata[i])->key, key))
-      return buddy->devices->pdata[i];
-  return NULL;
-}
-
-E2eeDeviceRecord *
-e2ee_buddy_find_device_by_kid (E2eeBuddyRecord *buddy, const char *kid)
-{
-  g_return_val_if_fail (buddy != NULL && kid != NULL, NULL);
-  for (guint i = 0; i < buddy->devices->len; i++)
-    if (strcmp (e2ee_key_get_kid (((E2eeDeviceRecord *) buddy->devices->pdata[i])->key), kid) == 0)
-      return buddy->devices->pdata[i];
-  return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -279,9 +158,14 @@ merge_buddy (E2eeBuddyRecord *ours, const E2eeBuddyRecord *base, const E2eeBuddy
           o->replay_init = TRUE;
           o->replay_high = t->replay_high;
           o->replay_window = t->replay_window;
+          o->replay_recent.loaded = FALSE;      /* set up again from these */
         }
-      else if (t->replay_init && t->replay_high == o->replay_high)
-        o->replay_window |= t->replay_window;
+      else if (t->replay_init && t->replay_high == o->replay_high
+               && (o->replay_window | t->replay_window) != o->replay_window)
+        {
+          o->replay_window |= t->replay_window;
+          o->replay_recent.loaded = FALSE;
+        }
       if (!o->have_keys && t->have_keys)
         {
           o->have_keys = TRUE;
@@ -314,6 +198,7 @@ base_free (Base *base)
   if (base->identity != NULL)
     e2ee_key_unref (base->identity);
   g_hash_table_unref (base->buddies);
+  g_free (base->name);
   g_free (base);
 }
 
@@ -490,6 +375,7 @@ adopt (E2eeKeyring *keyring, GPtrArray *accounts)
 
       account->keyring = keyring;
       base->stored = TRUE;
+      base->name = g_strdup (account->name);
       base->identity = e2ee_key_ref (account->identity);
       base->counter = account->last_counter;
       g_hash_table_iter_init (&iter, account->buddies);
@@ -627,11 +513,17 @@ save_account (E2eeKeyring *keyring, E2eeAccountRecord *account, GError **error)
   Base *base = base_for (keyring, account);
   GHashTableIter iter;
   gpointer key, value;
+  gboolean renamed = base->stored && strcmp (base->name, account->name) != 0;
 
   account->keyring = keyring;
   if (account->identity == NULL)
     return TRUE;
-  if (!base->stored || !e2ee_key_equal (base->identity, account->identity))
+  /* A renamed account keeps its rows; its sealed values name it, so they
+   * are all written again. */
+  if (renamed && !e2ee_records_rename_account (keyring->store, account->protocol, base->name,
+                                               account->name, error))
+    return FALSE;
+  if (renamed || !base->stored || !e2ee_key_equal (base->identity, account->identity))
     {
       if (!e2ee_records_put_account (keyring->store, keyring->seal, account, error))
         return FALSE;
@@ -645,7 +537,7 @@ save_account (E2eeKeyring *keyring, E2eeAccountRecord *account, GError **error)
       E2eeBuddyRecord *buddy = value;
       E2eeBuddyRecord *was = g_hash_table_lookup (base->buddies, key);
 
-      if (was != NULL && buddy_equal (buddy, was))
+      if (!renamed && was != NULL && buddy_equal (buddy, was))
         continue;
       /* Another process may have decided about this buddy meanwhile. */
       if (base->stored && !refresh_one (keyring, account, buddy->name, error))
@@ -672,6 +564,11 @@ saved_account (E2eeKeyring *keyring, E2eeAccountRecord *account)
   if (account->identity == NULL)
     return;
   base->stored = TRUE;
+  if (g_strcmp0 (base->name, account->name) != 0)
+    {
+      g_free (base->name);
+      base->name = g_strdup (account->name);
+    }
   if (base->identity != account->identity)
     {
       if (base->identity != NULL)

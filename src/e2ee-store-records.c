@@ -502,6 +502,22 @@ e2ee_records_put_device (E2eeStore *store, const E2eeSeal *seal,
 }
 
 gboolean
+e2ee_records_rename_account (E2eeStore *store, const char *protocol, const char *old_name,
+                             const char *new_name, GError **error)
+{
+  sqlite3_stmt *st = e2ee_store_prepare (store,
+    "UPDATE account SET name = ?3 WHERE protocol = ?1 AND name = ?2", error);
+  gboolean own;
+
+  if (st == NULL || !tx_begin (store, &own, error))
+    return FALSE;
+  sqlite3_bind_text (st, 1, protocol, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, old_name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, new_name, -1, SQLITE_STATIC);
+  return tx_end (store, own, step_done (store, st, error), error);
+}
+
+gboolean
 e2ee_records_delete_buddy (E2eeStore *store, const E2eeAccountRecord *account,
                            const char *name, GError **error)
 {

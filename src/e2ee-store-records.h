@@ -51,6 +51,11 @@ gboolean e2ee_records_put_device (E2eeStore *store, const E2eeSeal *seal,
                                   const E2eeAccountRecord *account,
                                   const E2eeBuddyRecord *buddy,
                                   const E2eeDeviceRecord *device, GError **error);
+/* Renames a stored account (its buddies stay with it).  Its sealed values
+ * name the account: put the account and its buddies again afterwards. */
+gboolean e2ee_records_rename_account (E2eeStore *store, const char *protocol,
+                                      const char *old_name, const char *new_name,
+                                      GError **error);
 gboolean e2ee_records_delete_buddy (E2eeStore *store, const E2eeAccountRecord *account,
                                     const char *name, GError **error);
 

@@ -323,6 +323,33 @@ test_two_clients (Fx *f, gconstpointer data)
   e2ee_keyring_free (finch);
 }
 
+/* An account renamed in memory (IRC nick@server -> nick) keeps its
+ * buddies and its sealed identity. */
+static void
+test_rename_account (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  E2eeKeyring *k = e2ee_keyring_new (f->json);
+  E2eeAccountRecord *a;
+
+  fill (k, 3);
+  g_assert_true (e2ee_keyring_set_passphrase (k, "pw", &error));
+  g_assert_true (e2ee_keyring_save (k, &error));
+  a = e2ee_keyring_get_accounts (k)->pdata[0];
+  g_free (a->name);
+  a->name = g_strdup ("alice");
+  g_assert_true (e2ee_keyring_save (k, &error));
+  g_assert_no_error (error);
+  e2ee_keyring_free (k);
+  k = load_ok (f->json, "pw");
+  g_assert_cmpuint (e2ee_keyring_get_accounts (k)->len, ==, 1);
+  a = e2ee_keyring_lookup_account (k, "prpl-jabber", "alice");
+  g_assert_nonnull (a);
+  g_assert_true (e2ee_key_equal (a->identity, ident));
+  g_assert_cmpuint (g_hash_table_size (a->buddies), ==, 3);
+  e2ee_keyring_free (k);
+}
+
 static void
 test_bad_files (Fx *f, gconstpointer data)
 {
@@ -369,6 +396,7 @@ main (int argc, char **argv)
   ADD ("passphrase", test_passphrase);
   ADD ("save-writes-only-changes", test_writes_only_changes);
   ADD ("two-clients-reject-kept", test_two_clients);
+  ADD ("rename-account", test_rename_account);
   ADD ("bad-files", test_bad_files);
   return g_test_run ();
 }
