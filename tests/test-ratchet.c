@@ -378,6 +378,32 @@ test_prepare (void)
   pair_free (&p);
 }
 
+/* A sender restored from an old backup reuses message numbers: the
+ * receiver, which used those keys already, refuses the new texts as
+ * duplicates (state unchanged) and takes what follows. */
+static void
+test_restored_sender (void)
+{
+  Pair p = { 0 };
+  g_autoptr (GBytes) snap = NULL, m1 = NULL, m1b = NULL, m2b = NULL;
+  E2eeRatchetOpened info;
+
+  pair_start (&p, E2EE_X3DH_MODE_PREKEY, "restored", NULL);
+  snap = e2ee_ratchet_serialize (p.a);
+  m1 = seal (p.a, "before the restore");
+  open_ok (p.b, m1, "before the restore", &info);
+  e2ee_ratchet_free (p.a);
+  p.a = e2ee_ratchet_deserialize (g_bytes_get_data (snap, NULL), g_bytes_get_size (snap), NULL);
+  g_assert_nonnull (p.a);
+  m1b = seal (p.a, "same number, other text");
+  g_assert_cmpmem (g_bytes_get_data (m1, NULL), 84, g_bytes_get_data (m1b, NULL), 84);
+  open_fails_b (p.b, m1b, E2EE_ERROR_V2_DUPLICATE);
+  m2b = seal (p.a, "next number");
+  open_ok (p.b, m2b, "next number", &info);
+  g_assert_cmpuint (info.n, ==, 2);
+  pair_free (&p);
+}
+
 typedef struct {
   GBytes *c;
   char text[24];
@@ -487,6 +513,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ratchet/tamper", test_tamper);
   g_test_add_func ("/ratchet/heartbeat", test_heartbeat);
   g_test_add_func ("/ratchet/prepare", test_prepare);
+  g_test_add_func ("/ratchet/restored-sender", test_restored_sender);
   g_test_add_func ("/ratchet/random-schedules", test_random_schedules);
   return g_test_run ();
 }
