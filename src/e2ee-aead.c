@@ -54,7 +54,7 @@ e2ee_aead_free (E2eeAead *aead)
 /* ---- cache ------------------------------------------------------------ */
 
 typedef struct {
-  guint8 key[E2EE_AEAD_KEY_LEN];
+  guint8 *key;             /* E2EE_AEAD_KEY_LEN, in the key arena */
   E2eeAead *aead;
   GList link;              /* in the LRU queue, most recent at the head */
 } CacheEntry;
@@ -85,6 +85,7 @@ static void
 entry_free (CacheEntry *entry)
 {
   e2ee_aead_free (entry->aead);
+  e2ee_secure_free (entry->key, E2EE_AEAD_KEY_LEN);
   e2ee_wipe (entry, sizeof *entry);
   g_free (entry);
 }
@@ -142,6 +143,7 @@ e2ee_aead_cache_get (E2eeAeadCache *cache, const guint8 key[E2EE_AEAD_KEY_LEN],
       g_hash_table_remove (cache->entries, old->key);
     }
   entry = g_new0 (CacheEntry, 1);
+  entry->key = e2ee_secure_alloc (E2EE_AEAD_KEY_LEN);
   memcpy (entry->key, key, E2EE_AEAD_KEY_LEN);
   entry->aead = aead;
   entry->link.data = entry;
@@ -178,8 +180,9 @@ e2ee_aead_seal (E2eeAead *aead, const guint8 iv[E2EE_AEAD_IV_LEN],
   g_return_val_if_fail (aead != NULL && iv != NULL, FALSE);
   if (!start (aead, iv, aad, aad_len, error))
     return FALSE;
-  gcry_cipher_final (aead->hd);
-  err = gcry_cipher_encrypt (aead->hd, ciphertext, len, plaintext, len);
+  err = gcry_cipher_final (aead->hd);
+  if (!err)
+    err = gcry_cipher_encrypt (aead->hd, ciphertext, len, plaintext, len);
   if (!err)
     err = gcry_cipher_gettag (aead->hd, tag, E2EE_AEAD_TAG_LEN);
   if (err)
@@ -201,9 +204,13 @@ e2ee_aead_open (E2eeAead *aead, const guint8 iv[E2EE_AEAD_IV_LEN],
 
   g_return_val_if_fail (aead != NULL && iv != NULL && tag != NULL, FALSE);
   if (!start (aead, iv, aad, aad_len, error))
-    return FALSE;
-  gcry_cipher_final (aead->hd);
-  err = gcry_cipher_decrypt (aead->hd, plaintext, len, ciphertext, len);
+    {
+      e2ee_wipe (plaintext, len);
+      return FALSE;
+    }
+  err = gcry_cipher_final (aead->hd);
+  if (!err)
+    err = gcry_cipher_decrypt (aead->hd, plaintext, len, ciphertext, len);
   /* The tag length is ours to fix at 16: checktag would accept a prefix. */
   if (!err)
     err = gcry_cipher_checktag (aead->hd, tag, E2EE_AEAD_TAG_LEN);

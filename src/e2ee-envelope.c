@@ -230,7 +230,7 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
     }
   else
     {
-      mk = e2ee_secret_alloc (E2EE_AEAD_KEY_LEN);
+      mk = e2ee_secure_alloc (E2EE_AEAD_KEY_LEN);
       if (p->fixed_message_key)
         memcpy (mk, p->fixed_message_key, E2EE_AEAD_KEY_LEN);
       else
@@ -283,7 +283,7 @@ e2ee_envelope_seal (const E2eeSealParams *p, const guint8 *plaintext, gsize len,
 
 out:
   e2ee_secret_free (body, body_len);
-  e2ee_secret_free (mk, E2EE_AEAD_KEY_LEN);
+  e2ee_secure_free (mk, E2EE_AEAD_KEY_LEN);
   g_free (out);
   return result;
 }
@@ -434,7 +434,7 @@ envelope_open (const E2eeEnvelope *env, guint index,
 
       memcpy (aad, env->data, env->header_len);
       memcpy (aad + env->header_len, body, env->body_len + E2EE_AEAD_TAG_LEN);
-      mk = e2ee_secret_alloc (E2EE_AEAD_KEY_LEN);
+      mk = e2ee_secure_alloc (E2EE_AEAD_KEY_LEN);
       ok = open_with (key, aead, iv, aad, aad_len,
                       wrap, E2EE_AEAD_KEY_LEN, wrap + E2EE_AEAD_KEY_LEN, mk, error);
       g_free (aad);
@@ -484,7 +484,7 @@ envelope_open (const E2eeEnvelope *env, guint index,
   out = NULL;
 
 out:
-  e2ee_secret_free (mk, E2EE_AEAD_KEY_LEN);
+  e2ee_secure_free (mk, E2EE_AEAD_KEY_LEN);
   e2ee_secret_free (out, env->body_len + 1);
   return ok;
 }

@@ -21,9 +21,8 @@ e2ee_gcrypt_init (GError **error)
         ok = gcry_check_version (E2EE_GCRYPT_MIN_VERSION) != NULL;
       else
         {
-          ok = gcry_check_version (E2EE_GCRYPT_MIN_VERSION) != NULL;
-          if (ok)
-            gcry_control (GCRYCTL_INITIALIZATION_FINISHED, 0);
+          ok = gcry_check_version (E2EE_GCRYPT_MIN_VERSION) != NULL
+               && gcry_control (GCRYCTL_INITIALIZATION_FINISHED, 0) == 0;
         }
       g_once_init_leave (&done, 1);
     }

@@ -127,7 +127,7 @@ derive (const char *passphrase, const E2eeSealSetting *p, guint8 check[E2EE_SEAL
   gboolean ok;
 
   seal->params = *p;
-  seal->key = e2ee_secret_alloc (E2EE_AEAD_KEY_LEN);
+  seal->key = e2ee_secure_alloc (E2EE_AEAD_KEY_LEN);
   ok = kdf_run (p, passphrase, master, error)
        && expand (master, "purple-e2ee keyring seal key", seal->key, E2EE_AEAD_KEY_LEN, error)
        && expand (master, "purple-e2ee keyring check", check, E2EE_SEAL_CHECK_LEN, error);
@@ -217,7 +217,7 @@ e2ee_seal_free (E2eeSeal *seal)
   if (seal == NULL)
     return;
   e2ee_aead_free (seal->aead);
-  e2ee_secret_free (seal->key, E2EE_AEAD_KEY_LEN);
+  e2ee_secure_free (seal->key, E2EE_AEAD_KEY_LEN);
   e2ee_wipe (&seal->params, sizeof seal->params);
   g_free (seal);
 }

@@ -18,6 +18,22 @@ guint8 *e2ee_secret_alloc (gsize len);
  * buffer of @len bytes).  NULL is accepted. */
 void e2ee_secret_free (void *buf, gsize len);
 
+/* Memory for long-lived keys (direction keys held by cipher caches,
+ * message keys, the keyring's seal key), kept apart from libgcrypt's secure
+ * pool, which is small and belongs to the host: pages this module maps
+ * itself, locked in RAM where the system allows it (mlock, within
+ * RLIMIT_MEMLOCK), left out of core dumps, wiped on free.  Up to
+ * E2EE_SECURE_SLOT bytes per allocation; larger requests, or a full arena
+ * (E2EE_SECURE_SLOTS slots), get ordinary memory that is still wiped.
+ * Never returns NULL.  Thread-safe.  Free only with e2ee_secure_free. */
+#define E2EE_SECURE_SLOT 64
+#define E2EE_SECURE_SLOTS 16384
+guint8 *e2ee_secure_alloc (gsize len);
+void e2ee_secure_free (void *buf, gsize len);
+/* TRUE if @buf came from the arena (not the ordinary-memory fallback);
+ * *@locked (nullable) tells whether its page is locked in RAM. */
+gboolean e2ee_secure_owns (const void *buf, gboolean *locked);
+
 /* Wipes the whole NUL-terminated string, then frees it.  For plaintexts,
  * passphrases and serialised private JWKs.  NULL is accepted. */
 void e2ee_string_free (char *str);

@@ -99,6 +99,51 @@ test_ct_equal (void)
   g_assert_false (e2ee_ct_equal (a, b, 33));
 }
 
+/* The key arena: zeroed slots of our own pages (locked where the limit
+ * allows), reused after a wiping free, ordinary memory once full or for
+ * larger requests. */
+static void
+test_secure_arena (void)
+{
+  guint n = E2EE_SECURE_SLOTS + 100;
+  guint8 **keys = g_new0 (guint8 *, n);
+  guint8 *big = e2ee_secure_alloc (E2EE_SECURE_SLOT + 1);
+  guint8 *first;
+  gboolean locked = FALSE;
+
+  g_assert_false (e2ee_secure_owns (big, NULL));
+  e2ee_secure_free (big, E2EE_SECURE_SLOT + 1);
+  first = e2ee_secure_alloc (32);
+  g_assert_true (e2ee_secure_owns (first, &locked));
+  g_test_message ("arena page locked in RAM: %s", locked ? "yes" : "no (RLIMIT_MEMLOCK)");
+  for (guint i = 0; i < 32; i++)
+    g_assert_cmpuint (first[i], ==, 0);
+  memset (first, 0xa5, 32);
+  e2ee_secure_free (first, 32);
+  /* The slot comes back wiped. */
+  keys[0] = e2ee_secure_alloc (32);
+  g_assert_true (keys[0] == first);
+  for (guint i = 0; i < 32; i++)
+    g_assert_cmpuint (keys[0][i], ==, 0);
+  e2ee_secure_free (keys[0], 32);
+  /* Hundreds of conversations' keys, then more than the arena holds. */
+  for (guint i = 0; i < n; i++)
+    {
+      keys[i] = e2ee_secure_alloc (32);
+      memset (keys[i], (int) (i & 0xff), 32);
+    }
+  for (guint i = 0; i < E2EE_SECURE_SLOTS; i++)
+    g_assert_true (e2ee_secure_owns (keys[i], NULL));
+  for (guint i = E2EE_SECURE_SLOTS; i < n; i++)
+    g_assert_false (e2ee_secure_owns (keys[i], NULL));
+  for (guint i = 0; i < n; i++)
+    {
+      g_assert_cmpuint (keys[i][31], ==, i & 0xff);
+      e2ee_secure_free (keys[i], 32);
+    }
+  g_free (keys);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -108,5 +153,6 @@ main (int argc, char **argv)
   g_test_add_func ("/wipe/string-free", test_string_free);
   g_test_add_func ("/wipe/bytes-free", test_bytes_free);
   g_test_add_func ("/wipe/ct-equal", test_ct_equal);
+  g_test_add_func ("/wipe/secure-arena", test_secure_arena);
   return g_test_run ();
 }
