@@ -631,6 +631,118 @@ test_weak_costs_raised (Fx *f, gconstpointer data)
   e2ee_store_close (store);
 }
 
+/* A small tmpfs of our own (needs root; else the case is skipped). */
+static char *
+mount_tmpfs (const char *size)
+{
+  char *dir = g_dir_make_tmp ("e2ee-store-fs-XXXXXX", NULL);
+  g_autofree char *cmd = g_strdup_printf ("mount -t tmpfs -o size=%s,mode=0700 tmpfs '%s'"
+                                          " 2>/dev/null", size, dir);
+  if (system (cmd) != 0)
+    {
+      rmdir (dir);
+      g_free (dir);
+      return NULL;
+    }
+  return dir;
+}
+
+static void
+unmount (char *dir)
+{
+  g_autofree char *cmd = g_strdup_printf ("umount '%s'", dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+  rmdir (dir);
+  g_free (dir);
+}
+
+/* A full disk: the change that does not fit fails with a clear error and
+ * is not half there; every change committed before it is. */
+static void
+test_disk_full (void)
+{
+  GError *error = NULL;
+  char *dir = mount_tmpfs ("512k");
+  g_autofree char *path = NULL;
+  g_autoptr (E2eeAccountRecord) acc = make_account (0);
+  E2eeStore *store;
+  guint ok = 0;
+
+  if (dir == NULL)
+    {
+      g_test_skip ("cannot mount a small tmpfs (needs root)");
+      return;
+    }
+  path = g_build_filename (dir, "keyring.sqlite", NULL);
+  store = open_ok (path);
+  g_assert_true (e2ee_records_put_account (store, NULL, acc, &error));
+  for (guint i = 0; i < 100000; i++)
+    {
+      char name[600];
+      memset (name, 'a' + i % 26, sizeof name - 16);
+      g_snprintf (name + sizeof name - 16, 16, "%06u", i);
+      if (!e2ee_records_put_buddy (store, NULL, acc, make_buddy (acc, name, 4), &error))
+        break;
+      ok++;
+    }
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO);
+  g_assert_nonnull (strstr (error->message, "full"));
+  g_clear_error (&error);
+  g_assert_cmpuint (ok, >, 0);
+  e2ee_store_close (store);
+  store = e2ee_store_open (path, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (GPtrArray) l = e2ee_records_load_accounts (store, NULL, TRUE, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_hash_table_size (((E2eeAccountRecord *) l->pdata[0])->buddies), ==, ok);
+  }
+  e2ee_store_close (store);
+  unmount (dir);
+}
+
+/* A folder that became read-only: the keyring does not open (a clear
+ * error, nothing half-done), and what was committed is intact. */
+static void
+test_read_only (void)
+{
+  GError *error = NULL;
+  char *dir = mount_tmpfs ("2m");
+  g_autofree char *path = NULL, *cmd = NULL;
+  g_autoptr (E2eeAccountRecord) acc = make_account (0);
+  E2eeStore *store;
+
+  if (dir == NULL)
+    {
+      g_test_skip ("cannot mount a tmpfs (needs root)");
+      return;
+    }
+  path = g_build_filename (dir, "keyring.sqlite", NULL);
+  store = open_ok (path);
+  g_assert_true (e2ee_records_put_account (store, NULL, acc, &error));
+  g_assert_true (e2ee_records_put_buddy (store, NULL, acc, make_buddy (acc, "bob", 1), &error));
+  g_assert_true (e2ee_store_checkpoint (store, &error));
+  e2ee_store_close (store);
+  /* (a file open for writing keeps the kernel from remounting) */
+  cmd = g_strdup_printf ("mount -o remount,ro '%s'", dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+  g_assert_null (e2ee_store_open (path, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO);
+  g_clear_error (&error);
+  g_free (cmd);
+  cmd = g_strdup_printf ("mount -o remount,rw '%s'", dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+  store = open_ok (path);
+  {
+    E2eeBuddyRecord *bob = e2ee_records_load_buddy (store, NULL, acc, "bob", &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (bob);
+    e2ee_records_buddy_free (bob);
+  }
+  e2ee_store_close (store);
+  unmount (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -653,5 +765,7 @@ main (int argc, char **argv)
   ADD ("weak-costs-raised", test_weak_costs_raised);
   ADD ("other-process-decision", test_other_process_decision);
   ADD ("two-writers", test_two_writers);
+  g_test_add_func ("/store/disk-full", test_disk_full);
+  g_test_add_func ("/store/read-only-folder", test_read_only);
   return g_test_run ();
 }
