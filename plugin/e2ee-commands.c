@@ -133,9 +133,30 @@ cmd_verify (CmdTarget *t, const char *arg)
       say (t, _("No key is known for this buddy yet, so there is nothing to verify."));
       return;
     }
+  if (arg != NULL && g_ascii_strcasecmp (arg, "all") == 0)
+    {
+      g_autoptr (GError) error = NULL;
+      guint n = 0;
+
+      /* Only devices trusted on first use: never a new, changed or
+       * rejected one the user has not looked at. */
+      if (!e2ee_context_verify_all (t->ctx, t->record, t->buddy, &n, &error))
+        say (t, _("No device of this buddy is trusted on first use, so nothing was "
+                  "marked: a new or changed device is verified by name "
+                  "(/e2ee verify DEVICE)."));
+      else
+        {
+          g_autofree char *text =
+            g_strdup_printf (_("Marked %u device(s) trusted on first use as verified; "
+                               "devices awaiting your decision were left alone."), n);
+
+          say (t, text);
+          e2ee_report_release (t->account, t->buddy);
+        }
+      return;
+    }
   if (arg != NULL && *arg != '\0')
     {
-      gboolean all = g_ascii_strcasecmp (arg, "all") == 0;
       guint done = 0;
 
       for (guint i = 0; i < br->devices->len; i++)
@@ -143,20 +164,24 @@ cmd_verify (CmdTarget *t, const char *arg)
           E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
           const char *kid = e2ee_key_get_kid (dev->key);
 
-          if ((all && dev->trust != E2EE_TRUST_REJECTED)
-              || (!all && g_str_has_prefix (kid, arg)))
+          if (g_str_has_prefix (kid, arg))
             done += set_trust (t, kid, E2EE_TRUST_VERIFIED) ? 1 : 0;
         }
       if (done == 0)
         say (t, _("No such device: /e2ee status lists this buddy's devices."));
       else
-        say (t, _("Marked as verified."));
+        {
+          say (t, _("Marked as verified."));
+          e2ee_report_release (t->account, t->buddy);
+        }
       return;
     }
 
-  out = g_string_new (_("Compare these safety numbers with your buddy over a channel "
-                        "you trust (in person, by phone).  If they match, run "
-                        "/e2ee verify DEVICE (or /e2ee verify all)."));
+  out = g_string_new (_("Compare each safety number IN FULL (all 60 digits, not only "
+                        "the first groups) with your buddy over a channel you trust "
+                        "(in person, by phone): every device has its own.  If one "
+                        "matches, run /e2ee verify DEVICE; /e2ee verify all marks only "
+                        "the devices trusted on first use."));
   for (guint i = 0; i < br->devices->len; i++)
     {
       E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
@@ -208,8 +233,11 @@ cmd_trust (CmdTarget *t, const char *arg)
       arg = NULL;
     }
   if (set_trust (t, arg, E2EE_TRUST_TOFU))
-    say (t, _("Accepted.  Your messages are encrypted to the accepted device(s); "
-              "/e2ee verify compares safety numbers."));
+    {
+      say (t, _("Accepted.  Your messages are encrypted to the accepted device(s); "
+                "/e2ee verify compares safety numbers."));
+      e2ee_report_release (t->account, t->buddy);
+    }
 }
 
 static void
@@ -257,8 +285,7 @@ cmd_own (CmdTarget *t, const char *arg)
       say (t, _("/e2ee own accept DEVICE or /e2ee own reject DEVICE."));
       return;
     }
-  if (!e2ee_context_set_trust (t->ctx, t->record, t->record->name, words[1], trust,
-                               &error))
+  if (!e2ee_context_set_own_trust (t->ctx, t->record, words[1], trust, &error))
     {
       g_autofree char *text = g_strdup_printf (_("No change: %s"), error->message);
 
@@ -270,6 +297,8 @@ cmd_own (CmdTarget *t, const char *arg)
               "you send from here.")
           : _("Rejected: that device claims to be yours but gets none of your messages."));
   e2ee_publish_account (t->account);
+  if (trust != E2EE_TRUST_REJECTED)
+    e2ee_report_release (t->account, t->record->name);
 }
 
 static void
@@ -344,6 +373,8 @@ e2ee_cmd_cb (PurpleConversation *conv, const gchar *cmd, gchar **args,
     }
 
   t.buddy = e2ee_plugin_normalize (t.account, t.who);
+  if (!e2ee_plugin_is_contact (t.account, t.buddy))
+    e2ee_plugin_add_contact (t.account, t.buddy);
   for (gsize i = 0; i < G_N_ELEMENTS (subcommands); i++)
     if (g_ascii_strcasecmp (name, subcommands[i].name) == 0)
       {

@@ -2,6 +2,7 @@
  * receiving-im-msg, mark what is shown on writing-im-msg.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <string.h>
+#include <time.h>
 
 #include "e2ee-plugin.h"
 #include "e2ee-envelope.h"
@@ -251,6 +252,8 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
     return;
 
   buddy = e2ee_plugin_normalize (account, receiver);
+  if (ctx != NULL && !e2ee_plugin_is_contact (account, buddy))
+    e2ee_plugin_add_contact (account, buddy);
   conv = purple_find_conversation_with_account (PURPLE_CONV_TYPE_IM, receiver, account);
   if (conv != NULL)
     purple_conversation_set_data (conv, DATA_ECHO_MARK, NULL);
@@ -299,6 +302,14 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
               break;
             }
         }
+      /* XMPP: the buddy's published key list is read first. */
+      if (!e2ee_messages_buddy_has_key (record, buddy)
+          && !policy_is_off (ctx, record, buddy)
+          && e2ee_xmpp_fetch_before_send (account, receiver))
+        {
+          e2ee_hold_message (account, receiver, buddy, message);
+          break;
+        }
       sending_plaintext (account, buddy, conv, policy_is_off (ctx, record, buddy));
       break;
 
@@ -306,6 +317,12 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
     default:
       purple_debug_info (E2EE_DEBUG_CAT, "not sending to %s: %s\n", buddy,
                          error != NULL ? error->message : "blocked");
+      if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_NO_KEY)
+          && e2ee_xmpp_fetch_before_send (account, receiver))
+        {
+          e2ee_hold_message (account, receiver, buddy, message);
+          break;
+        }
       if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_NO_KEY))
         e2ee_inband_send_offer (account, receiver, FALSE);
       cancel_send (message);
@@ -388,8 +405,9 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
       return TRUE;
     }
 
-  e2ee_context_receive (ctx, record, buddy, stripped,
-                        g_get_monotonic_time () / G_USEC_PER_SEC, &res);
+  e2ee_context_receive_full (ctx, record, buddy, stripped,
+                             g_get_monotonic_time () / G_USEC_PER_SEC,
+                             e2ee_plugin_is_contact (account, buddy), &res);
   switch (res.kind)
     {
     case E2EE_RECV_PLAINTEXT:
@@ -426,7 +444,28 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
         *flags |= PURPLE_MESSAGE_NO_LOG;
       break;
 
+    case E2EE_RECV_WITHHELD:
+      purple_debug_info (E2EE_DEBUG_CAT, "held back a message from %s (device %.8s)\n",
+                         buddy, res.sender_kid != NULL ? res.sender_kid : "?");
+      e2ee_report_withheld (account, buddy, res.sender_kid);
+      swallow = TRUE;
+      break;
+
     case E2EE_RECV_ERROR:
+      if (g_error_matches (res.error, E2EE_ERROR, E2EE_ERROR_REJECTED))
+        {
+          e2ee_report_rejected (account, buddy, res.sender_kid);
+          swallow = TRUE;
+          break;
+        }
+      if (g_error_matches (res.error, E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER)
+          && !e2ee_plugin_is_contact (account, buddy))
+        {
+          e2ee_report_from_stranger (account, *sender, buddy, stripped);
+          swallow = TRUE;
+          break;
+        }
+      /* fall through */
     default:
       purple_debug_warning (E2EE_DEBUG_CAT, "rejected a message from %s: %s\n", buddy,
                             res.error != NULL ? res.error->message : "?");
@@ -443,6 +482,23 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
   if (swallow)
     drop_message (message);
   return swallow;
+}
+
+void
+e2ee_messages_replay (PurpleAccount *account, const char *who, const char *armored)
+{
+  char *sender = g_strdup (who);
+  char *message = g_strdup (armored);
+  PurpleMessageFlags flags = PURPLE_MESSAGE_RECV;
+  PurpleConversation *conv;
+
+  if (!handle_incoming (account, &sender, &message, &flags, armored) && message != NULL)
+    {
+      conv = e2ee_ui_find_conv (account, sender, TRUE);
+      purple_conv_im_write (PURPLE_CONV_IM (conv), sender, message, flags, time (NULL));
+    }
+  e2ee_string_free (message);
+  g_free (sender);
 }
 
 static gboolean

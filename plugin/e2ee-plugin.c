@@ -1,6 +1,7 @@
 /* purple-e2ee — the libpurple plugin: registration, keyring, signal wiring.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <string.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 
@@ -19,6 +20,7 @@ static struct {
   char *inactive_reason;
   guint save_timer;
   gboolean asking;
+  GHashTable *contacts;   /* "protocol\naccount\nbuddy": the user wrote to them */
 } state;
 
 PurplePlugin *
@@ -92,6 +94,41 @@ context_changed_cb (E2eeContext *ctx, gpointer user_data)
   e2ee_plugin_save_now ();
 }
 
+/* The name others know this account by, which the key derivation binds:
+ * the bare JID on XMPP; on IRC the nick (the username is nick@server, and
+ * buddies see only the nick). */
+static char *
+own_name (PurpleAccount *account)
+{
+  const char *username = purple_account_get_username (account);
+  g_autofree char *nick = NULL;
+  g_autofree char *full = NULL;
+  E2eeKeyring *keyring;
+  E2eeAccountRecord *old;
+  const char *at;
+
+  if (g_strcmp0 (purple_account_get_protocol_id (account), "prpl-irc") != 0
+      || (at = strchr (username, '@')) == NULL)
+    return e2ee_plugin_normalize (account, username);
+  {
+    g_autofree char *raw = g_strndup (username, at - username);
+
+    nick = e2ee_plugin_normalize (account, raw);
+  }
+  full = e2ee_plugin_normalize (account, username);
+  /* Keyrings written before kept IRC identities under nick@server: carry
+   * such a record over to the nick once, so the identity stays the same. */
+  keyring = e2ee_context_get_keyring (state.ctx);
+  if (e2ee_keyring_lookup_account (keyring, "prpl-irc", nick) == NULL
+      && (old = e2ee_keyring_lookup_account (keyring, "prpl-irc", full)) != NULL)
+    {
+      g_free (old->name);
+      old->name = g_strdup (nick);
+      e2ee_plugin_save_now ();
+    }
+  return g_steal_pointer (&nick);
+}
+
 E2eeAccountRecord *
 e2ee_plugin_account (PurpleAccount *account)
 {
@@ -103,10 +140,12 @@ e2ee_plugin_account (PurpleAccount *account)
   if (state.ctx == NULL || account == NULL)
     return NULL;
 
-  name = e2ee_plugin_normalize (account, purple_account_get_username (account));
-  record = e2ee_context_ensure_account (state.ctx,
-                                        purple_account_get_protocol_id (account),
-                                        name, &created, &error);
+  name = own_name (account);
+  /* A new identity is saved before it is returned: one that cannot reach
+   * the disk is neither published nor used. */
+  record = e2ee_context_ensure_account_saved (state.ctx,
+                                              purple_account_get_protocol_id (account),
+                                              name, &created, &error);
   if (record == NULL)
     {
       purple_debug_error (E2EE_DEBUG_CAT, "no identity for %s: %s\n", name,
@@ -114,13 +153,62 @@ e2ee_plugin_account (PurpleAccount *account)
       return NULL;
     }
   if (created)
-    {
-      purple_debug_info (E2EE_DEBUG_CAT, "created an identity key for %s (%s)\n",
-                         name, e2ee_key_get_kid (record->identity));
-      /* A new identity must reach the disk before anyone can encrypt to it. */
-      e2ee_plugin_save_now ();
-    }
+    purple_debug_info (E2EE_DEBUG_CAT, "created an identity key for %s (%s)\n",
+                       name, e2ee_key_get_kid (record->identity));
   return record;
+}
+
+static char *
+contact_key (PurpleAccount *account, const char *buddy)
+{
+  return g_strdup_printf ("%s\n%s\n%s", purple_account_get_protocol_id (account),
+                          purple_account_get_username (account), buddy);
+}
+
+gboolean
+e2ee_plugin_is_contact (PurpleAccount *account, const char *buddy)
+{
+  g_autofree char *key = NULL;
+
+  if (purple_find_buddy (account, buddy) != NULL)
+    return TRUE;
+  if (state.contacts == NULL)
+    return FALSE;
+  key = contact_key (account, buddy);
+  return g_hash_table_contains (state.contacts, key);
+}
+
+void
+e2ee_plugin_add_contact (PurpleAccount *account, const char *buddy)
+{
+  g_autoptr (GError) error = NULL;
+  E2eeAccountRecord *record = e2ee_plugin_account (account);
+  GPtrArray *new_devices = NULL;
+  E2eeLearnResult result;
+
+  if (state.contacts == NULL)
+    state.contacts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_add (state.contacts, contact_key (account, buddy));
+  if (state.ctx == NULL || record == NULL)
+    return;
+  /* An offer they sent before is pinned now. */
+  result = e2ee_context_promote_stranger (state.ctx, record, buddy, &new_devices, &error);
+  if (result == E2EE_LEARN_REFUSED)
+    e2ee_ui_report_receive_error (account, buddy, error);
+  else
+    e2ee_ui_report_learned (account, buddy, result, new_devices);
+  if (new_devices != NULL)
+    g_ptr_array_unref (new_devices);
+  e2ee_report_stranger_promoted (account, buddy);
+}
+
+static void
+buddy_added_cb (PurpleBuddy *buddy, gpointer data)
+{
+  PurpleAccount *account = purple_buddy_get_account (buddy);
+  g_autofree char *name = e2ee_plugin_normalize (account, purple_buddy_get_name (buddy));
+
+  e2ee_plugin_add_contact (account, name);
 }
 
 static void
@@ -305,6 +393,9 @@ plugin_load (PurplePlugin *plugin)
   e2ee_publish_connect (plugin);
   e2ee_enforce_connect (plugin);
   e2ee_inband_connect (plugin);
+  e2ee_xmpp_connect (plugin);
+  purple_signal_connect (purple_blist_get_handle (), "buddy-added", plugin,
+                         PURPLE_CALLBACK (buddy_added_cb), NULL);
   e2ee_commands_register (plugin);
 
   if (!prepare_folder (dir, &error))
@@ -351,10 +442,13 @@ plugin_unload (PurplePlugin *plugin)
   e2ee_messages_reset ();
   e2ee_publish_reset ();
   e2ee_inband_reset ();
+  e2ee_report_reset ();
+  e2ee_xmpp_reset ();
 
   g_clear_pointer (&state.ctx, e2ee_context_free);
   g_clear_pointer (&state.path, g_free);
   g_clear_pointer (&state.inactive_reason, g_free);
+  g_clear_pointer (&state.contacts, g_hash_table_destroy);
   state.asking = FALSE;
   state.plugin = NULL;
   return TRUE;

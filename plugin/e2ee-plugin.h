@@ -54,6 +54,12 @@ const char *e2ee_plugin_inactive_reason (void);
 E2eeAccountRecord *e2ee_plugin_account (PurpleAccount *account);
 /* A new string: @who as the protocol normalises it (bare JID, lower-cased nick). */
 char *e2ee_plugin_normalize (PurpleAccount *account, const char *who);
+/* TRUE if @buddy (normalised) is on the buddy list or the user wrote to
+ * them: only then is a key they offer pinned. */
+gboolean e2ee_plugin_is_contact (PurpleAccount *account, const char *buddy);
+/* The user wrote to @buddy (or ran /e2ee with them): a key set they
+ * offered before is pinned now. */
+void e2ee_plugin_add_contact (PurpleAccount *account, const char *buddy);
 /* Saves the keyring now (cancelling any pending delayed save). */
 void e2ee_plugin_save_now (void);
 /* Asks for the keyring passphrase (plugin action and load). */
@@ -64,6 +70,8 @@ void e2ee_messages_connect (PurplePlugin *plugin);
 void e2ee_messages_reset (void);
 /* TRUE if @buddy has at least one device we could encrypt to or decide on. */
 gboolean e2ee_messages_buddy_has_key (E2eeAccountRecord *record, const char *buddy);
+/* Handles @armored from @who again, as if it just arrived, and shows it. */
+void e2ee_messages_replay (PurpleAccount *account, const char *who, const char *armored);
 /* TRUE when the effective policy for @buddy (normalised) is OFF. */
 gboolean e2ee_messages_policy_is_off (PurpleAccount *account, const char *buddy);
 
@@ -103,6 +111,18 @@ void e2ee_hold_message (PurpleAccount *account, const char *receiver, const char
 void e2ee_hold_release_for (PurpleAccount *account, const char *who);
 /* TRUE while re-sending messages whose wait ran out with no answer. */
 gboolean e2ee_hold_timed_out (void);
+
+/* ---- e2ee-report.c: held back, released and rejected messages ---- */
+void e2ee_report_reset (void);
+void e2ee_report_withheld (PurpleAccount *account, const char *buddy, const char *kid);
+void e2ee_report_rejected (PurpleAccount *account, const char *buddy, const char *kid);
+/* Shows, marked, what was held back from @buddy's devices now accepted. */
+void e2ee_report_release (PurpleAccount *account, const char *buddy);
+/* An envelope from someone who is not a contact: kept (bounded) unread. */
+void e2ee_report_from_stranger (PurpleAccount *account, const char *who,
+                                const char *buddy, const char *armored);
+/* @buddy became a contact: what they sent is read now. */
+void e2ee_report_stranger_promoted (PurpleAccount *account, const char *buddy);
 
 /* ---- e2ee-commands.c ---- */
 void e2ee_commands_register (PurplePlugin *plugin);
@@ -159,5 +179,23 @@ char *e2ee_ui_describe_keyring (E2eeContext *ctx);
 
 void e2ee_ui_action_fingerprints (PurplePluginAction *action);
 void e2ee_ui_action_known_keys (PurplePluginAction *action);
+
+/* ---- e2ee-xmpp.c: keys in PEP (XEP-0163), read before first messages ---- */
+/* Our PEP node (and the namespace of its payload). */
+#define E2EE_XMPP_NODE "urn:purple-e2ee:keys:0"
+void e2ee_xmpp_connect (PurplePlugin *plugin);
+void e2ee_xmpp_reset (void);
+/* Publishes our key set in PEP once per connection (and reads our own
+ * node for the account's other installations). */
+void e2ee_xmpp_publish (PurpleAccount *account);
+/* Before a message to @receiver whose key is unknown: TRUE when a read of
+ * their PEP node is under way (started now if not asked lately); the
+ * message then waits (e2ee_hold_message) until the answer or a timeout
+ * releases it (e2ee_hold_release_for). */
+gboolean e2ee_xmpp_fetch_before_send (PurpleAccount *account, const char *receiver);
+/* Whether the status tag / the vCard block are still wanted: the user
+ * asked for them, or PEP publishing failed on this connection. */
+gboolean e2ee_xmpp_wants_status_tag (PurpleAccount *account);
+gboolean e2ee_xmpp_wants_profile_block (PurpleAccount *account);
 
 G_END_DECLS

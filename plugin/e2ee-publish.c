@@ -51,15 +51,22 @@ learn_keys (PurpleAccount *account, const char *who, GPtrArray *keys)
   E2eeContext *ctx = e2ee_plugin_context ();
   E2eeAccountRecord *record = e2ee_plugin_account (account);
   g_autofree char *buddy = NULL;
+  g_autoptr (GError) error = NULL;
   GPtrArray *new_devices = NULL;
   E2eeLearnResult result;
 
   if (ctx == NULL || record == NULL || keys == NULL || keys->len == 0)
     return;
   buddy = e2ee_plugin_normalize (account, who);
-  result = e2ee_context_learn_keys (ctx, record, buddy, keys, &new_devices);
+  result = e2ee_context_learn_keys_full (ctx, record, buddy, keys,
+                                         e2ee_plugin_is_contact (account, buddy)
+                                         || g_strcmp0 (record->name, buddy) == 0,
+                                         &new_devices, &error);
   /* Our own account's devices are announced as such (loudly). */
-  e2ee_ui_report_learned (account, buddy, result, new_devices);
+  if (result == E2EE_LEARN_REFUSED)
+    e2ee_ui_report_receive_error (account, buddy, error);
+  else
+    e2ee_ui_report_learned (account, buddy, result, new_devices);
   if (new_devices != NULL)
     g_ptr_array_unref (new_devices);
 }
@@ -211,7 +218,8 @@ update_status (PurpleAccount *account, E2eeAccountRecord *record, gboolean withd
       || purple_status_type_get_attr (purple_status_get_type (status), "message") == NULL)
     return;
   current = purple_status_get_attr_string (status, "message");
-  if (!withdraw)
+  /* With PEP the tag is not needed: the status text stays the user's. */
+  if (!withdraw && e2ee_xmpp_wants_status_tag (account))
     keys = e2ee_context_own_keyset (ctx, record);
   text = e2ee_offer_status_replace (current != NULL ? current : "", keys);
   if (text == NULL || g_strcmp0 (current != NULL ? current : "", text) == 0)
@@ -234,7 +242,9 @@ e2ee_publish_account (PurpleAccount *account)
   record = e2ee_plugin_account (account);   /* creates the identity if needed */
   if (record == NULL || !is_xmpp (account))
     return;
-  update_profile (account, record, FALSE);
+  e2ee_xmpp_publish (account);
+  if (e2ee_xmpp_wants_profile_block (account))
+    update_profile (account, record, FALSE);
   update_status (account, record, FALSE);
 }
 

@@ -312,6 +312,13 @@ e2ee_ui_report_receive_error (PurpleAccount *account, const char *who,
                    _("An encrypted message from %s was rejected: its protocol "
                      "version is not acceptable (%s).  It is not shown."), who, detail);
       break;
+    case E2EE_ERROR_KEY_ELSEWHERE:
+      e2ee_ui_say (account, who, TRUE,
+                   _("WARNING: %s offered a key that is already pinned here under "
+                     "another name, or is your own (%s).  It was refused: someone "
+                     "may be passing another person's messages off as %s's."),
+                   who, detail, who);
+      break;
     case E2EE_ERROR_FRAGMENT:
     case E2EE_ERROR_FRAGMENT_LIMIT:
       e2ee_ui_say (account, who, TRUE,
@@ -378,15 +385,17 @@ own_trust_label (E2eeTrust trust)
 char *
 e2ee_ui_describe_own_devices (E2eeAccountRecord *record)
 {
-  E2eeBuddyRecord *self = e2ee_account_lookup_buddy (record, record->name);
+  E2eeContext *ctx = e2ee_plugin_context ();
+  g_autoptr (GPtrArray) devices = ctx != NULL ? e2ee_context_own_devices (ctx, record)
+                                              : NULL;
   g_autofree char *own = e2ee_ui_describe_own (record);
   GString *out = g_string_new (own);
 
-  if (self == NULL || self->devices->len == 0)
+  if (devices == NULL || devices->len == 0)
     g_string_append (out, _("\nNo other device of your account is known."));
-  for (guint i = 0; self != NULL && i < self->devices->len; i++)
+  for (guint i = 0; devices != NULL && i < devices->len; i++)
     {
-      E2eeDeviceRecord *dev = g_ptr_array_index (self->devices, i);
+      E2eeDeviceRecord *dev = g_ptr_array_index (devices, i);
       g_autofree char *fp = e2ee_fingerprint_hex (dev->key);
       g_autofree char *kid = short_kid (dev->key);
 

@@ -179,6 +179,11 @@ class Conversation(IrcBase):
         alice.send("bob", first)
         alice.send("bob", second)
         wait_system(alice, "waits up to", since=a)
+        # Alice is not Bob's contact: her key is not pinned from an offer
+        # anyone could send, and her messages wait unread until Bob writes.
+        wait_system(bob, "kept unread", since=b, conv="alice")
+        self.assertEqual(recv_texts(bob, since=b), [])
+        bob.send("alice", "who is there?")
         bob.wait_message(MARK_U + first, who="alice", since=b, timeout=T)
         got = bob.wait_message(MARK_U + second, who="alice", since=b, timeout=T)
         texts = recv_texts(bob, since=b)
@@ -262,6 +267,7 @@ class Trust(IrcBase):
 
     def test_reset_forgets_and_asks_again(self):
         alice, bob = self.start()
+        bob.add_buddy("alice")
         alice.cmd("bob", "e2ee status")
         wait_key(alice, "bob")
         a = alice.mark()
@@ -326,6 +332,7 @@ class Adversary(IrcBase):
         alice, relay = self.relayed_client("alice", drop=drop)
         bob = self.h.irc_client("bob", plugins=[P], wait=False)
         self.h.wait_started(alice, bob, timeout=T)
+        bob.add_buddy("alice")
         b = bob.mark()
         alice.send("bob", "first words " + SECRET_A)
         # The offer comes again, Bob answers, and the waiting message goes
@@ -403,6 +410,7 @@ class FloodControl(IrcBase):
         # Bob's client has just sent a burst of commands (as after signing
         # on): ngIRCd now holds each of his lines back, his answer to
         # Alice's offer too (about 8 s here).
+        bob.add_buddy("alice")
         for _ in range(6):
             bob.cmd("dave", "whois bob")
         b = bob.mark()

@@ -110,6 +110,11 @@ def tamper(envelope):
     return prefix + b64url_encode(bytes(data))
 
 
+def recipients(envelope):
+    """Number of recipient devices in an armored v1 envelope (PROTOCOL.md 5.1)."""
+    return (b64url_decode(envelope[5:])[1] & 0x1F) + 1
+
+
 def safety_number(text):
     m = re.search(r"safety number ((?:\d{5} ){11}\d{5})", text)
     return m.group(1) if m else None
@@ -274,6 +279,57 @@ class Devices(XmppBase):
         alice.wait_message(MARK_U + "from the second device " + SECRET_B,
                            since=m, timeout=T)
         self.assert_clean(alice, bob, bob2)
+
+    def test_new_device_messages_held_back_until_trusted(self):
+        alice, bob = self.pair()
+        m = alice.mark()
+        bob2 = self.h.xmpp_client("bob", resource="work", name="bob2",
+                                  plugins=[P], timeout=T)
+        line = wait_system(alice, "NEW DEVICE", since=m, conv=bob.jid)
+        kid = re.search(r"device (\S{8}),", line["text"]).group(1)
+        wait_key(bob2, alice.jid)
+        m = alice.mark()
+        text = "from a device you never accepted " + SECRET_B
+        bob2.send(alice.jid, text)
+        held = wait_system(alice, "held back", since=m, conv=bob.jid)
+        self.assertIn(kid, held["text"])
+        self.assertIn("/e2ee trust " + kid, held["text"])
+        alice.ping()
+        self.assertEqual([t for t in recv_texts(alice, since=m) if SECRET_B in t], [])
+        # Accepted: the held message is shown, marked.
+        m = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee trust " + kid)["status"], "ok")
+        got = alice.wait_message(since=m, timeout=T, contains=SECRET_B)
+        self.assertTrue(got["text"].startswith(MARK_U), got["text"])
+        self.assert_clean(alice, bob, bob2)
+
+    def test_own_new_device_is_pending_and_gets_nothing(self):
+        alice, bob = self.pair()
+        env, _ = self.converse(alice, bob, "before")
+        self.assertEqual(recipients(env), 1)
+        # A device nobody confirmed signs on as Alice (the server could
+        # do the same with a presence of its own).
+        m = alice.mark()
+        evil = self.h.xmpp_client("alice", resource="evil", name="evil",
+                                  plugins=[P], timeout=T)
+        alice.wait_event("notify", since=m, timeout=T,
+                         pred=lambda e: "claims to be your account"
+                         in (e.get("primary") or ""))
+        line = wait_system(alice, "claims to be YOUR account", since=m, conv=bob.jid)
+        kid = re.search(r"device (\S{8}),", line["text"]).group(1)
+        st = wait_key(alice, bob.jid)
+        self.assertRegex(st, r"Your other device %s: PENDING" % re.escape(kid))
+        # It gets nothing: Alice's messages are for Bob's device only, and
+        # the marker does not change.
+        env, _ = self.converse(alice, bob, "while it is pending " + SECRET_A)
+        self.assertEqual(recipients(env), 1)
+        # Confirmed from this existing device, it gets a copy.
+        m = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee own accept " + kid)["status"], "ok")
+        wait_system(alice, "Accepted as one of your own devices", since=m)
+        env, _ = self.converse(alice, bob, "after accepting it")
+        self.assertEqual(recipients(env), 2)
+        self.assert_clean(alice, bob, evil)
 
     def test_key_change_warns_and_blocks(self):
         alice, bob = self.pair()
