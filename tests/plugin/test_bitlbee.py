@@ -273,14 +273,15 @@ class BitlBeeTest(unittest.TestCase):
         # typed in the query runs there instead of going to bob.
         status = self.wait_key("bob")
         self.assertTrue(any("device" in t for t in status), status)
-        keyring = os.path.join(self.bitlbee.config_dir, "purple", "carol",
-                               "purple-e2ee", "keyring.sqlite")
-        self.assertTrue(os.path.exists(keyring), "no keyring in carol's folder")
+        # (the keyring file itself is written a moment later)
+        keyring_dir = os.path.join(self.bitlbee.config_dir, "purple", "carol",
+                                   "purple-e2ee")
+        self.assertTrue(os.path.isdir(keyring_dir), "no keyring folder of carol's")
         self.assertFalse(os.path.exists(os.path.join(
             self.bitlbee.config_dir, "purple", "purple-e2ee")),
             "a keyring folder shared by every BitlBee user was made")
-        self.assertFalse(bob.find(event="write", pred=lambda e: "/e2ee" in
-                                  (e.get("text") or "")),
+        self.assertFalse(bob.find(event="write", pred=lambda e: "RECV" in e["flags"]
+                                  and "/e2ee" in (e.get("text") or "")),
                          "an /e2ee command reached bob as a message")
 
         # carol -> bob from the IRC client: bob reads it, the wire does not.
@@ -327,9 +328,51 @@ class BitlBeeTest(unittest.TestCase):
         got = bob_new.wait_message(contains="Welcome, new device", since=since_n,
                                    timeout=T)
         self.assertTrue(got["text"].startswith(MARK_U), got)
-        self.assertFalse(bob.find(event="write", pred=lambda e: "/e2ee" in
-                                  (e.get("text") or "")),
+        self.assertFalse(bob.find(event="write", pred=lambda e: "RECV" in e["flags"]
+                                  and "/e2ee" in (e.get("text") or "")),
                          "an /e2ee command reached bob as a message")
+
+    def test_changed_key_blocks_sending_and_warns_the_irc_user(self):
+        self.sign_in_carol()
+        bob = self.h.xmpp_client("bob", plugins=[P], timeout=T)
+        bob.add_buddy(self.prosody.jid("carol"))
+        self.wait_key("bob")
+
+        # Bob reinstalls: same account, a new identity key.
+        bob.stop()
+        shutil.rmtree(os.path.join(bob.user_dir, "purple-e2ee"))
+        since = self.irc.mark()
+        bob = self.h.restart(bob, plugins=[P], timeout=T)
+        warn = self.irc.wait_msg(lambda t: "CHANGED" in t, since=since,
+                                 sender="root", target="&bitlbee",
+                                 what="key-change warning from root")
+        self.assertIn("bob@localhost", warn[2])
+        self.assertIn("BLOCKED", warn[2])
+        # Nothing a buddy says can look like it: bob's words arrive in the
+        # query from bob, the plugin's lines only from root.
+        self.assertFalse([m for m in self.irc.privmsgs(since) if m[0] != "root"
+                          and "CHANGED" in m[2]])
+
+        # Carol types a message anyway: it is held back, she is told so.
+        since, since_b = self.irc.mark(), bob.mark()
+        self.irc.send("PRIVMSG bob :must not leave %s" % SECRET_C)
+        self.irc.wait_msg(lambda t: "NOT sent" in t, since=since, sender="root",
+                          what="not-sent notice from root")
+        bob.ping()
+        time.sleep(1.0)
+        self.assertFalse(bob.find(since=since_b, event="write",
+                                  pred=lambda e: SECRET_C in (e.get("text") or "")))
+        self.assertNotIn("must not leave", self.prosody.log_text())
+
+        # She accepts the new key from the query; messages flow again.
+        since = self.irc.mark()
+        self.irc.send("PRIVMSG bob :/e2ee trust")
+        self.irc.wait_msg(lambda t: "purple-e2ee - bob@localhost - Accepted" in t,
+                          since=since, sender="root", what="answer to /e2ee trust")
+        since_b = bob.mark()
+        self.irc.send("PRIVMSG bob :new key accepted")
+        got = bob.wait_message(contains="new key accepted", since=since_b, timeout=T)
+        self.assertTrue(got["text"].startswith(MARK_U), got)
 
 
 if __name__ == "__main__":
