@@ -25,12 +25,14 @@ __lsan_default_suppressions (void)
  * libc's (every library in the process calls them), and while a pattern is
  * set they report whether a block handed back still holds it.  Not under
  * a sanitizer, which needs its own allocator. */
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
-#define WATCH_FREES 1
+#if defined(__SANITIZE_ADDRESS__)
+/* gcc with -fsanitize=address: no watch */
 #elif defined(__has_feature)
 #if !__has_feature(address_sanitizer)
 #define WATCH_FREES 1
 #endif
+#else
+#define WATCH_FREES 1
 #endif
 
 #ifdef WATCH_FREES
