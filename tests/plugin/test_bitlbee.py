@@ -375,5 +375,34 @@ class BitlBeeTest(unittest.TestCase):
         self.assertTrue(got["text"].startswith(MARK_U), got)
 
 
+class OtherUiTest(unittest.TestCase):
+    """Outside BitlBee the loader stays out of the way: a libpurple client
+    that did not choose purple-e2ee does not get it."""
+
+    def test_loader_loads_nothing_in_another_ui(self):
+        h = harness.Harness()
+        self.addCleanup(h.close)
+        p = h.prosody(users=("dave",))
+        both = os.path.join(h.dir, "plugins")
+        os.makedirs(both)
+        for f in (harness.plugin_path(), loader_path()):
+            shutil.copy(f, both)
+        c = harness.Client("dave", "prpl-jabber", p.jid("dave", "test"),
+                           harness.DEFAULT_PASSWORD, p.port, h.dir, plugin_dir=both)
+        h._clients.append(c)
+        c.wait_event("ready", timeout=T)
+        c.wait_signed_on(timeout=T)
+        # Once more, now that the main loop has run: the loader would have
+        # started purple-e2ee here.
+        c.signoff()
+        c.signon(timeout=T)
+        c.ping()
+        log = harness._read_text(c.debug_log_path)
+        self.assertIn("purple-e2ee-bitlbee.so", log)  # it was probed
+        self.assertFalse("keyring open" in log or "purple-e2ee loaded" in log,
+                         "the loader started purple-e2ee outside BitlBee")
+        self.assertFalse("[e2ee:" in p.log_text(), "a key was published")
+
+
 if __name__ == "__main__":
     harness.main(servers=("prosody", "bitlbee"), need_plugin=True)
