@@ -48,6 +48,16 @@ fx_teardown (Fx *f, gconstpointer data)
   g_free (f->path);
 }
 
+/* In a forked child before _exit: the shared keys go too. */
+static void
+fx_teardown_child_keys (void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (ident); i++)
+    e2ee_key_unref (ident[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (devkeys); i++)
+    e2ee_key_unref (devkeys[i]);
+}
+
 static E2eeStore *
 open_ok (const char *path)
 {
@@ -465,7 +475,10 @@ test_sealed_swap_device (Fx *f, gconstpointer data)
   g_assert_true (e2ee_records_reseal (store, NULL, seal, &error));
   g_assert_true (e2ee_records_put_buddy (store, seal, a0, bob, &error));
   g_assert_no_error (error);
-  g_assert_nonnull (e2ee_records_load_accounts (store, seal, TRUE, &error));
+  {
+    g_autoptr (GPtrArray) l = e2ee_records_load_accounts (store, seal, TRUE, &error);
+    g_assert_nonnull (l);
+  }
   g_assert_true (e2ee_store_exec (store, "UPDATE device SET keys = (SELECT keys FROM device"
                                   " WHERE pos = 0) WHERE pos = 1", NULL));
   g_assert_null (e2ee_records_load_accounts (store, seal, TRUE, &error));
@@ -496,13 +509,24 @@ test_other_process_decision (Fx *f, gconstpointer data)
   if (pid == 0)
     {
       E2eeStore *b = e2ee_store_open (f->path, NULL);
-      g_autoptr (GPtrArray) l = b != NULL ? e2ee_records_load_accounts (b, NULL, TRUE, NULL) : NULL;
+      GPtrArray *l = b != NULL ? e2ee_records_load_accounts (b, NULL, TRUE, NULL) : NULL;
       E2eeAccountRecord *ba = l != NULL ? l->pdata[0] : NULL;
       E2eeBuddyRecord *bb = ba != NULL ? g_hash_table_lookup (ba->buddies, "bob") : NULL;
-      if (bb == NULL)
-        _exit (2);
-      ((E2eeDeviceRecord *) bb->devices->pdata[1])->trust = E2EE_TRUST_REJECTED;
-      _exit (e2ee_records_put_device (b, NULL, ba, bb, bb->devices->pdata[1], NULL) ? 0 : 3);
+      int rc = 2;
+
+      if (bb != NULL)
+        {
+          ((E2eeDeviceRecord *) bb->devices->pdata[1])->trust = E2EE_TRUST_REJECTED;
+          rc = e2ee_records_put_device (b, NULL, ba, bb, bb->devices->pdata[1], NULL) ? 0 : 3;
+        }
+      /* Free what this process made and inherited (clean under valgrind). */
+      if (l != NULL)
+        g_ptr_array_unref (l);
+      e2ee_store_close (b);
+      e2ee_store_close (a);
+      e2ee_account_record_free (g_steal_pointer (&acc));
+      fx_teardown_child_keys ();
+      _exit (rc);
     }
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
   g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
@@ -545,18 +569,22 @@ test_two_writers (Fx *f, gconstpointer data)
         {
           E2eeStore *s = e2ee_store_open (f->path, NULL);
           E2eeAccountRecord *me = make_account (0);
-          if (s == NULL)
-            _exit (2);
-          for (int i = 0; i < N; i++)
+          int rc = s == NULL ? 2 : 0;
+
+          for (int i = 0; rc == 0 && i < N; i++)
             {
               char name[32];
               E2eeBuddyRecord *b;
               g_snprintf (name, sizeof name, "w%d-%03d", w, i);
               b = make_buddy (me, name, 1 + i % 3);
               if (!e2ee_records_put_buddy (s, NULL, me, b, NULL))
-                _exit (3);
+                rc = 3;
             }
-          _exit (0);
+          e2ee_store_close (s);
+          e2ee_account_record_free (me);
+          e2ee_account_record_free (g_steal_pointer (&acc));
+          fx_teardown_child_keys ();
+          _exit (rc);
         }
     }
   for (int w = 0; w < 2; w++)
