@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""XMPP the XMPP way: keys in PEP (XEP-0163) on our own node, read before a
+first message, pushed on change; presence without the key tag.
+
+Real libpurple clients with the built plugin against a real Prosody with
+mod_pep on 127.0.0.1.
+"""
+
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+P = harness.PLUGIN_ID
+T = 25.0
+PREFS = "/plugins/core/" + P
+MARK_U = "[\U0001F512 unverified] "
+SECRET = "pep-secret-2718"
+STATUS_TAG = "[e2ee:"
+NODE = "urn:purple-e2ee:keys:0"
+
+
+def wait_debug(client, text, timeout=T):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in client.debug_log():
+            return
+        time.sleep(0.2)
+    raise harness.HarnessError("%s: %r not in the debug log after %.0fs\n%s"
+                               % (client.name, text, timeout,
+                                  client.debug_log()[-3000:]))
+
+
+def wait_system(client, contains, since=0, timeout=T):
+    return client.wait_for(
+        pred=lambda e: "SYSTEM" in e.get("flags", ())
+        and contains in (e.get("text") or ""),
+        since=since, timeout=timeout, event="write",
+        what="system line with %r" % contains)
+
+
+def server_store(server):
+    text = ""
+    for root, _, files in os.walk(server.data_dir):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                text += fh.read().decode("utf-8", "replace")
+    return text
+
+
+class PepBase(unittest.TestCase):
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        self.server = self.h.prosody(users=("alice", "bob"),
+                                     extra_modules=("pep",))
+
+    def client(self, user, notify=True, **kw):
+        c = self.h.xmpp_client(user, plugins=[P], passphrase=user + "-pass",
+                               connect=False, **kw)
+        if not notify:
+            c.set_pref(PREFS + "/xmpp_pep_notify", False)
+        c.signon(timeout=T)
+        wait_debug(c, "PEP publication of %s accepted" % c.jid)
+        return c
+
+
+class FirstMessage(PepBase):
+    def test_key_from_pep_first_message_offline_encrypted(self):
+        # Bob publishes and leaves before Alice ever comes online.
+        bob = self.client("bob")
+        bob.stop()
+        self.h._clients.remove(bob)
+        # Without +notify nothing is pushed to Alice: only the read before
+        # the first message can find Bob's key.
+        alice = self.client("alice", notify=False)
+        self.assertNotIn("PEP key list of bob@localhost", alice.debug_log())
+        a = alice.mark()
+        text = "first words " + SECRET
+        alice.send(bob.jid, text)
+        raw = alice.wait_event("sent-raw", since=a, timeout=T)
+        self.assertTrue(raw["text"].startswith("?E2E:"), raw["text"][:80])
+        self.assertIn("asked for the PEP key list of bob@localhost",
+                      alice.debug_log())
+        wait_system(alice, "waits up to", since=a)
+        self.assertFalse([e for e in alice.writes(since=a)
+                          if "Sent UNENCRYPTED" in (e.get("text") or "")])
+        # Bob's next sign-on gets it from the offline store and reads it
+        # (Alice's key also from PEP: her presence carries no tag).
+        bob = self.h.xmpp_client("bob", plugins=[P], passphrase="bob-pass",
+                                 user_dir=bob.user_dir, name="bob")
+        bob.wait_message(MARK_U + text, who=alice.jid, timeout=T)
+        self.assertNotIn(SECRET, self.server.log_text())
+        store = server_store(self.server)
+        self.assertNotIn(SECRET, store)
+        self.assertNotIn(SECRET, alice.debug_log() + bob.debug_log())
+
+    def test_no_key_in_pep_goes_as_policy_says_and_user_is_told(self):
+        # Bob has no plugin: his node is empty, the wait ends at the answer.
+        bob = self.h.xmpp_client("bob")
+        alice = self.client("alice", notify=False)
+        a = alice.mark()
+        alice.send(bob.jid, "hello plain bob")
+        bob.wait_message("hello plain bob", since=0, timeout=T)
+        wait_system(alice, "Sent UNENCRYPTED", since=a)
+        # required: nothing leaves, the user is told
+        alice.set_pref(PREFS + "/policy", "required")
+        b = bob.mark()
+        a = alice.mark()
+        alice.send(bob.jid, "must not leave " + SECRET)
+        wait_system(alice, "NOT sent", since=a)
+        time.sleep(1)
+        self.assertFalse([e for e in bob.writes(since=b, flag="RECV")
+                          if SECRET in e["text"]])
+        self.assertNotIn(SECRET, self.server.log_text())
+
+
+class PushedChange(PepBase):
+    def test_new_device_pushed_by_pep_is_announced_not_trusted(self):
+        bob = self.client("bob")
+        alice = self.client("alice")
+        wait_debug(alice, "PEP key list of bob@localhost: 1 key(s)")
+        # Bob's second installation publishes its own item while Bob's
+        # first is offline (no presence of it reaches Alice): the server
+        # pushes the change, Alice reads the node, the new key is a NEW
+        # DEVICE, never trusted on first use.
+        bob.stop()
+        self.h._clients.remove(bob)
+        a = alice.mark()
+        self.h.xmpp_client("bob", plugins=[P], passphrase="bob2-pass",
+                           resource="other", name="bob2")
+        line = wait_system(alice, "NEW DEVICE", since=a)
+        self.assertIn("bob@localhost", line["text"])
+        self.assertIn("PEP key list of bob@localhost: 2 key(s)",
+                      alice.debug_log())
+
+
+class CleanPresence(PepBase):
+    def test_presence_on_the_wire_carries_no_key_tag(self):
+        bob = self.client("bob")
+        alice = self.client("alice")
+        alice.set_status("reading a book")
+        bob.wait_buddy_status(alice.jid, message="reading a book", timeout=T)
+        log = self.server.log_text()
+        presences = re.findall(r"<presence.*?</presence>", log, re.S)
+        self.assertTrue(presences)
+        self.assertFalse([p for p in presences if STATUS_TAG in p])
+        self.assertIn(NODE, log)
+        # the vCard block is off by default
+        self.assertNotIn("BEGIN PURPLE-E2EE KEYS", log)
+        # the option keeps it for servers without PEP
+        alice.set_pref(PREFS + "/xmpp_status_tag", True)
+        alice.set_status("tagged")
+        bob.wait_buddy_status(alice.jid, timeout=T,
+                              pred=lambda e: STATUS_TAG in (e.get("message") or ""))
+
+
+if __name__ == "__main__":
+    harness.main(servers=("prosody",), need_plugin=True)
