@@ -25,6 +25,7 @@
 #include <status.h>
 #include <util.h>
 #include <version.h>
+#include <xmlnode.h>
 
 #include "e2ee-session.h"
 
@@ -193,9 +194,33 @@ void e2ee_xmpp_publish (PurpleAccount *account);
  * message then waits (e2ee_hold_message) until the answer or a timeout
  * releases it (e2ee_hold_release_for). */
 gboolean e2ee_xmpp_fetch_before_send (PurpleAccount *account, const char *receiver);
+/* An envelope from @sender, whose key is unknown: TRUE when it was kept
+ * (bounded) to be read again (e2ee_messages_replay) after a read of their
+ * PEP node, FALSE when that node was read lately or cannot be. */
+gboolean e2ee_xmpp_fetch_and_retry (PurpleAccount *account, const char *sender,
+                                    const char *armored);
 /* Whether the status tag / the vCard block are still wanted: the user
  * asked for them, or PEP publishing failed on this connection. */
 gboolean e2ee_xmpp_wants_status_tag (PurpleAccount *account);
 gboolean e2ee_xmpp_wants_profile_block (PurpleAccount *account);
+
+#define E2EE_NS_PUBSUB "http://jabber.org/protocol/pubsub"
+#define E2EE_NS_PUBSUB_EVENT "http://jabber.org/protocol/pubsub#event"
+#define E2EE_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define E2EE_NS_DATA "jabber:x:data"
+#define E2EE_PREF_XMPP_STATUS_TAG E2EE_PREFS_ROOT "/xmpp_status_tag"
+#define E2EE_PREF_XMPP_PROFILE E2EE_PREFS_ROOT "/xmpp_profile_block"
+#define E2EE_PREF_XMPP_NOTIFY E2EE_PREFS_ROOT "/xmpp_pep_notify"
+
+/* ---- e2ee-xmpp-items.c: the stanzas of our node ---- */
+/* <keys xmlns=E2EE_XMPP_NODE>compact key set</keys> */
+xmlnode *e2ee_xmpp_keys_payload (GPtrArray *keys);
+/* A data form field with one value (@type nullable). */
+void e2ee_xmpp_add_field (xmlnode *x, const char *var, const char *type, const char *value);
+/* The union (bounded) of the key sets of the <item>s of @items; malformed
+ * items are skipped.  (new array of E2eeKey, maybe empty) */
+GPtrArray *e2ee_xmpp_parse_items (xmlnode *items);
+/* jabber-sending-xmlnode: lists E2EE_XMPP_NODE+notify in our disco#info. */
+void e2ee_xmpp_notify_cb (PurpleConnection *gc, xmlnode **packet, gpointer data);
 
 G_END_DECLS

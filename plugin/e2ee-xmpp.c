@@ -10,14 +10,6 @@
 
 #include "e2ee-plugin.h"
 
-#define NS_PUBSUB "http://jabber.org/protocol/pubsub"
-#define NS_PUBSUB_EVENT "http://jabber.org/protocol/pubsub#event"
-#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
-#define NS_DATA "jabber:x:data"
-
-#define PREF_STATUS_TAG E2EE_PREFS_ROOT "/xmpp_status_tag"
-#define PREF_PROFILE E2EE_PREFS_ROOT "/xmpp_profile_block"
-#define PREF_NOTIFY E2EE_PREFS_ROOT "/xmpp_pep_notify"
 
 /* A buddy's key list that has not arrived by then is given up on. */
 #define FETCH_SECONDS 8
@@ -28,7 +20,6 @@
 /* Bounds on what unauthenticated input can make us keep or do. */
 #define PENDING_MAX 64
 #define FETCHED_MAX 256
-#define ITEMS_MAX 16
 #define RETRY_MAX 8
 
 typedef enum {
@@ -102,13 +93,13 @@ set_pep_state (PurpleAccount *account, PepState st)
 gboolean
 e2ee_xmpp_wants_status_tag (PurpleAccount *account)
 {
-  return purple_prefs_get_bool (PREF_STATUS_TAG) || get_pep_state (account) == PEP_FAILED;
+  return purple_prefs_get_bool (E2EE_PREF_XMPP_STATUS_TAG) || get_pep_state (account) == PEP_FAILED;
 }
 
 gboolean
 e2ee_xmpp_wants_profile_block (PurpleAccount *account)
 {
-  return purple_prefs_get_bool (PREF_PROFILE) || get_pep_state (account) == PEP_FAILED;
+  return purple_prefs_get_bool (E2EE_PREF_XMPP_PROFILE) || get_pep_state (account) == PEP_FAILED;
 }
 
 static char *
@@ -170,30 +161,6 @@ send_request (PurpleAccount *account, xmlnode *iq, ReqKind kind, const char *bud
   return TRUE;
 }
 
-/* ---- the key list: <keys xmlns=NS>compact key set</keys> ---- */
-
-static xmlnode *
-keys_payload (GPtrArray *keys)
-{
-  xmlnode *payload = xmlnode_new ("keys");
-  g_autofree char *compact = e2ee_offer_compact_encode (keys);
-
-  xmlnode_set_namespace (payload, E2EE_XMPP_NODE);
-  xmlnode_insert_data (payload, compact, -1);
-  return payload;
-}
-
-static void
-add_field (xmlnode *x, const char *var, const char *type, const char *value)
-{
-  xmlnode *field = xmlnode_new_child (x, "field");
-
-  xmlnode_set_attrib (field, "var", var);
-  if (type != NULL)
-    xmlnode_set_attrib (field, "type", type);
-  xmlnode_insert_data (xmlnode_new_child (field, "value"), value, -1);
-}
-
 /* Our own item, named after our key, so each installation of the account
  * has its own and none overwrites another's. */
 static void
@@ -213,22 +180,22 @@ publish (PurpleAccount *account)
   iq = xmlnode_new ("iq");
   xmlnode_set_attrib (iq, "type", "set");
   pubsub = xmlnode_new_child (iq, "pubsub");
-  xmlnode_set_namespace (pubsub, NS_PUBSUB);
+  xmlnode_set_namespace (pubsub, E2EE_NS_PUBSUB);
   pub = xmlnode_new_child (pubsub, "publish");
   xmlnode_set_attrib (pub, "node", E2EE_XMPP_NODE);
   item = xmlnode_new_child (pub, "item");
   xmlnode_set_attrib (item, "id", e2ee_key_get_kid (record->identity));
-  xmlnode_insert_child (item, keys_payload (keys));
+  xmlnode_insert_child (item, e2ee_xmpp_keys_payload (keys));
   /* Anyone may read public keys: a first message can go to someone who
    * has not approved our presence subscription yet. */
   opts = xmlnode_new_child (pubsub, "publish-options");
   x = xmlnode_new_child (opts, "x");
-  xmlnode_set_namespace (x, NS_DATA);
+  xmlnode_set_namespace (x, E2EE_NS_DATA);
   xmlnode_set_attrib (x, "type", "submit");
-  add_field (x, "FORM_TYPE", "hidden", NS_PUBSUB "#publish-options");
-  add_field (x, "pubsub#access_model", NULL, "open");
-  add_field (x, "pubsub#persist_items", NULL, "true");
-  add_field (x, "pubsub#max_items", NULL, "16");
+  e2ee_xmpp_add_field (x, "FORM_TYPE", "hidden", E2EE_NS_PUBSUB "#publish-options");
+  e2ee_xmpp_add_field (x, "pubsub#access_model", NULL, "open");
+  e2ee_xmpp_add_field (x, "pubsub#persist_items", NULL, "true");
+  e2ee_xmpp_add_field (x, "pubsub#max_items", NULL, "16");
   if (!send_request (account, iq, REQ_PUBLISH, record->name, FALSE, PUBLISH_SECONDS))
     set_pep_state (account, PEP_FAILED);
   else
@@ -251,7 +218,7 @@ fetch (PurpleAccount *account, const char *buddy, gboolean for_send)
   if (g_strcmp0 (self, buddy) != 0)
     xmlnode_set_attrib (iq, "to", buddy);
   pubsub = xmlnode_new_child (iq, "pubsub");
-  xmlnode_set_namespace (pubsub, NS_PUBSUB);
+  xmlnode_set_namespace (pubsub, E2EE_NS_PUBSUB);
   items = xmlnode_new_child (pubsub, "items");
   xmlnode_set_attrib (items, "node", E2EE_XMPP_NODE);
   ok = send_request (account, iq, REQ_FETCH, buddy, for_send, FETCH_SECONDS);
@@ -377,45 +344,6 @@ learn (PurpleAccount *account, const char *buddy, GPtrArray *keys)
     g_ptr_array_unref (new_devices);
 }
 
-/* The union of the key sets of every item (each installation has one). */
-static GPtrArray *
-parse_items (xmlnode *items)
-{
-  GPtrArray *all = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
-  guint n = 0;
-
-  for (xmlnode *item = xmlnode_get_child (items, "item"); item != NULL && n < ITEMS_MAX;
-       item = xmlnode_get_next_twin (item), n++)
-    {
-      xmlnode *payload = xmlnode_get_child_with_namespace (item, "keys", E2EE_XMPP_NODE);
-      g_autofree char *text = payload != NULL ? xmlnode_get_data (payload) : NULL;
-      g_autoptr (GError) error = NULL;
-      g_autoptr (GPtrArray) keys = NULL;
-
-      if (text == NULL)
-        continue;
-      g_strstrip (text);
-      keys = e2ee_offer_compact_decode (text, strlen (text), &error);
-      if (keys == NULL)
-        {
-          purple_debug_info (E2EE_DEBUG_CAT, "ignoring a malformed PEP item: %s\n",
-                             error->message);
-          continue;
-        }
-      for (guint i = 0; i < keys->len && all->len < E2EE_KEYSET_MAX; i++)
-        {
-          E2eeKey *k = g_ptr_array_index (keys, i);
-          gboolean seen = FALSE;
-
-          for (guint j = 0; j < all->len && !seen; j++)
-            seen = e2ee_key_equal (g_ptr_array_index (all, j), k);
-          if (!seen)
-            g_ptr_array_add (all, e2ee_key_ref (k));
-        }
-    }
-  return all;
-}
-
 /* What waited for this answer goes now, as the policy says; what came
  * from the buddy before their key was known is read again. */
 static void
@@ -452,11 +380,11 @@ handle_answer (PurpleConnection *gc, xmlnode *iq, Pending *p)
     }
 
   if (g_strcmp0 (type, "result") == 0
-      && (pubsub = xmlnode_get_child_with_namespace (iq, "pubsub", NS_PUBSUB)) != NULL
+      && (pubsub = xmlnode_get_child_with_namespace (iq, "pubsub", E2EE_NS_PUBSUB)) != NULL
       && (items = xmlnode_get_child (pubsub, "items")) != NULL
       && g_strcmp0 (xmlnode_get_attrib (items, "node"), E2EE_XMPP_NODE) == 0)
     {
-      g_autoptr (GPtrArray) keys = parse_items (items);
+      g_autoptr (GPtrArray) keys = e2ee_xmpp_parse_items (items);
 
       learn (account, p->buddy, keys);
     }
@@ -509,7 +437,7 @@ static gboolean
 handle_event (PurpleConnection *gc, xmlnode *message)
 {
   PurpleAccount *account = purple_connection_get_account (gc);
-  xmlnode *event = xmlnode_get_child_with_namespace (message, "event", NS_PUBSUB_EVENT);
+  xmlnode *event = xmlnode_get_child_with_namespace (message, "event", E2EE_NS_PUBSUB_EVENT);
   xmlnode *items = event != NULL ? xmlnode_get_child (event, "items") : NULL;
   const char *from = xmlnode_get_attrib (message, "from");
   g_autofree char *buddy = NULL;
@@ -557,34 +485,6 @@ receiving_xmlnode_cb (PurpleConnection *gc, xmlnode **packet, gpointer data)
       xmlnode_free (node);
       *packet = NULL;
     }
-}
-
-/* ---- +notify: the server pushes changes of the node we list ---- */
-
-static void
-sending_xmlnode_cb (PurpleConnection *gc, xmlnode **packet, gpointer data)
-{
-  xmlnode *iq, *query, *feature;
-  const char *node;
-
-  if (gc == NULL || packet == NULL || (iq = *packet) == NULL
-      || g_strcmp0 (iq->name, "iq") != 0
-      || g_strcmp0 (xmlnode_get_attrib (iq, "type"), "result") != 0
-      || !purple_prefs_get_bool (PREF_NOTIFY))
-    return;
-  query = xmlnode_get_child_with_namespace (iq, "query", NS_DISCO_INFO);
-  if (query == NULL)
-    return;
-  /* Our own disco#info (plain, or for the caps node libpurple announces). */
-  node = xmlnode_get_attrib (query, "node");
-  if (node != NULL && strchr (node, '#') == NULL)
-    return;
-  for (feature = xmlnode_get_child (query, "feature"); feature != NULL;
-       feature = xmlnode_get_next_twin (feature))
-    if (g_strcmp0 (xmlnode_get_attrib (feature, "var"), E2EE_XMPP_NODE "+notify") == 0)
-      return;
-  feature = xmlnode_new_child (query, "feature");
-  xmlnode_set_attrib (feature, "var", E2EE_XMPP_NODE "+notify");
 }
 
 /* ---- life cycle ---- */
@@ -649,9 +549,9 @@ e2ee_xmpp_connect (PurplePlugin *plugin)
 {
   PurplePlugin *jabber = purple_find_prpl ("prpl-jabber");
 
-  purple_prefs_add_bool (PREF_STATUS_TAG, FALSE);
-  purple_prefs_add_bool (PREF_PROFILE, FALSE);
-  purple_prefs_add_bool (PREF_NOTIFY, TRUE);
+  purple_prefs_add_bool (E2EE_PREF_XMPP_STATUS_TAG, FALSE);
+  purple_prefs_add_bool (E2EE_PREF_XMPP_PROFILE, FALSE);
+  purple_prefs_add_bool (E2EE_PREF_XMPP_NOTIFY, TRUE);
   purple_signal_connect (purple_connections_get_handle (), "signed-off", plugin,
                          PURPLE_CALLBACK (signed_off_cb), NULL);
   purple_signal_connect (purple_connections_get_handle (), "signing-on", plugin,
@@ -661,7 +561,7 @@ e2ee_xmpp_connect (PurplePlugin *plugin)
   purple_signal_connect (jabber, "jabber-receiving-xmlnode", plugin,
                          PURPLE_CALLBACK (receiving_xmlnode_cb), NULL);
   purple_signal_connect (jabber, "jabber-sending-xmlnode", plugin,
-                         PURPLE_CALLBACK (sending_xmlnode_cb), NULL);
+                         PURPLE_CALLBACK (e2ee_xmpp_notify_cb), NULL);
 }
 
 void
