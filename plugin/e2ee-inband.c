@@ -27,6 +27,9 @@ typedef struct {
 
 /* "protocol\naccount\nbuddy" -> Offer* */
 static GHashTable *offers;
+/* Pending*: offers decided just after a window opened, not run yet. */
+static GList *pending;
+static void pending_free (gpointer data);
 
 static void
 offer_free (gpointer data)
@@ -56,6 +59,8 @@ void
 e2ee_inband_reset (void)
 {
   g_clear_pointer (&offers, g_hash_table_destroy);
+  g_list_free_full (pending, pending_free);
+  pending = NULL;
   for (GList *l = purple_get_conversations (); l != NULL; l = l->next)
     {
       g_free (purple_conversation_get_data (l->data, DATA_NAME));
@@ -290,26 +295,61 @@ watched (PurpleConversation *conv)
          && e2ee_publish_uses_inband (purple_conversation_get_account (conv));
 }
 
+typedef struct {
+  PurpleAccount *account;
+  char *who;
+  guint timer;
+} Pending;
+
+
+static void
+pending_free (gpointer data)
+{
+  Pending *p = data;
+
+  if (p->timer != 0)
+    purple_timeout_remove (p->timer);
+  g_free (p->who);
+  g_free (p);
+}
+
+static gboolean
+offer_if_needed_cb (gpointer data)
+{
+  Pending *p = data;
+  E2eeAccountRecord *record;
+  g_autofree char *buddy = NULL;
+
+  p->timer = 0;
+  pending = g_list_remove (pending, p);
+  if (g_list_find (purple_accounts_get_all (), p->account) != NULL
+      && e2ee_plugin_context () != NULL && purple_account_is_connected (p->account)
+      && (record = e2ee_plugin_account (p->account)) != NULL)
+    {
+      buddy = e2ee_plugin_normalize (p->account, p->who);
+      if (!e2ee_messages_buddy_has_key (record, buddy))
+        e2ee_inband_send_offer (p->account, p->who, FALSE);
+    }
+  pending_free (p);
+  return FALSE;
+}
+
 static void
 conversation_created_cb (PurpleConversation *conv, gpointer data)
 {
-  PurpleAccount *account = purple_conversation_get_account (conv);
-  E2eeAccountRecord *record;
-  g_autofree char *buddy = NULL;
+  Pending *p;
 
   if (!watched (conv))
     return;
   remember_name (conv);
   /* Ask as soon as a chat starts so the first message can already be
-   * encrypted. */
-  if (e2ee_plugin_context () == NULL || !purple_account_is_connected (account))
-    return;
-  record = e2ee_plugin_account (account);
-  if (record == NULL)
-    return;
-  buddy = e2ee_plugin_normalize (account, purple_conversation_get_name (conv));
-  if (!e2ee_messages_buddy_has_key (record, buddy))
-    e2ee_inband_send_offer (account, purple_conversation_get_name (conv), FALSE);
+   * encrypted; just after, so that a key the user's first action pins
+   * (a cached offer of a new contact) needs no offer of ours. */
+  p = g_new0 (Pending, 1);
+  p->account = purple_conversation_get_account (conv);
+  p->who = g_strdup (purple_conversation_get_name (conv));
+  p->timer = purple_timeout_add (0, offer_if_needed_cb, p);
+  pending = g_list_prepend (pending, p);
 }
 
 static void

@@ -264,12 +264,20 @@ sending_im_cb (PurpleAccount *account, const char *receiver, char **message,
       /* Without the keyring we cannot know whether this buddy needs
        * encryption, so nothing leaves in plaintext. */
       cancel_send (message);
-      e2ee_ui_say (account, buddy, TRUE,
-                   _("Message NOT sent: end-to-end encryption is unavailable (%s).  "
-                     "Unlock the keyring (Tools or Plugins menu: purple-e2ee), or "
-                     "disable the purple-e2ee plugin to send without encryption."),
-                   ctx == NULL ? e2ee_plugin_inactive_reason ()
-                               : _("this account has no key"));
+      if (e2ee_plugin_is_locked ())
+        e2ee_ui_say (account, buddy, TRUE,
+                     _("Message NOT sent: end-to-end encryption is unavailable (%s).  "
+                       "Unlock the keyring (Tools or Plugins menu: purple-e2ee), or "
+                       "disable the purple-e2ee plugin to send without encryption."),
+                     e2ee_plugin_inactive_reason ());
+      else
+        e2ee_ui_say (account, buddy, TRUE,
+                     _("Message NOT sent: end-to-end encryption is unavailable (%s).  "
+                       "Nothing was changed in the keyring.  If it is damaged, restore "
+                       "it from your backup (see docs/SECURITY.md); or disable the "
+                       "purple-e2ee plugin to send without encryption."),
+                     ctx == NULL ? e2ee_plugin_inactive_reason ()
+                                 : _("this account has no key"));
       return;
     }
 
@@ -338,49 +346,6 @@ drop_message (char **message)
   *message = NULL;
 }
 
-/* Lock signs U+1F50F..U+1F513 and the configured marker: never shown on
- * text that was not authenticated. */
-static char *
-without_lock_signs (const char *line)
-{
-  static const char *const locks[] = {
-    "\xF0\x9F\x94\x8F", "\xF0\x9F\x94\x90", "\xF0\x9F\x94\x91",
-    "\xF0\x9F\x94\x92", "\xF0\x9F\x94\x93",
-  };
-  GString *out = g_string_new (line);
-  const char *marker = e2ee_prefs_get_marker ();
-
-  for (gsize i = 0; i <= G_N_ELEMENTS (locks); i++)
-    {
-      const char *sign = i < G_N_ELEMENTS (locks) ? locks[i] : marker;
-
-      g_string_replace (out, sign, _("(lock sign)"), 0);
-    }
-  return g_string_free (out, FALSE);
-}
-
-/* Unencrypted text as the user sees it: no markup at all (so neither a
- * line break nor colours can fake another line) and every line flagged. */
-static void
-flag_plaintext (char **message, const char *stripped)
-{
-  g_auto (GStrv) lines = g_strsplit_set (stripped, "\r\n", -1);
-  g_autofree char *prefix = e2ee_ui_mark_prefix (E2EE_MARK_PLAINTEXT);
-  GString *out = g_string_new (NULL);
-
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      g_autofree char *clean = without_lock_signs (lines[i]);
-      g_autofree char *escaped = g_markup_escape_text (clean, -1);
-
-      if (*lines[i] == '\0' && lines[i + 1] == NULL && i > 0)
-        break;
-      g_string_append_printf (out, "%s%s%s", i > 0 ? "<br>" : "", prefix, escaped);
-    }
-  e2ee_string_free (*message);
-  *message = g_string_free (out, FALSE);
-}
-
 /* Returns TRUE when the message must not be shown. */
 static gboolean
 handle_incoming (PurpleAccount *account, char **sender, char **message,
@@ -413,7 +378,7 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
     case E2EE_RECV_PLAINTEXT:
       if (res.downgrade)
         purple_debug_info (E2EE_DEBUG_CAT, "unencrypted message from %s\n", buddy);
-      flag_plaintext (message, stripped);
+      e2ee_ui_flag_plaintext (message, stripped);
       break;
 
     case E2EE_RECV_PENDING:
@@ -462,6 +427,13 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
           && !e2ee_plugin_is_contact (account, buddy))
         {
           e2ee_report_from_stranger (account, *sender, buddy, stripped);
+          swallow = TRUE;
+          break;
+        }
+      /* XMPP: read again once their published key list is in. */
+      if (g_error_matches (res.error, E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER)
+          && e2ee_xmpp_fetch_and_retry (account, *sender, stripped))
+        {
           swallow = TRUE;
           break;
         }

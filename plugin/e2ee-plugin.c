@@ -21,6 +21,7 @@ static struct {
   guint save_timer;
   gboolean asking;
   GHashTable *contacts;   /* "protocol\naccount\nbuddy": the user wrote to them */
+  gboolean locked;        /* inactive only because the passphrase is missing */
 } state;
 
 PurplePlugin *
@@ -62,6 +63,13 @@ set_inactive (const char *reason)
 {
   g_free (state.inactive_reason);
   state.inactive_reason = g_strdup (reason);
+  state.locked = FALSE;
+}
+
+gboolean
+e2ee_plugin_is_locked (void)
+{
+  return state.ctx == NULL && state.locked;
 }
 
 void
@@ -246,9 +254,10 @@ unlock_ok_cb (gpointer data, const char *text)
   if (state.ctx == NULL && !try_open (passphrase, &error))
     {
       /* Nothing is written while locked, so a wrong passphrase costs nothing. */
-      set_inactive (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE)
-                    ? _("the keyring passphrase was wrong")
-                    : error->message);
+      gboolean wrong = g_error_matches (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE);
+
+      set_inactive (wrong ? _("the keyring passphrase was wrong") : error->message);
+      state.locked = wrong;
       purple_notify_error (state.plugin, _("purple-e2ee"),
                            _("The encryption keyring stays locked."),
                            _("The passphrase was not accepted.  Nothing was changed; "
@@ -264,6 +273,7 @@ unlock_cancel_cb (gpointer data, const char *text)
 {
   state.asking = FALSE;
   set_inactive (_("the keyring is locked"));
+  state.locked = TRUE;
 }
 
 void
@@ -408,6 +418,7 @@ plugin_load (PurplePlugin *plugin)
   else if (e2ee_keyring_file_is_protected (state.path))
     {
       set_inactive (_("the keyring is locked"));
+      state.locked = TRUE;
       e2ee_plugin_request_unlock ();
     }
   else if (!try_open (NULL, &error))

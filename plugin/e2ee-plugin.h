@@ -50,6 +50,8 @@ PurplePlugin *e2ee_plugin_get (void);
 E2eeContext *e2ee_plugin_context (void);
 /* Why the plugin is inactive (translated), or NULL when active. */
 const char *e2ee_plugin_inactive_reason (void);
+/* TRUE while inactive only because the keyring passphrase was not given. */
+gboolean e2ee_plugin_is_locked (void);
 /* The keyring record of @account (creating its identity key if needed and
  * saving at once in that case).  NULL while inactive or on failure. */
 E2eeAccountRecord *e2ee_plugin_account (PurpleAccount *account);
@@ -157,6 +159,9 @@ void e2ee_ui_say (PurpleAccount *account, const char *who, gboolean create,
 /* The prefix shown before a message (escaped markup), "" for NONE. */
 char *e2ee_ui_mark_prefix (E2eeMark mark);
 E2eeMark e2ee_ui_mark_for_trust (E2eeTrust trust);
+/* Replaces *@message by @stripped (unencrypted text, markup removed) shown
+ * escaped, every line flagged, lock signs replaced. */
+void e2ee_ui_flag_plaintext (char **message, const char *stripped);
 /* The mark an outgoing encrypted message gets: verified only if every
  * device it goes to is. */
 E2eeMark e2ee_ui_mark_for_buddy (E2eeAccountRecord *record, const char *buddy);

@@ -7,6 +7,7 @@
 #include "e2ee-plugin.h"
 #include "e2ee-error.h"
 #include "e2ee-fingerprint.h"
+#include "e2ee-wipe.h"
 
 /* Characters of a kid shown to the user; /e2ee accepts any unique prefix. */
 #define SHORT_KID 8
@@ -73,6 +74,49 @@ e2ee_ui_mark_prefix (E2eeMark mark)
     default:
       return g_strdup ("");
     }
+}
+
+/* Lock signs U+1F50F..U+1F513 and the configured marker: never shown on
+ * text that was not authenticated. */
+static char *
+without_lock_signs (const char *line)
+{
+  static const char *const locks[] = {
+    "\xF0\x9F\x94\x8F", "\xF0\x9F\x94\x90", "\xF0\x9F\x94\x91",
+    "\xF0\x9F\x94\x92", "\xF0\x9F\x94\x93",
+  };
+  GString *out = g_string_new (line);
+  const char *marker = e2ee_prefs_get_marker ();
+
+  for (gsize i = 0; i <= G_N_ELEMENTS (locks); i++)
+    {
+      const char *sign = i < G_N_ELEMENTS (locks) ? locks[i] : marker;
+
+      g_string_replace (out, sign, _("(lock sign)"), 0);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Unencrypted text as the user sees it: no markup at all (so neither a
+ * line break nor colours can fake another line) and every line flagged. */
+void
+e2ee_ui_flag_plaintext (char **message, const char *stripped)
+{
+  g_auto (GStrv) lines = g_strsplit_set (stripped, "\r\n", -1);
+  g_autofree char *prefix = e2ee_ui_mark_prefix (E2EE_MARK_PLAINTEXT);
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *clean = without_lock_signs (lines[i]);
+      g_autofree char *escaped = g_markup_escape_text (clean, -1);
+
+      if (*lines[i] == '\0' && lines[i + 1] == NULL && i > 0)
+        break;
+      g_string_append_printf (out, "%s%s%s", i > 0 ? "<br>" : "", prefix, escaped);
+    }
+  e2ee_string_free (*message);
+  *message = g_string_free (out, FALSE);
 }
 
 E2eeMark

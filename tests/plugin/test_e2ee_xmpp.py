@@ -453,6 +453,35 @@ class MarkerSpoofing(XmppBase):
         self.assert_clean(alice, bob, carol)
 
 
+class RejectFailsClosed(XmppBase):
+    def test_rejecting_the_only_device_blocks_and_names_the_way_out(self):
+        alice, bob = self.pair()
+        kid = re.search(r"device (\S{8}): trusted on first use",
+                        wait_key(alice, bob.jid)).group(1)
+        m = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee reject " + kid)["status"], "ok")
+        wait_system(alice, "nothing is sent to them until you accept one", since=m)
+        a, b = alice.mark(), bob.mark()
+        alice.send(bob.jid, "after the reject " + SECRET_A)
+        wait_system(alice, "NOT sent", since=a)
+        a = alice.mark()
+        alice.raw(bob.jid, "auto-reply after the reject " + SECRET_B)
+        wait_system(alice, "NOT sent", since=a)
+        # A bare /e2ee trust says which device is rejected and how to
+        # accept it again.
+        m = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee trust")["status"], "ok")
+        line = wait_system(alice, "Rejected: " + kid, since=m)
+        self.assertIn("/e2ee trust DEVICE", line["text"])
+        self.assertEqual(alice.cmd(bob.jid, "e2ee trust " + kid)["status"], "ok")
+        self.converse(alice, bob, "accepted again")
+        self.assertEqual([t for t in recv_texts(bob, since=b)
+                          if SECRET_A in t or SECRET_B in t], [])
+        self.assert_no_plaintext("Prosody's log", self.server.log_text(),
+                                 SECRET_A, SECRET_B)
+        self.assert_clean(alice, bob)
+
+
 class LastStep(XmppBase):
     def test_auto_reply_path_cannot_send_plaintext(self):
         alice, bob = self.pair()
