@@ -98,13 +98,6 @@ e2ee_account_record_free (E2eeAccountRecord *account)
   g_free (account);
 }
 
-gboolean
-e2ee_account_remove_buddy (E2eeAccountRecord *account, const char *name)
-{
-  g_return_val_if_fail (account != NULL, FALSE);
-  g_return_val_if_fail (name != NULL, FALSE);
-  return g_hash_table_remove (account->buddies, name);
-}
 
 E2eeDeviceRecord *
 e2ee_buddy_find_device (E2eeBuddyRecord *buddy, const E2eeKey *key)

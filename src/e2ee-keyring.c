@@ -17,6 +17,8 @@ typedef struct {
   E2eeKey *identity;            /* the identity written (ref) */
   guint64 counter;
   GHashTable *buddies;          /* name -> E2eeBuddyRecord* copy (the base of merges) */
+  GHashTable *touched;          /* names looked up, added or removed since the last save */
+  gboolean pass_full;           /* the save under way compares every buddy */
 } Base;
 
 struct _E2eeKeyring {
@@ -29,7 +31,15 @@ struct _E2eeKeyring {
   GPtrArray *accounts;          /* E2eeAccountRecord*, owned */
   GHashTable *bases;            /* E2eeAccountRecord* -> Base* */
   guint64 epoch;                /* bumped when another process committed */
+  guint saves_since_full;       /* saves that compared only touched buddies */
 };
+
+/* Every this many saves (and whenever a save finds nothing touched) all
+ * buddies are compared, for a record changed through a pointer kept from
+ * an earlier lookup. */
+#define FULL_SCAN_EVERY 64
+
+static void touch (E2eeAccountRecord *account, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* Records */
@@ -104,7 +114,10 @@ e2ee_account_lookup_buddy (E2eeAccountRecord *account, const char *name)
   g_return_val_if_fail (account != NULL, NULL);
   g_return_val_if_fail (name != NULL, NULL);
   if (account->keyring != NULL)
-    keyring_refresh (account->keyring, account, name);
+    {
+      keyring_refresh (account->keyring, account, name);
+      touch (account, name);
+    }
   return g_hash_table_lookup (account->buddies, name);
 }
 
@@ -187,9 +200,29 @@ base_for (E2eeKeyring *keyring, E2eeAccountRecord *account)
       base = g_new0 (Base, 1);
       base->buddies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                              (GDestroyNotify) e2ee_records_buddy_free);
+      base->touched = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       g_hash_table_insert (keyring->bases, account, base);
     }
   return base;
+}
+
+static void
+touch (E2eeAccountRecord *account, const char *name)
+{
+  Base *base = base_for (account->keyring, account);
+
+  if (!g_hash_table_contains (base->touched, name))
+    g_hash_table_add (base->touched, g_strdup (name));
+}
+
+gboolean
+e2ee_account_remove_buddy (E2eeAccountRecord *account, const char *name)
+{
+  g_return_val_if_fail (account != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  if (account->keyring != NULL)
+    touch (account, name);
+  return g_hash_table_remove (account->buddies, name);
 }
 
 static void
@@ -198,6 +231,7 @@ base_free (Base *base)
   if (base->identity != NULL)
     e2ee_key_unref (base->identity);
   g_hash_table_unref (base->buddies);
+  g_hash_table_unref (base->touched);
   g_free (base->name);
   g_free (base);
 }
@@ -508,12 +542,13 @@ e2ee_keyring_load (const char *path, const char *passphrase, GError **error)
 
 /* Writes one account's changed rows (inside the save's transaction). */
 static gboolean
-save_account (E2eeKeyring *keyring, E2eeAccountRecord *account, GError **error)
+save_account (E2eeKeyring *keyring, E2eeAccountRecord *account, gboolean full, GError **error)
 {
   Base *base = base_for (keyring, account);
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer key;
   gboolean renamed = base->stored && strcmp (base->name, account->name) != 0;
+  GHashTable *names;
 
   account->keyring = keyring;
   if (account->identity == NULL)
@@ -531,12 +566,22 @@ save_account (E2eeKeyring *keyring, E2eeAccountRecord *account, GError **error)
   else if (base->counter != account->last_counter
            && !e2ee_records_put_counter (keyring->store, account, error))
     return FALSE;
-  g_hash_table_iter_init (&iter, account->buddies);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  /* Only the buddies touched since the last save, unless a full pass. */
+  full = full || renamed || !base->stored;
+  base->pass_full = full;
+  names = full ? account->buddies : base->touched;
+  g_hash_table_iter_init (&iter, names);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
     {
-      E2eeBuddyRecord *buddy = value;
+      E2eeBuddyRecord *buddy = g_hash_table_lookup (account->buddies, key);
       E2eeBuddyRecord *was = g_hash_table_lookup (base->buddies, key);
 
+      if (buddy == NULL)
+        {
+          if (was != NULL && !e2ee_records_delete_buddy (keyring->store, account, key, error))
+            return FALSE;
+          continue;
+        }
       if (!renamed && was != NULL && buddy_equal (buddy, was))
         continue;
       /* Another process may have decided about this buddy meanwhile. */
@@ -546,7 +591,7 @@ save_account (E2eeKeyring *keyring, E2eeAccountRecord *account, GError **error)
         return FALSE;
     }
   g_hash_table_iter_init (&iter, base->buddies);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
+  while (full && g_hash_table_iter_next (&iter, &key, NULL))
     if (!g_hash_table_contains (account->buddies, key)
         && !e2ee_records_delete_buddy (keyring->store, account, key, error))
       return FALSE;
@@ -576,17 +621,21 @@ saved_account (E2eeKeyring *keyring, E2eeAccountRecord *account)
       base->identity = e2ee_key_ref (account->identity);
     }
   base->counter = account->last_counter;
-  g_hash_table_iter_init (&iter, account->buddies);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  g_hash_table_iter_init (&iter, base->pass_full ? account->buddies : base->touched);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
     {
       E2eeBuddyRecord *was = g_hash_table_lookup (base->buddies, key);
-      if (was == NULL || !buddy_equal (value, was))
+      value = g_hash_table_lookup (account->buddies, key);
+      if (value == NULL)
+        g_hash_table_remove (base->buddies, key);
+      else if (was == NULL || !buddy_equal (value, was))
         set_base (base, value);
     }
   g_hash_table_iter_init (&iter, base->buddies);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
+  while (base->pass_full && g_hash_table_iter_next (&iter, &key, NULL))
     if (!g_hash_table_contains (account->buddies, key))
       g_hash_table_iter_remove (&iter);
+  g_hash_table_remove_all (base->touched);
 }
 
 gboolean
@@ -606,8 +655,16 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
     keyring->epoch++;
   if (!e2ee_store_begin (keyring->store, error))
     return FALSE;
-  for (guint i = 0; ok && i < keyring->accounts->len; i++)
-    ok = save_account (keyring, keyring->accounts->pdata[i], error);
+  {
+    gboolean any = FALSE, full;
+
+    for (guint i = 0; i < keyring->accounts->len; i++)
+      any = any || g_hash_table_size (base_for (keyring, keyring->accounts->pdata[i])->touched) > 0;
+    full = !any || keyring->saves_since_full + 1 >= FULL_SCAN_EVERY;
+    keyring->saves_since_full = full ? 0 : keyring->saves_since_full + 1;
+    for (guint i = 0; ok && i < keyring->accounts->len; i++)
+      ok = save_account (keyring, keyring->accounts->pdata[i], full, error);
+  }
   if (!ok)
     {
       e2ee_store_rollback (keyring->store);

@@ -103,7 +103,10 @@ E2eeKeyring *e2ee_keyring_load (const char *path, const char *passphrase,
 gboolean e2ee_keyring_file_is_protected (const char *path);
 
 /* Writes what changed since the last load or save (only the rows of the
- * accounts and buddies that changed) in one transaction; durable when it
+ * accounts and buddies that changed: the buddies looked up, added or
+ * removed since the last save are compared, and all of them when none was
+ * or every 64th save, so change records through a fresh lookup) in one
+ * transaction; durable when it
  * returns TRUE (WAL, synchronous=FULL).  Buddies changed meanwhile by
  * another process are merged first: a decision made there (trust, policy)
  * is kept unless this process changed the same field.  On failure nothing

@@ -350,6 +350,29 @@ test_rename_account (Fx *f, gconstpointer data)
   e2ee_keyring_free (k);
 }
 
+/* A save compares the buddies looked up since the last one; a change made
+ * through a pointer kept from before is still written (a save with
+ * nothing looked up compares them all). */
+static void
+test_kept_pointer (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  E2eeKeyring *k = e2ee_keyring_new (f->json);
+  E2eeDeviceRecord *kept;
+
+  fill (k, 20);
+  g_assert_true (e2ee_keyring_save (k, &error));
+  kept = device_of (k, "buddy007@example.org");
+  g_assert_true (e2ee_keyring_save (k, &error));
+  kept->trust = E2EE_TRUST_VERIFIED;           /* no lookup since the last save */
+  g_assert_true (e2ee_keyring_save (k, &error));
+  g_assert_no_error (error);
+  e2ee_keyring_free (k);
+  k = load_ok (f->json, NULL);
+  g_assert_cmpint (device_of (k, "buddy007@example.org")->trust, ==, E2EE_TRUST_VERIFIED);
+  e2ee_keyring_free (k);
+}
+
 static void
 test_bad_files (Fx *f, gconstpointer data)
 {
@@ -397,6 +420,7 @@ main (int argc, char **argv)
   ADD ("save-writes-only-changes", test_writes_only_changes);
   ADD ("two-clients-reject-kept", test_two_clients);
   ADD ("rename-account", test_rename_account);
+  ADD ("kept-pointer", test_kept_pointer);
   ADD ("bad-files", test_bad_files);
   return g_test_run ();
 }
