@@ -30,6 +30,12 @@ setup() { # dir, extra meson args...
 step "build" setup build-test
 step "tests" meson test -C build-test --print-errorlogs --no-rebuild --num-processes 2 --logbase all
 
+# The Debian package: built on this machine, lintian-clean, installed with
+# apt-get, and the demo and the BitlBee test run against the installed plugin.
+# Its own unit-test pass is skipped (the suites above already ran them).
+step "Debian package (build, lintian, install, demo and BitlBee on the installed plugin)" \
+  env DEB_BUILD_OPTIONS=nocheck bash scripts/package.sh
+
 step "asan-ubsan build" setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Leak checking on our own programs; libpurple itself leaks at exit (its
