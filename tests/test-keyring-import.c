@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "e2ee-envelope.h"
 #include "e2ee-error.h"
 #include "e2ee-keyring-import.h"
+#include "e2ee-session.h"
 #include "e2ee-store-records.h"
 #include "e2ee-test-util.h"
 #include "e2ee-wipe.h"
@@ -344,6 +346,76 @@ test_backup_round_trip (Fx *f, gconstpointer data)
     }
 }
 
+/* End to end: a message Bob received before his keyring was restored from
+ * a backup is refused when it is delivered again, and a new one is
+ * accepted. */
+static void
+test_backup_no_replay (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  g_autofree char *dir2 = g_build_filename (f->base, "restored", NULL);
+  g_autofree char *json2 = g_build_filename (dir2, "keyring.json", NULL);
+  g_autofree char *db2 = g_build_filename (dir2, "keyring.sqlite", NULL);
+  E2eeContext *alice = e2ee_context_new (e2ee_keyring_new ("/nonexistent/keyring.json"));
+  E2eeContext *bob = e2ee_context_new (e2ee_keyring_new (f->json));
+  E2eeAccountRecord *a, *b;
+  E2eeRecvResult r = { 0 };
+  g_autoptr (GPtrArray) ka = NULL;
+  g_autoptr (GPtrArray) kb = NULL;
+  char **before, **after;
+  E2eeStore *store;
+  char *backup;
+  gboolean created;
+
+  a = e2ee_context_ensure_account (alice, "prpl-jabber", "alice@example.org", &created, &error);
+  b = e2ee_context_ensure_account (bob, "prpl-jabber", "bob@example.org", &created, &error);
+  g_assert_no_error (error);
+  ka = e2ee_context_own_keyset (alice, a);
+  kb = e2ee_context_own_keyset (bob, b);
+  e2ee_context_learn_keys (alice, a, "bob@example.org", kb, NULL);
+  e2ee_context_learn_keys (bob, b, "alice@example.org", ka, NULL);
+  before = e2ee_context_encrypt (alice, a, "bob@example.org", "before the restore", 0, &error);
+  g_assert_no_error (error);
+  e2ee_context_receive (bob, b, "alice@example.org", before[0], 1, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  e2ee_recv_result_clear (&r);
+  g_assert_true (e2ee_keyring_save (e2ee_context_get_keyring (bob), &error));
+  e2ee_context_free (bob);
+
+  store = e2ee_store_open (f->db, &error);
+  backup = e2ee_keyring_export (store, NULL, &error);
+  g_assert_no_error (error);
+  e2ee_store_close (store);
+  g_assert_cmpint (g_mkdir_with_parents (dir2, 0700), ==, 0);
+  store = e2ee_store_open (db2, &error);
+  g_assert_true (e2ee_keyring_import_backup (store, NULL, backup, strlen (backup),
+                                             e2ee_envelope_clock_counter (), &error));
+  g_assert_no_error (error);
+  e2ee_store_close (store);
+  e2ee_string_free (backup);
+
+  bob = e2ee_context_new (e2ee_keyring_load (json2, NULL, &error));
+  g_assert_no_error (error);
+  b = e2ee_keyring_lookup_account (e2ee_context_get_keyring (bob), "prpl-jabber",
+                                   "bob@example.org");
+  g_assert_nonnull (b);
+  e2ee_context_receive (bob, b, "alice@example.org", before[0], 2, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_ERROR);
+  g_assert_error (r.error, E2EE_ERROR, E2EE_ERROR_REPLAY);
+  e2ee_recv_result_clear (&r);
+  g_usleep (30 * 1000);         /* past the restore's 10 ms counter tick */
+  after = e2ee_context_encrypt (alice, a, "bob@example.org", "after", 0, &error);
+  g_assert_no_error (error);
+  e2ee_context_receive (bob, b, "alice@example.org", after[0], 3, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  g_assert_cmpstr (r.plaintext, ==, "after");
+  e2ee_recv_result_clear (&r);
+  g_strfreev (before);
+  g_strfreev (after);
+  e2ee_context_free (bob);
+  e2ee_context_free (alice);
+}
+
 static void
 test_backup_malformed (Fx *f, gconstpointer data)
 {
@@ -384,5 +456,6 @@ main (int argc, char **argv)
   ADD ("v1-interrupted", NULL, test_interrupted);
   ADD ("backup-round-trip", NULL, test_backup_round_trip);
   ADD ("backup-malformed", NULL, test_backup_malformed);
+  ADD ("backup-restore-no-replay", NULL, test_backup_no_replay);
   return g_test_run ();
 }
