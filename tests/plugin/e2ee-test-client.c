@@ -9,6 +9,7 @@
  * Copyright (C) the purple-e2ee authors.  GPL-2.0-or-later.
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ static gchar *opt_passphrase;
 static gchar *opt_debug_log;
 static gboolean opt_no_connect;
 static gchar *opt_prepare_ui;
+static gchar **opt_extra_accounts;  /* more accounts of the same protocol */
+static gboolean opt_otr_init;       /* call libotr's otrl_init first */
 
 static GMainLoop *main_loop;
 static PurpleAccount *the_account;
@@ -331,6 +334,8 @@ conv_write (PurpleConversation *conv, const char *who, const char *alias,
   JsonBuilder *b = event_begin ("write");
 
   builder_add_str (b, "conv", purple_conversation_get_name (conv));
+  builder_add_str (b, "account",
+                   purple_account_get_username (purple_conversation_get_account (conv)));
   builder_add_str (b, "who", who);
   builder_add_str (b, "alias", alias);
   builder_add_str (b, "text", message);
@@ -996,6 +1001,7 @@ on_sent_im (PurpleAccount *account, const char *receiver, const char *message,
 {
   JsonBuilder *b = event_begin ("sent-raw");
 
+  builder_add_str (b, "account", purple_account_get_username (account));
   builder_add_str (b, "to", receiver);
   builder_add_str (b, "text", message);
   event_end (b);
@@ -1019,6 +1025,8 @@ on_buddy_status (PurpleBuddy *buddy, PurpleStatus *old, PurpleStatus *status,
   JsonBuilder *b = event_begin ("buddy-status");
 
   builder_add_str (b, "who", purple_buddy_get_name (buddy));
+  builder_add_str (b, "account",
+                   purple_account_get_username (purple_buddy_get_account (buddy)));
   add_status_members (b, status);
   event_end (b);
 }
@@ -1084,6 +1092,7 @@ typedef struct
   gchar *status;
   gchar *id;
   gchar *value;
+  gchar *account;    /* "account": run on this account, not the first */
   gboolean escape;
 } Command;
 
@@ -1095,6 +1104,7 @@ command_clear (Command *c)
   g_free (c->status);
   g_free (c->id);
   g_free (c->value);
+  g_free (c->account);
 }
 
 static gboolean
@@ -1661,6 +1671,7 @@ parse_json_command (Command *c, const char *line, GString *err)
   if (c->id == NULL)
     c->id = json_member_string (o, "path");
   c->value = json_member_string (o, "value");
+  c->account = json_member_string (o, "account");
   c->escape = json_object_has_member (o, "escape")
     && json_object_get_boolean_member (o, "escape");
   return commands[i].name;
@@ -1671,6 +1682,7 @@ run_command_line (const char *line)
 {
   static gint64 counter;
   Command c = { 0 };
+  PurpleAccount *main_account = NULL;
   g_autoptr (GString) err = g_string_new (NULL);
   gboolean ok = FALSE;
   const char *name = NULL;
@@ -1697,6 +1709,21 @@ run_command_line (const char *line)
         g_string_printf (err, "unknown command %s", word != NULL ? word : "");
     }
   c.name = name;
+  if (name != NULL && c.account != NULL)
+    {
+      PurpleAccount *chosen = purple_accounts_find (c.account, opt_protocol);
+
+      if (chosen == NULL)
+        {
+          g_string_printf (err, "unknown account %s", c.account);
+          name = NULL;
+        }
+      else
+        {
+          main_account = the_account;
+          the_account = chosen;
+        }
+    }
   if (name != NULL)
     for (i = 0; i < G_N_ELEMENTS (commands); i++)
       if (strcmp (commands[i].name, name) == 0)
@@ -1704,6 +1731,8 @@ run_command_line (const char *line)
           ok = commands[i].func (&c, err);
           break;
         }
+  if (main_account != NULL)
+    the_account = main_account;
 
   b = event_begin ("ack");
   builder_add_int (b, "seq", c.seq);
@@ -1759,23 +1788,75 @@ unix_signal_cb (gpointer data)
 /* Account setup                                                       */
 /* ------------------------------------------------------------------ */
 
+/* The first account is the_account; --extra-account adds more of the same
+ * protocol, server, port and password, configured the same way. */
+static GList *extra_accounts;
+
+static gboolean configure_account (GError **error);
+
 static gboolean
 setup_account (GError **error)
 {
+  PurpleAccount *first;
   PurpleSavedStatus *saved;
+  GList *l;
+  gchar **p;
 
-  the_account = purple_accounts_find (opt_username, opt_protocol);
-  if (the_account == NULL)
-    {
-      the_account = purple_account_new (opt_username, opt_protocol);
-      purple_accounts_add (the_account);
-    }
   if (purple_find_prpl (opt_protocol) == NULL)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    "protocol %s not available", opt_protocol);
       return FALSE;
     }
+  for (p = opt_extra_accounts; p != NULL && *p != NULL; p++)
+    {
+      PurpleAccount *a = purple_accounts_find (*p, opt_protocol);
+
+      if (a == NULL)
+        {
+          a = purple_account_new (*p, opt_protocol);
+          purple_accounts_add (a);
+        }
+      extra_accounts = g_list_append (extra_accounts, a);
+    }
+  first = purple_accounts_find (opt_username, opt_protocol);
+  if (first == NULL)
+    {
+      first = purple_account_new (opt_username, opt_protocol);
+      purple_accounts_add (first);
+    }
+  for (l = extra_accounts; l != NULL; l = l->next)
+    {
+      the_account = l->data;
+      if (!configure_account (error))
+        return FALSE;
+    }
+  the_account = first;
+  if (!configure_account (error))
+    return FALSE;
+
+  /* a restored account may still be enabled: activating a status would
+   * then connect it */
+  if (opt_no_connect || opt_prepare_ui != NULL)
+    {
+      purple_account_set_enabled (the_account, UI_ID, FALSE);
+      for (l = extra_accounts; l != NULL; l = l->next)
+        purple_account_set_enabled (l->data, UI_ID, FALSE);
+    }
+  saved = purple_savedstatus_new (NULL, PURPLE_STATUS_AVAILABLE);
+  purple_savedstatus_activate (saved);
+  if (!opt_no_connect && opt_prepare_ui == NULL)
+    {
+      purple_account_set_enabled (the_account, UI_ID, TRUE);
+      for (l = extra_accounts; l != NULL; l = l->next)
+        purple_account_set_enabled (l->data, UI_ID, TRUE);
+    }
+  return TRUE;
+}
+
+static gboolean
+configure_account (GError **error)
+{
   if (opt_password != NULL)
     {
       purple_account_set_password (the_account, opt_password);
@@ -1804,15 +1885,42 @@ setup_account (GError **error)
       purple_account_set_int (the_account, "ratelimit-interval", 0);
       purple_account_set_int (the_account, "ratelimit-burst", 100);
     }
+  return TRUE;
+}
 
-  /* a restored account may still be enabled: activating a status would
-   * then connect it */
-  if (opt_no_connect || opt_prepare_ui != NULL)
-    purple_account_set_enabled (the_account, UI_ID, FALSE);
-  saved = purple_savedstatus_new (NULL, PURPLE_STATUS_AVAILABLE);
-  purple_savedstatus_activate (saved);
-  if (!opt_no_connect && opt_prepare_ui == NULL)
-    purple_account_set_enabled (the_account, UI_ID, TRUE);
+/* --otr-init: what pidgin-otr does when it loads (OTRL_INIT), before
+ * libpurple and this plugin start: libotr checks libgcrypt's version and
+ * installs its own secure-memory allocation handlers.  Loaded at run time
+ * so the client builds without libotr. */
+static gboolean
+otr_init (GError **error)
+{
+  typedef unsigned int (*OtrlInit) (unsigned int, unsigned int, unsigned int);
+  void *lib = dlopen ("libotr.so.5", RTLD_NOW | RTLD_GLOBAL);
+  OtrlInit init;
+  unsigned int rc;
+
+  if (lib == NULL)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                   "libotr.so.5: %s", dlerror ());
+      return FALSE;
+    }
+  init = (OtrlInit) dlsym (lib, "otrl_init");
+  if (init == NULL)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                   "otrl_init not found");
+      return FALSE;
+    }
+  /* libotr 4.1.x: OTRL_INIT is otrl_init (4, 1, 1); 0 is success */
+  rc = init (4, 1, 1);
+  if (rc != 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                   "otrl_init failed (%u)", rc);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -1893,6 +2001,8 @@ static GOptionEntry option_entries[] = {
   { "debug-log", 0, 0, G_OPTION_ARG_FILENAME, &opt_debug_log, "Write libpurple debug output here", "FILE" },
   { "no-connect", 0, 0, G_OPTION_ARG_NONE, &opt_no_connect, "Do not sign on at start", NULL },
   { "prepare-ui", 0, 0, G_OPTION_ARG_STRING, &opt_prepare_ui, "Only write a user dir for finch or pidgin, then exit", "UI" },
+  { "extra-account", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_extra_accounts, "Another account (same protocol, server, port and password; repeatable); a command picks it with \"account\"", "NAME" },
+  { "otr-init", 0, 0, G_OPTION_ARG_NONE, &opt_otr_init, "Initialise libotr (libotr.so.5, as pidgin-otr does) before libpurple", NULL },
   { NULL }
 };
 
@@ -1932,6 +2042,15 @@ main (int argc, char **argv)
     }
   g_log_set_default_handler (glib_log_handler, NULL);
 
+  if (opt_otr_init)
+    {
+      if (!otr_init (&error))
+        {
+          fprintf (stderr, "%s\n", error->message);
+          return 2;
+        }
+      emit_simple ("otr", "version", "libotr 4.1 initialised");
+    }
   main_loop = g_main_loop_new (NULL, FALSE);
   g_mkdir_with_parents (opt_user_dir, 0700);
   purple_util_set_user_dir (opt_user_dir);

@@ -417,6 +417,55 @@ VirtualHost %(domain)s
                                % (user, r.stdout.decode(errors="replace")))
         self.passwords[user] = password
 
+    def register_many(self, users, password=DEFAULT_PASSWORD):
+        """Create many accounts at once, before start(): writes Prosody's
+        internal_plain account files directly (prosodyctl costs a Lua start
+        per user)."""
+        if self.proc is not None:
+            raise HarnessError("register_many() must come before start()")
+        folder = os.path.join(self.data_dir, _prosody_encode(self.domain),
+                              "accounts")
+        os.makedirs(folder, exist_ok=True)
+        for u in users:
+            with open(os.path.join(folder, _prosody_encode(u) + ".dat"),
+                      "w") as f:
+                f.write("return {\n\t[\"password\"] = %s;\n};\n"
+                        % _lua_str(password))
+            self.passwords[u] = password
+        _chown_tree(self.data_dir, self.uid, self.gid)
+
+    def befriend_many(self, a, others):
+        """Mutual subscriptions between a and each of others, written in
+        one pass per roster file."""
+        for b in others:
+            self._write_roster(b, {self.jid(a): self._roster_line(a)})
+        self._write_roster(a, dict((self.jid(b), self._roster_line(b))
+                                   for b in others))
+
+    def _roster_line(self, contact):
+        cj = self.jid(contact)
+        return ('[%s] = { subscription = "both"; name = %s; '
+                'groups = { ["Buddies"] = true; }; };'
+                % (_lua_str(cj), _lua_str(contact)))
+
+    def _write_roster(self, owner, new_items):
+        path = self._roster_path(owner)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        items = {}
+        if os.path.exists(path):
+            for line in _read_text(path).splitlines():
+                line = line.strip()
+                if line.startswith('["') and "subscription" in line:
+                    items[line[2:line.index('"]')]] = line
+        items.update(new_items)
+        with open(path, "w") as f:
+            f.write("return {\n\t[false] = { version = 1; pending = {}; };\n")
+            for line in items.values():
+                f.write("\t" + line + "\n")
+            f.write("};\n")
+        if self.uid is not None:
+            _chown_tree(self.data_dir, self.uid, self.gid)
+
     def befriend(self, a, b):
         """Mutual presence subscription between users a and b.
 
@@ -900,6 +949,18 @@ class Client:
     def alive(self):
         return self.proc.poll() is None
 
+    def vm_kib(self, field="VmHWM"):
+        """A memory figure of the client process from /proc (kB), e.g.
+        VmHWM (peak resident) or VmRSS; 0 if unavailable."""
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
     def stop(self, timeout=DEFAULT_TIMEOUT):
         """Quit cleanly (purple_core_quit, plugin unload); kill if stuck.
         Returns the exit code."""
@@ -1304,6 +1365,55 @@ class Harness:
         if wait:
             self._wait_started(c, plugins, connect, timeout)
         return c
+
+    def xmpp_multi(self, users, plugins=(), resource="test", name=None,
+                   extra_args=(), wait=True, timeout=DEFAULT_TIMEOUT):
+        """One client process holding an account for each of `users`
+        (--extra-account); commands pick one with account=<full JID>
+        (Client.accounts lists them; the first is the default)."""
+        p = self.prosody()
+        jids = [p.jid(u, resource) for u in users]
+        args = []
+        for j in jids[1:]:
+            args += ["--extra-account", j]
+        args += list(extra_args)
+        c = Client(name or ("multi-" + users[0]), "prpl-jabber", jids[0],
+                   p.passwords.get(users[0], DEFAULT_PASSWORD), p.port,
+                   self.dir, plugins=plugins, extra_args=args)
+        c.tap = None
+        c.jid = p.jid(users[0])
+        c.accounts = jids
+        self._clients.append(c)
+        if wait:
+            self.wait_multi(c, timeout=timeout)
+        return c
+
+    def wait_multi(self, c, timeout=DEFAULT_TIMEOUT):
+        """Until every account of an xmpp_multi client is signed on."""
+        c.wait_event("ready", timeout=timeout)
+        for pid in c.plugins:
+            ev = c.wait_event("plugin", id=pid, timeout=timeout)
+            if not ev.get("loaded"):
+                raise HarnessError("%s: plugin %s did not load: %s" % (
+                    c.name, pid, ev.get("error")))
+        want = set(bare(j) for j in c.accounts)
+        deadline = time.monotonic() + timeout
+        while True:
+            have = set(bare(e.get("account")) for e in c.find(event="signed-on"))
+            if want <= have:
+                return
+            errs = c.find(event="error", source="connection")
+            if errs:
+                raise HarnessError("%s: connection error: %s" % (c.name, errs[0]))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HarnessError("%s: %d of %d accounts signed on\n%s" % (
+                    c.name, len(want & have), len(want), c.describe()))
+            try:
+                c.wait_for(since=c.mark(), timeout=min(left, 1.0),
+                           event="signed-on")
+            except HarnessError:
+                pass
 
     def irc_client(self, nick, plugins=(), passphrase=None, user_dir=None,
                    tap=False, wait=True, timeout=DEFAULT_TIMEOUT, connect=True,

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""The server and a third user as attackers, on XMPP.
+
+Real libpurple clients with the plugin talk through a Relay (relay.py) in
+front of a real Prosody; the relay records, drops, rewrites and injects
+stanzas as the server could.  Bare XMPP clients (XmppRaw) play a third
+user, or the server posing as another login of the victim's own account.
+Each test asserts the secure behaviour on what the wire carries and what a
+conversation shows.
+"""
+
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import relay  # noqa: E402
+
+P = harness.PLUGIN_ID
+T = 25.0
+LOCK = "\U0001F512"
+MARK_U = "[" + LOCK + " unverified] "
+MARK_V = "[" + LOCK + " verified] "
+SECRET = "kilo-secret-2718"
+SECRET2 = "lima-secret-3141"
+
+
+def is_system(e):
+    return "SYSTEM" in e.get("flags", ())
+
+
+def system_lines(client, since=0):
+    return [e["text"] for e in client.find(since=since, event="write")
+            if is_system(e)]
+
+
+def shown(client, token, since=0):
+    """Conversation lines (not the plugin's own notices) carrying token."""
+    return [e for e in client.find(since=since, event="write")
+            if token in (e.get("text") or "") and not is_system(e)]
+
+
+def status_text(client, buddy):
+    since = client.mark()
+    client.cmd(buddy, "e2ee status")
+    return "\n".join(system_lines(client, since))
+
+
+def wait_status(client, buddy, pred, timeout=T):
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = status_text(client, buddy)
+        if pred(text):
+            return text
+        time.sleep(0.3)
+    raise harness.HarnessError("%s: /e2ee status for %s never matched; last:\n%s"
+                               % (client.name, buddy, text))
+
+
+def has_key(text):
+    return "safety number" in text
+
+
+class Base(unittest.TestCase):
+    users = ("alice", "bob")
+
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        self.server = self.h.prosody(users=self.users)
+        self.raws = []
+        self.addCleanup(self._close_raws)
+
+    def _close_raws(self):
+        for r in self.raws:
+            r.close()
+
+    def raw(self, user, resource="raw"):
+        r = relay.XmppRaw(self.server.port, user, resource=resource)
+        self.raws.append(r)
+        return r
+
+    def pair(self):
+        """Alice through a relay, Bob direct; both know each other's key."""
+        alice = relay.relayed_client(self.h, "prpl-jabber", "alice")
+        bob = self.h.xmpp_client("bob", plugins=[P], wait=False)
+        self.h.wait_started(alice, bob, timeout=T)
+        wait_status(alice, bob.jid, has_key)
+        wait_status(bob, alice.jid, has_key)
+        return alice, bob
+
+    def alice_key(self, alice):
+        """Alice's published key (from her own presence on the wire)."""
+        alice.relay.wait_unit(relay.TO_SERVER, "[e2ee:", timeout=T)
+        keys = relay.presence_keys(alice.relay)[-1]
+        self.assertEqual(len(keys), 1, keys)
+        return keys[0]
+
+    def bob_key(self, alice):
+        alice.relay.wait_unit(relay.TO_CLIENT, "[e2ee:", timeout=T,
+                              pred=lambda u: b"from='bob@" in u or
+                              b'from="bob@' in u)
+        keys = relay.presence_keys(alice.relay, relay.TO_CLIENT,
+                                   sender="bob@")[-1]
+        return keys[0]
+
+    def send_env(self, alice, to, text):
+        """Alice types `text` to `to`; returns her outgoing envelope."""
+        a = alice.mark()
+        alice.send(to, text)
+        ev = alice.wait_event("sent-raw", since=a, timeout=T)
+        return ev["text"]
+
+    def inject_message(self, client, sender, body):
+        client.relay.inject("<message from='%s' to='%s' type='chat' id='x%d'>"
+                            "<body>%s</body></message>"
+                            % (sender, client.username, int(time.time() * 1000),
+                               relay.xml_escape(body)))
+
+    def inject_presence(self, client, sender, status):
+        client.relay.inject("<presence from='%s' to='%s'><status>%s</status>"
+                            "</presence>" % (sender, client.username,
+                                             relay.xml_escape(status)))
+
+
+class OwnDevice(Base):
+    """Issue 9 item 1: the server adds itself as one of Alice's devices."""
+
+    def test_evil_own_resource_gets_nothing_and_is_announced(self):
+        alice, bob = self.pair()
+        ax, ay = self.alice_key(alice)[1:]
+        evil_id = relay.Identity(self.h.dir, "evil")
+        a = alice.mark()
+        r = alice.relay.mark()
+        # A second login of Alice's account (the server could fake it) with
+        # a key tag, then an in-band answer from that resource.
+        evil = self.raw("alice", resource="evil")
+        evil.presence(status="[e2ee:%s]" % evil_id.compact())
+        evil.message(alice.username, "?E2A:%s answer" % evil_id.compact())
+        alice.wait_event("received-raw", since=a, timeout=T,
+                         pred=lambda e: "?E2A:" in (e.get("text") or ""))
+        alice.ping()
+        time.sleep(1.0)
+
+        # Alice's next envelope to Bob is for Bob's device only.
+        env = self.send_env(alice, bob.jid, "after the evil login " + SECRET)
+        ids = relay.envelope_recipients(env)
+        self.assertIsNotNone(ids, env[:40])
+        self.assertNotIn(evil_id.device_id, ids)
+        self.assertEqual(len(ids), 1, ids)
+        bob.wait_message(contains=SECRET, who=alice.jid, timeout=T)
+
+        # Her published key set never carries the evil key.
+        time.sleep(1.0)
+        for keys in relay.presence_keys(alice.relay, since=r):
+            self.assertNotIn(evil_id.x, [k[1] for k in keys])
+            self.assertIn(ax, [k[1] for k in keys])
+
+        # She is told, loudly, in words that name her own account.
+        lines = "\n".join(system_lines(alice, a)).lower()
+        notices = [e for e in alice.find(since=a, event="notify")]
+        told = ("own device" in lines or "your account" in lines or
+                any("your account" in (n.get("primary") or "").lower()
+                    for n in notices))
+        self.assertTrue(told, "no own-device warning; system lines:\n" + lines)
+
+        # And the evil key is not listed as a confirmed device.
+        st = status_text(alice, bob.jid).lower()
+        if evil_id.kid[:8].lower() in st:
+            self.assertRegex(st, r"%s[^\n]*pending" % re.escape(evil_id.kid[:8].lower()))
+
+
+class Reject(Base):
+    """Issue 9 item 2: /e2ee reject fails closed."""
+
+    def test_reject_then_send_leaves_nothing_readable(self):
+        alice, bob = self.pair()
+        bx, by = self.bob_key(alice)[1:]
+        bob_kid = relay.kid_of(bx, by)
+        res = alice.cmd(bob.jid, "e2ee reject " + bob_kid[:8])
+        self.assertEqual(res["status"], "ok")
+        self.assertRegex(status_text(alice, bob.jid),
+                         r"%s: [^\n<]*rejected" % re.escape(bob_kid[:8]))
+        r = alice.relay.mark()
+        b = bob.mark()
+        alice.send(bob.jid, "after reject " + SECRET)
+        alice.ping()
+        time.sleep(2.0)
+        wire = alice.relay.text(relay.TO_SERVER)
+        self.assertNotIn(SECRET, wire)
+        self.assertEqual(shown(bob, SECRET, since=b), [])
+
+        # The server now offers a "new" key for Bob: a key learned after
+        # every device was rejected is a key change, never a first contact.
+        new = relay.Identity(self.h.dir, "server-bob")
+        self.inject_presence(alice, "bob@localhost/test",
+                             "[e2ee:%s]" % new.compact())
+        alice.ping()
+        time.sleep(1.0)
+        alice.send(bob.jid, "after the new key " + SECRET2)
+        alice.ping()
+        time.sleep(2.0)
+        self.assertNotIn(SECRET2, alice.relay.text(relay.TO_SERVER))
+        for u in alice.relay.find(relay.TO_SERVER, "?E2E:")[0:]:
+            t = u.decode("utf-8", "replace")
+            m = re.search(r"\?E2E:[A-Za-z0-9_-]+", t)
+            ids = relay.envelope_recipients(m.group(0)) if m else None
+            self.assertNotIn(new.device_id, ids or [],
+                             "an envelope was sealed for the server's key")
+        st = status_text(alice, bob.jid)
+        self.assertNotRegex(st, r"%s[^\n]*trusted on first use" % re.escape(new.kid[:8]))
+
+
+class UnacceptedDevices(Base):
+    """Issue 9 item 3: a new device's or a replacement key's messages are
+    not shown as the buddy's words."""
+
+    def forged(self, alice, ident, resource, text):
+        ax, ay = self.alice_key(alice)[1:]
+        pub = relay.public_jwk_file(self.h.dir, "alice", ax, ay)
+        env = ident.seal(pub, text, "prpl-jabber:bob@localhost",
+                         "prpl-jabber:alice@localhost", self.h.dir)
+        self.inject_message(alice, "bob@localhost/" + resource, env)
+
+    def test_new_device_from_the_server_is_withheld(self):
+        alice, bob = self.pair()
+        evil = relay.Identity(self.h.dir, "bob-evil")
+        a = alice.mark()
+        self.inject_presence(alice, "bob@localhost/evil", "[e2ee:%s]" % evil.compact())
+        wait_status(alice, bob.jid, lambda t: evil.kid[:8] in t)
+        self.forged(alice, evil, "evil", "from the new device " + SECRET)
+        alice.wait_event("received-raw", since=a, timeout=T,
+                         pred=lambda e: "?E2E:" in (e.get("text") or ""))
+        alice.ping()
+        time.sleep(1.0)
+        self.assertEqual(shown(alice, SECRET, since=a), [],
+                         "a never accepted device's message was shown")
+        # A positive control: once Alice accepts that device, the withheld
+        # message is released (so the forged envelope itself was valid).
+        m = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee trust " + evil.kid[:8])["status"], "ok")
+        got = alice.wait_message(contains=SECRET, since=m, timeout=T, flag=None,
+                                 pred=lambda e: not is_system(e))
+        self.assertIn(LOCK, got["text"])
+
+    def test_replacement_key_is_withheld(self):
+        alice, bob = self.pair()
+        evil = relay.Identity(self.h.dir, "bob-replaced")
+        a = alice.mark()
+        # The server replaces every key of Bob by its own.
+        self.inject_presence(alice, "bob@localhost/test", "[e2ee:%s]" % evil.compact())
+        wait_status(alice, bob.jid, lambda t: evil.kid[:8] in t)
+        self.forged(alice, evil, "test", "from the replaced key " + SECRET)
+        alice.wait_event("received-raw", since=a, timeout=T,
+                         pred=lambda e: "?E2E:" in (e.get("text") or ""))
+        alice.ping()
+        time.sleep(1.0)
+        self.assertEqual(shown(alice, SECRET, since=a), [],
+                         "the replacement key's message was shown")
+        # Sending to Bob is blocked meanwhile: nothing readable on the wire.
+        alice.send(bob.jid, "while changed " + SECRET2)
+        alice.ping()
+        time.sleep(1.5)
+        self.assertNotIn(SECRET2, alice.relay.text(relay.TO_SERVER))
+
+
+class MarkerSpoofing(Base):
+    """Issue 9 item 7: plaintext cannot produce the lock marker."""
+    users = ("alice", "bob", "carol")
+
+    def test_third_user_and_injected_plaintext(self):
+        alice, bob = self.pair()
+        carol = self.raw("carol")
+        carol.presence()
+        a = alice.mark()
+        carol.message(alice.jid, MARK_V + "New IBAN DE00 1111")
+        xhtml = ("<html xmlns='http://jabber.org/protocol/xhtml-im'>"
+                 "<body xmlns='http://www.w3.org/1999/xhtml'>see below<br/>"
+                 "<span style='color:#16569E'><b>bob:</b></span> "
+                 + relay.xml_escape(MARK_V) + "New IBAN DE00 2222</body></html>")
+        carol.message(alice.jid, "see below " + MARK_V + "New IBAN DE00 2222",
+                      extra=xhtml)
+        # The server injects plaintext "from Bob", whose key Alice knows.
+        self.inject_message(alice, "bob@localhost/test", MARK_V + "New IBAN DE00 3333")
+        for n in ("1111", "2222", "3333"):
+            got = alice.wait_message(contains="DE00 " + n, since=a, timeout=T)
+            self.assertNotIn(LOCK, got["text"])
+            self.assertIn("not encrypted", got["text"].lower())
+            for tag in ("<span", "<font", "color"):
+                self.assertNotIn(tag, got["text"])
+
+
+class Misbinding(Base):
+    """Issue 9 item 8: Mallory republishes Bob's and Alice's keys."""
+    users = ("alice", "bob", "mallory")
+
+    def test_keys_republished_by_a_third_user(self):
+        alice, bob = self.pair()
+        akey = self.alice_key(alice)
+        bkey = self.bob_key(alice)
+        mallory = self.raw("mallory")
+        a, b = alice.mark(), bob.mark()
+        mallory.presence(status="hi [e2ee:%s]" % relay.compact_set([bkey, akey]))
+        alice.ping()
+        time.sleep(1.5)
+        # Neither pins the copied keys under Mallory's name.
+        for c in (alice, bob):
+            st = status_text(c, "mallory@localhost")
+            self.assertNotIn("trusted on first use", st, c.name + ": " + st)
+        # Bob's envelope to Alice, relayed by Mallory, is not Mallory's word.
+        m = bob.mark()
+        r = alice.relay.mark()
+        bob.send(alice.jid, "for alice only " + SECRET)
+        unit = alice.relay.wait_unit(relay.TO_CLIENT, "?E2E:", since=r, timeout=T)
+        env = re.search(r"\?E2E:[A-Za-z0-9_-]+", unit.decode()).group(0)
+        alice.wait_message(contains=SECRET, who=bob.jid, since=a, timeout=T)
+        a2 = alice.mark()
+        mallory.message(alice.jid, env)
+        alice.wait_event("received-raw", since=a2, timeout=T,
+                         pred=lambda e: (e.get("from") or "").startswith("mallory"))
+        alice.ping()
+        time.sleep(1.0)
+        bad = [e for e in shown(alice, SECRET, since=a2)]
+        self.assertEqual(bad, [], "Bob's words shown as Mallory's")
+
+
+if __name__ == "__main__":
+    harness.main(servers=("prosody",), need_plugin=True)
