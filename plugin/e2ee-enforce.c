@@ -188,6 +188,9 @@ jabber_sending_cb (PurpleConnection *gc, xmlnode **packet, gpointer data)
   to = xmlnode_get_attrib (msg, "to");
   if (to == NULL || g_strcmp0 (type, "groupchat") == 0 || g_strcmp0 (type, "error") == 0)
     return;
+  /* Our envelope in its own element beside the readable sentence. */
+  if (e2ee_xmpp_is_wrapped (msg))
+    return;
   body = xmlnode_get_child (msg, "body");
   if (body == NULL)
     return;

@@ -228,4 +228,16 @@ GPtrArray *e2ee_xmpp_parse_items (xmlnode *items);
 /* jabber-sending-xmlnode: lists E2EE_XMPP_NODE+notify in our disco#info. */
 void e2ee_xmpp_notify_cb (PurpleConnection *gc, xmlnode **packet, gpointer data);
 
+/* ---- e2ee-xmpp-fallback.c: encrypted messages as other clients see them ---- */
+/* Namespace of our element holding the envelope (and of XEP-0380's tag). */
+#define E2EE_XMPP_MSG_NS "urn:purple-e2ee:msg:0"
+void e2ee_xmpp_fallback_connect (PurplePlugin *plugin);
+/* The readable <body> sent beside the envelope. */
+const char *e2ee_xmpp_fallback_text (void);
+/* TRUE if @msg is exactly our form: the envelope in our element, our
+ * sentence as the only body, no XHTML-IM or subject. */
+gboolean e2ee_xmpp_is_wrapped (xmlnode *msg);
+/* An incoming message with our element: its body becomes the envelope. */
+void e2ee_xmpp_unwrap (xmlnode *msg);
+
 G_END_DECLS

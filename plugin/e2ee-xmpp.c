@@ -465,7 +465,11 @@ receiving_xmlnode_cb (PurpleConnection *gc, xmlnode **packet, gpointer data)
     return;
   node = *packet;
   if (g_strcmp0 (node->name, "message") == 0)
-    consumed = handle_event (gc, node);
+    {
+      consumed = handle_event (gc, node);
+      if (!consumed)
+        e2ee_xmpp_unwrap (node);
+    }
   else if (g_strcmp0 (node->name, "iq") == 0
            && (id = xmlnode_get_attrib (node, "id")) != NULL && pending != NULL
            && (g_strcmp0 (xmlnode_get_attrib (node, "type"), "result") == 0
@@ -556,6 +560,7 @@ e2ee_xmpp_connect (PurplePlugin *plugin)
                          PURPLE_CALLBACK (signed_off_cb), NULL);
   purple_signal_connect (purple_connections_get_handle (), "signing-on", plugin,
                          PURPLE_CALLBACK (signing_on_cb), NULL);
+  e2ee_xmpp_fallback_connect (plugin);
   if (jabber == NULL)
     return;
   purple_signal_connect (jabber, "jabber-receiving-xmlnode", plugin,

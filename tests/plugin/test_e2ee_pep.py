@@ -8,6 +8,7 @@ mod_pep on 127.0.0.1.
 
 import os
 import re
+import subprocess
 import sys
 import time
 import unittest
@@ -50,6 +51,43 @@ def server_store(server):
             with open(os.path.join(root, f), "rb") as fh:
                 text += fh.read().decode("utf-8", "replace")
     return text
+
+
+# A plain XMPP client (Debian's python3-slixmpp): signs in, prints every
+# message stanza it receives as one line of XML, leaves after the first
+# one with a body or after a bound.
+PLAIN_CLIENT = r"""
+import asyncio, sys, slixmpp
+jid, password, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+x = slixmpp.ClientXMPP(jid, password)
+x["feature_mechanisms"].unencrypted_plain = True
+def start(event):
+    x.send_presence()
+    print("READY", flush=True)
+def message(msg):
+    print("STANZA " + str(msg).replace("\n", " "), flush=True)
+    if msg["body"]:
+        x.disconnect()
+x.add_event_handler("session_start", start)
+x.add_event_handler("message", message)
+x.add_event_handler("disconnected", lambda e: x.loop.stop())
+x.connect(("127.0.0.1", port), disable_starttls=True, force_starttls=False)
+x.loop.call_later(15, x.loop.stop)
+x.loop.run_forever()
+"""
+
+
+def plain_client_stanzas(server, user, timeout=30):
+    python = "/usr/bin/python3"
+    r = subprocess.run([python, "-c", PLAIN_CLIENT, server.jid(user, "plain"),
+                        server.passwords[user], str(server.port)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    out = r.stdout.decode("utf-8", "replace")
+    if "READY" not in out:
+        raise harness.HarnessError("slixmpp did not sign in:\n" + out[-3000:])
+    return [l[7:] for l in out.splitlines() if l.startswith("STANZA ")]
+
 
 
 class PepBase(unittest.TestCase):
@@ -137,6 +175,36 @@ class PushedChange(PepBase):
         self.assertIn("bob@localhost", line["text"])
         self.assertIn("PEP key list of bob@localhost: 2 key(s)",
                       alice.debug_log())
+
+
+class Fallback(PepBase):
+    def test_plain_client_sees_the_sentence_not_base64(self):
+        if not os.path.exists("/usr/lib/python3/dist-packages/slixmpp"):
+            self.skipTest("python3-slixmpp is not installed")
+        bob = self.client("bob")
+        bob.stop()
+        self.h._clients.remove(bob)
+        alice = self.client("alice")
+        a = alice.mark()
+        alice.send(bob.jid, "<b>bold</b> words " + SECRET)
+        raw = alice.wait_event("sent-raw", since=a, timeout=T)
+        self.assertTrue(raw["text"].startswith("?E2E:"), raw["text"][:80])
+        time.sleep(1)
+        # Bob on a client without the plugin: the offline message.
+        stanzas = [st for st in plain_client_stanzas(self.server, "bob")
+                   if "<body" in st]
+        self.assertEqual(len(stanzas), 1, stanzas)
+        st = stanzas[0]
+        body = re.search(r"<body>(.*?)</body>", st, re.S).group(1)
+        self.assertIn("end-to-end encrypted with purple-e2ee", body)
+        self.assertNotIn("?E2E:", body)
+        self.assertNotIn(SECRET, st)
+        self.assertRegex(st, r'<encryption[^>]*xmlns="urn:xmpp:eme:0"')
+        self.assertRegex(st, r'namespace="urn:purple-e2ee:msg:0"')
+        self.assertRegex(st, r'<encrypted xmlns="urn:purple-e2ee:msg:0">\?E2E:')
+        self.assertNotIn("xhtml-im", st)
+        self.assertNotIn(SECRET, self.server.log_text())
+        self.assertNotIn(SECRET, server_store(self.server))
 
 
 class CleanPresence(PepBase):
