@@ -116,6 +116,8 @@ e2ee_records_make_key (const guint8 *x, const guint8 *y, const guint8 *d, guint 
                    "keyring: a stored key has invalid capabilities %u", caps);
       return NULL;
     }
+  if (e2ee_key_get_caps (key) == caps)
+    return g_steal_pointer (&key);
   return e2ee_key_with_caps (key, (guint8) caps);
 }
 
