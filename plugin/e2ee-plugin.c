@@ -94,12 +94,22 @@ e2ee_plugin_save_now (void)
     }
 }
 
-static void
-context_changed_cb (E2eeContext *ctx, gpointer user_data)
+/* Committed now, before the envelope leaves or the message is shown (the
+ * session calls this before it returns them, and withholds them when the
+ * commit fails). */
+static gboolean
+context_commit_cb (E2eeContext *ctx, gpointer user_data, GError **error)
 {
-  /* Committed now, before the envelope leaves or the message is shown
-   * (the session calls this before it returns them). */
-  e2ee_plugin_save_now ();
+  if (state.save_timer != 0)
+    {
+      purple_timeout_remove (state.save_timer);
+      state.save_timer = 0;
+    }
+  if (e2ee_keyring_save (e2ee_context_get_keyring (ctx), error))
+    return TRUE;
+  purple_debug_error (E2EE_DEBUG_CAT, "saving the keyring failed: %s\n",
+                      error && *error ? (*error)->message : "?");
+  return FALSE;
 }
 
 /* The name others know this account by, which the key derivation binds:
@@ -225,7 +235,7 @@ activate (E2eeKeyring *keyring)
   state.ctx = e2ee_context_new (keyring);
   e2ee_context_set_default_policy (state.ctx, e2ee_prefs_get_policy ());
   e2ee_context_set_padding (state.ctx, e2ee_prefs_get_pad_block ());
-  e2ee_context_set_changed_func (state.ctx, context_changed_cb, NULL);
+  e2ee_context_set_commit_func (state.ctx, context_commit_cb, NULL);
   set_inactive (NULL);
   purple_debug_info (E2EE_DEBUG_CAT, "keyring open (%s)\n",
                      e2ee_keyring_is_protected (keyring) ? "protected" : "not protected");

@@ -274,12 +274,15 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
   replay_record (dev, e2ee_envelope_get_counter (env));
   dev->last_seen = g_get_real_time () / G_USEC_PER_SEC;
   buddy->had_encrypted = TRUE;
+  /* The replay state is on disk before the text is shown: a message shown
+   * once is never shown again, even after a crash right now. */
+  if (!e2ee_session_commit (ctx, &error))
+    goto fail;
   result->kind = E2EE_RECV_MESSAGE;
   result->plaintext = (char *) plaintext;
   plaintext = NULL;
   result->sender_trust = dev->trust;
   result->sender_kid = g_strdup (e2ee_key_get_kid (dev->key));
-  notify_changed (ctx);
   return;
 
 fail:

@@ -16,6 +16,8 @@ struct _E2eeContext {
   gsize pad_block;
   E2eeChangedFunc changed;
   gpointer changed_data;
+  E2eeCommitFunc commit;
+  gpointer commit_data;
   E2eeReassembler *reassembler;
   /* Cipher handles keyed by the 32-byte direction key they hold: opening
    * a handle costs several times a short message, so a conversation
@@ -61,5 +63,8 @@ char *e2ee_session_conv_key (const E2eeAccountRecord *account, const char *buddy
 gboolean e2ee_session_is_own (const E2eeAccountRecord *account, const char *buddy);
 gboolean e2ee_session_check_name (const char *name, GError **error);
 void e2ee_session_notify_changed (E2eeContext *ctx);
+/* Makes the last change durable through the host's commit func (or just
+ * notifies the changed func); FALSE with *error when the host could not. */
+gboolean e2ee_session_commit (E2eeContext *ctx, GError **error);
 
 G_END_DECLS

@@ -85,10 +85,38 @@ e2ee_context_set_changed_func (E2eeContext *ctx, E2eeChangedFunc func, gpointer 
 }
 
 void
+e2ee_context_set_commit_func (E2eeContext *ctx, E2eeCommitFunc func, gpointer user_data)
+{
+  ctx->commit = func;
+  ctx->commit_data = user_data;
+}
+
+gboolean
+e2ee_session_commit (E2eeContext *ctx, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (ctx->commit == NULL)
+    {
+      if (ctx->changed)
+        ctx->changed (ctx, ctx->changed_data);
+      return TRUE;
+    }
+  if (ctx->commit (ctx, ctx->commit_data, &local))
+    return TRUE;
+  if (local == NULL)
+    local = g_error_new_literal (E2EE_ERROR, E2EE_ERROR_KEYRING_IO,
+                                 "the keyring could not be saved");
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+/* For changes whose failure to persist only loses a decision the user is
+ * told about elsewhere: the error is dropped here. */
+void
 e2ee_session_notify_changed (E2eeContext *ctx)
 {
-  if (ctx->changed)
-    ctx->changed (ctx, ctx->changed_data);
+  (void) e2ee_session_commit (ctx, NULL);
 }
 #define notify_changed e2ee_session_notify_changed
 #define trust_is_usable e2ee_session_trust_usable
@@ -379,7 +407,9 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
   pieces = budget ? e2ee_fragment_split (armored, budget, error)
                   : g_strdupv ((char *[]) { armored, NULL });
   g_free (armored);
-  notify_changed (ctx); /* the counter moved */
+  /* The counter moved: it is on disk before any piece leaves. */
+  if (pieces != NULL && !e2ee_session_commit (ctx, error))
+    g_clear_pointer (&pieces, g_strfreev);
   return pieces;
 }
 

@@ -37,6 +37,18 @@ typedef void (*E2eeChangedFunc) (E2eeContext *ctx, gpointer user_data);
 void e2ee_context_set_changed_func (E2eeContext *ctx, E2eeChangedFunc func,
                                     gpointer user_data);
 
+/* The durable form of the above: called (instead of the changed func) after
+ * every state change, and it must have made the change durable when it
+ * returns TRUE.  When it returns FALSE (with *error set), the operation
+ * that made the change fails closed: e2ee_context_encrypt() returns NULL
+ * (nothing may leave whose counter is not on disk) and
+ * e2ee_context_receive() reports E2EE_RECV_ERROR with that error instead of
+ * the plaintext (a message whose replay state is not on disk is not shown,
+ * so it can never be shown twice). */
+typedef gboolean (*E2eeCommitFunc) (E2eeContext *ctx, gpointer user_data, GError **error);
+void e2ee_context_set_commit_func (E2eeContext *ctx, E2eeCommitFunc func,
+                                   gpointer user_data);
+
 /* Names: buddy and account names must be non-empty UTF-8 of at most
  * E2EE_NAME_MAX bytes without control characters; every function below
  * refuses others (E2EE_ERROR_NAME, or the failing result value) and never

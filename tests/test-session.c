@@ -506,6 +506,68 @@ test_persistence (void)
   g_rmdir (dir);
 }
 
+/* A host that cannot make a change durable stops it leaving or being shown. */
+static gboolean
+commit_maybe (E2eeContext *ctx, gpointer data, GError **error)
+{
+  gboolean *fail = data;
+
+  if (!*fail)
+    return TRUE;
+  g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO, "disk full (test)");
+  return FALSE;
+}
+
+static void
+test_commit_fails_closed (void)
+{
+  Peer *alice = peer_new ("alice@localhost");
+  Peer *bob = peer_new ("bob@localhost");
+  gboolean alice_fails = TRUE, bob_fails = FALSE;
+  GError *error = NULL;
+  E2eeRecvResult r;
+  char **pieces, **first;
+
+  g_assert_cmpint (introduce (bob, alice), ==, E2EE_LEARN_FIRST_CONTACT);
+  g_assert_cmpint (introduce (alice, bob), ==, E2EE_LEARN_FIRST_CONTACT);
+  e2ee_context_set_commit_func (alice->ctx, commit_maybe, &alice_fails);
+  e2ee_context_set_commit_func (bob->ctx, commit_maybe, &bob_fails);
+
+  /* Sender: the counter could not be saved, so nothing is returned to send. */
+  pieces = e2ee_context_encrypt (alice->ctx, alice->account, bob->name, "secret one", 0, &error);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO);
+  g_assert_null (pieces);
+  g_clear_error (&error);
+  alice_fails = FALSE;
+  first = send_text (alice, bob->name, "secret one", 0);
+
+  /* Receiver: the replay state could not be saved, so the text is not shown. */
+  bob_fails = TRUE;
+  deliver (bob, alice->name, first[0], &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_ERROR);
+  g_assert_error (r.error, E2EE_ERROR, E2EE_ERROR_KEYRING_IO);
+  g_assert_null (r.plaintext);
+  e2ee_recv_result_clear (&r);
+
+  /* Once saving works again messages flow, and the one refused is never
+   * shown later (it counts as seen: shown at most once). */
+  bob_fails = FALSE;
+  pieces = send_text (alice, bob->name, "secret two", 0);
+  deliver (bob, alice->name, pieces[0], &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  g_assert_cmpstr (r.plaintext, ==, "secret two");
+  e2ee_recv_result_clear (&r);
+  deliver (bob, alice->name, first[0], &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_ERROR);
+  g_assert_null (r.plaintext);
+  e2ee_recv_result_clear (&r);
+
+  g_strfreev (pieces);
+  g_strfreev (first);
+  peer_free (alice);
+  peer_free (bob);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -519,5 +581,6 @@ main (int argc, char **argv)
   g_test_add_func ("/session/counter-after-restore", test_counter_after_restore);
   g_test_add_func ("/session/padding", test_padding);
   g_test_add_func ("/session/persistence", test_persistence);
+  g_test_add_func ("/session/commit-fails-closed", test_commit_fails_closed);
   return g_test_run ();
 }
