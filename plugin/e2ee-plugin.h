@@ -239,5 +239,15 @@ const char *e2ee_xmpp_fallback_text (void);
 gboolean e2ee_xmpp_is_wrapped (xmlnode *msg);
 /* An incoming message with our element: its body becomes the envelope. */
 void e2ee_xmpp_unwrap (xmlnode *msg);
+/* Sends @node on @gc's raw path (no message signals). */
+gboolean e2ee_xmpp_send_node (PurpleConnection *gc, xmlnode *node);
+
+/* ---- e2ee-xmpp-carbons.c: Message Carbons (XEP-0280) ---- */
+void e2ee_xmpp_carbons_enable (PurpleAccount *account);
+/* jabber-receiving-xmlnode on a <message>: FALSE if it is no carbon copy;
+ * else TRUE with *@packet replaced by the copied message (a buddy's
+ * message to another of our resources) or freed and NULL (our own sent
+ * copy, shown as ours; a forged copy, dropped). */
+gboolean e2ee_xmpp_carbons_handle (PurpleConnection *gc, xmlnode **packet);
 
 G_END_DECLS

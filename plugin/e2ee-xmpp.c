@@ -109,8 +109,8 @@ own_bare (PurpleAccount *account)
 }
 
 /* Sends @node as it is (the prpl's raw path: no message signals). */
-static gboolean
-send_node (PurpleConnection *gc, xmlnode *node)
+gboolean
+e2ee_xmpp_send_node (PurpleConnection *gc, xmlnode *node)
 {
   PurplePlugin *prpl = purple_connection_get_prpl (gc);
   PurplePluginProtocolInfo *info = prpl != NULL ? PURPLE_PLUGIN_PROTOCOL_INFO (prpl) : NULL;
@@ -145,7 +145,7 @@ send_request (PurpleAccount *account, xmlnode *iq, ReqKind kind, const char *bud
     }
   id = g_strdup_printf ("e2ee-%u-%s", ++next_id, kind == REQ_PUBLISH ? "pub" : "get");
   xmlnode_set_attrib (iq, "id", id);
-  if (!send_node (gc, iq))
+  if (!e2ee_xmpp_send_node (gc, iq))
     {
       g_free (id);
       return FALSE;
@@ -466,6 +466,9 @@ receiving_xmlnode_cb (PurpleConnection *gc, xmlnode **packet, gpointer data)
   node = *packet;
   if (g_strcmp0 (node->name, "message") == 0)
     {
+      /* A carbon copy: its inner message, or nothing, goes on. */
+      if (e2ee_xmpp_carbons_handle (gc, packet) && (node = *packet) == NULL)
+        return;
       consumed = handle_event (gc, node);
       if (!consumed)
         e2ee_xmpp_unwrap (node);
@@ -508,6 +511,7 @@ e2ee_xmpp_publish (PurpleAccount *account)
    * first) from their items. */
   fetch (account, record->name, FALSE);
   publish (account);
+  e2ee_xmpp_carbons_enable (account);
 }
 
 static void

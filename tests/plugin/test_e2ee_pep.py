@@ -207,6 +207,49 @@ class Fallback(PepBase):
         self.assertNotIn(SECRET, server_store(self.server))
 
 
+class Carbons(unittest.TestCase):
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        self.server = self.h.prosody(users=("alice", "bob"),
+                                     extra_modules=("pep", "carbons"))
+
+    def test_copies_on_the_other_device(self):
+        bob = self.h.xmpp_client("bob", plugins=[P], passphrase="b")
+        alice = self.h.xmpp_client("alice", plugins=[P], passphrase="a")
+        wait_debug(alice, "PEP key list of bob@localhost: 1 key(s)")
+        wait_debug(bob, "PEP key list of alice@localhost: 1 key(s)")
+        m = bob.mark()
+        alice2 = self.h.xmpp_client("alice", plugins=[P], passphrase="a2",
+                                    resource="work", name="alice2")
+        wait_debug(alice2, "PEP key list of bob@localhost: 1 key(s)")
+        wait_system(bob, "NEW DEVICE", since=m)
+        self.assertEqual(bob.cmd(alice.jid, "e2ee trust")["status"], "ok")
+        # Alice writes from her first device; Bob answers that resource.
+        m2 = alice2.mark()
+        m = bob.mark()
+        alice.send(bob.jid, "from my first device " + SECRET)
+        bob.wait_message(MARK_U + "from my first device " + SECRET,
+                         since=m, timeout=T)
+        # Her other device is told she sent something, never shown it as
+        # Bob's words.
+        wait_system(alice2, "from another device of yours", since=m2)
+        self.assertFalse([e for e in alice2.writes(since=m2, flag="RECV")
+                          if SECRET in e["text"]])
+        m2 = alice2.mark()
+        a = alice.mark()
+        bob.send(alice.jid, "answer to the first device")
+        alice.wait_message(MARK_U + "answer to the first device", since=a,
+                           timeout=T)
+        # the copy of Bob's answer reaches the other device, decrypted
+        got = alice2.wait_message(MARK_U + "answer to the first device",
+                                  since=m2, timeout=T)
+        self.assertEqual(harness.bare(got["who"]), bob.jid)
+        self.assertIn("<received xmlns='urn:xmpp:carbons:2'",
+                      self.server.log_text().replace('"', "'"))
+        self.assertNotIn(SECRET, self.server.log_text())
+
+
 class CleanPresence(PepBase):
     def test_presence_on_the_wire_carries_no_key_tag(self):
         bob = self.client("bob")
