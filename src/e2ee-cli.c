@@ -593,7 +593,8 @@ print_help (void)
                    "                                           stdin -> armored envelope\n"
                    "  open --private FILE --public FILE --account ID --peer ID\n"
                    "                                           armored envelope -> stdout\n"
-                   "  keyring show [FILE]                      summary of a keyring\n\n"
+                   "  keyring show [FILE]                      summary of a keyring\n"
+                   "  keyring export|import ...                backup without session state\n\n"
                    "Every command accepts --help.\n"));
 }
 
