@@ -6,6 +6,7 @@ Real libpurple clients with the built plugin against a real Prosody with
 mod_pep on 127.0.0.1.
 """
 
+import base64
 import os
 import re
 import subprocess
@@ -23,6 +24,11 @@ MARK_U = "[\U0001F512 unverified] "
 SECRET = "pep-secret-2718"
 STATUS_TAG = "[e2ee:"
 NODE = "urn:purple-e2ee:keys:0"
+# A compact key set (version 1, caps v1, x, y) holding the P-256 base point.
+P256_G_COMPACT = base64.urlsafe_b64encode(bytes([1, 1]) + bytes.fromhex(
+    "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296"
+    "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5")
+).decode().rstrip("=")
 
 
 def wait_debug(client, text, timeout=T):
@@ -87,6 +93,39 @@ def plain_client_stanzas(server, user, timeout=30):
     if "READY" not in out:
         raise harness.HarnessError("slixmpp did not sign in:\n" + out[-3000:])
     return [l[7:] for l in out.splitlines() if l.startswith("STANZA ")]
+
+
+
+# A plain XMPP client that sends raw stanzas after sign-on, then leaves:
+# the other side of an attack, or a server rewriting what it stores.
+RAW_SENDER = r"""
+import sys, slixmpp
+jid, password, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+stanzas = sys.argv[4:]
+x = slixmpp.ClientXMPP(jid, password)
+x["feature_mechanisms"].unencrypted_plain = True
+def start(event):
+    for st in stanzas:
+        x.send_raw(st)
+    print("SENT", flush=True)
+    x.loop.call_later(2, x.disconnect)
+x.add_event_handler("session_start", start)
+x.add_event_handler("disconnected", lambda e: x.loop.stop())
+x.connect(("127.0.0.1", port), disable_starttls=True, force_starttls=False)
+x.loop.call_later(15, x.loop.stop)
+x.loop.run_forever()
+"""
+
+
+def raw_sender(server, user, *stanzas, resource="raw", timeout=30):
+    r = subprocess.run(["/usr/bin/python3", "-c", RAW_SENDER,
+                        server.jid(user, resource), server.passwords[user],
+                        str(server.port)] + list(stanzas),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    out = r.stdout.decode("utf-8", "replace")
+    if "SENT" not in out:
+        raise harness.HarnessError("slixmpp did not sign in:\n" + out[-3000:])
 
 
 
@@ -248,6 +287,63 @@ class Carbons(unittest.TestCase):
         self.assertIn("<received xmlns='urn:xmpp:carbons:2'",
                       self.server.log_text().replace('"', "'"))
         self.assertNotIn(SECRET, self.server.log_text())
+
+
+class Adversarial(PepBase):
+    def setUp(self):
+        super().setUp()
+        if not os.path.exists("/usr/lib/python3/dist-packages/slixmpp"):
+            self.skipTest("python3-slixmpp is not installed")
+
+    def test_rewritten_pep_item_is_a_key_change_that_blocks(self):
+        bob = self.client("bob")
+        alice = self.client("alice")
+        wait_debug(alice, "PEP key list of bob@localhost: 1 key(s)")
+        kid = re.search(r"<item id='([^']+)'><keys xmlns='%s'>" % NODE,
+                        bob.debug_log()).group(1)
+        bob.stop()
+        self.h._clients.remove(bob)
+        # Bob's stored item is replaced, as a server could do, by a key
+        # that is not his (the P-256 base point, a valid public key).
+        a = alice.mark()
+        raw_sender(self.server, "bob",
+                   "<iq type='set' id='x1'><pubsub xmlns='http://jabber.org/"
+                   "protocol/pubsub'><publish node='%s'><item id='%s'><keys "
+                   "xmlns='%s'>%s</keys></item></publish></pubsub></iq>"
+                   % (NODE, kid, NODE, P256_G_COMPACT))
+        line = wait_system(alice, "CHANGED", since=a)
+        self.assertIn("bob@localhost", line["text"])
+        self.assertIn("BLOCKED", line["text"])
+        a = alice.mark()
+        alice.send(bob.jid, "not for the new key " + SECRET)
+        wait_system(alice, "NOT sent", since=a)
+        self.assertNotIn(SECRET, self.server.log_text())
+
+    def test_forged_carbon_copy_is_dropped(self):
+        bob = self.client("bob")
+        alice = self.client("alice")
+        wait_debug(alice, "PEP key list of bob@localhost: 1 key(s)")
+        a = alice.mark()
+        # Bob claims Alice sent him something from another device, and
+        # wraps a message as if the server had copied it.
+        raw_sender(self.server, "bob",
+                   "<message to='alice@localhost/test' type='chat'><sent "
+                   "xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:"
+                   "forward:0'><message from='alice@localhost/x' to='bob@"
+                   "localhost' type='chat'><body>forged-sent-1</body></message>"
+                   "</forwarded></sent></message>",
+                   "<message to='alice@localhost/test' type='chat'><received "
+                   "xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:"
+                   "forward:0'><message from='mallory@localhost/x' to='alice@"
+                   "localhost' type='chat'><body>forged-recv-2</body></message>"
+                   "</forwarded></received></message>",
+                   "<message to='alice@localhost/test' type='chat'>"
+                   "<body>control-3</body></message>")
+        alice.wait_message(contains="control-3", timeout=T, since=a)
+        texts = " ".join(e.get("text") or "" for e in alice.writes(since=a))
+        self.assertNotIn("forged-sent-1", texts)
+        self.assertNotIn("forged-recv-2", texts)
+        self.assertIn("dropped a carbon copy", alice.debug_log())
 
 
 class CleanPresence(PepBase):
