@@ -61,6 +61,14 @@ def wait_status(client, buddy, pred, timeout=T):
                                % (client.name, buddy, text))
 
 
+def envelope_element(body):
+    """An armored envelope goes both in <body> (as version 1 sent it) and
+    in the element the plugin now carries it in, so either reads it."""
+    if body.startswith("?E2E:"):
+        return "<encrypted xmlns='urn:purple-e2ee:msg:0'>%s</encrypted>" % body
+    return ""
+
+
 def has_key(text):
     return "safety number" in text
 
@@ -117,9 +125,9 @@ class Base(unittest.TestCase):
 
     def inject_message(self, client, sender, body):
         client.relay.inject("<message from='%s' to='%s' type='chat' id='x%d'>"
-                            "<body>%s</body></message>"
+                            "<body>%s</body>%s</message>"
                             % (sender, client.username, int(time.time() * 1000),
-                               relay.xml_escape(body)))
+                               relay.xml_escape(body), envelope_element(body)))
 
     def inject_presence(self, client, sender, status):
         client.relay.inject("<presence from='%s' to='%s'><status>%s</status>"
@@ -268,6 +276,93 @@ class UnacceptedDevices(Base):
         self.assertNotIn(SECRET2, alice.relay.text(relay.TO_SERVER))
 
 
+class VerifyAll(Base):
+    """Issue 9 item 9: /e2ee verify all never verifies an injected device."""
+
+    def test_verify_all_skips_the_injected_device(self):
+        alice, bob = self.pair()
+        bx, by = self.bob_key(alice)[1:]
+        real = relay.kid_of(bx, by)[:8]
+        evil = relay.Identity(self.h.dir, "bob-injected")
+        self.inject_presence(alice, "bob@localhost/evil", "[e2ee:%s]" % evil.compact())
+        wait_status(alice, bob.jid, lambda t: evil.kid[:8] in t)
+        a = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee verify all")["status"], "ok")
+        said = "\n".join(system_lines(alice, a)).lower()
+        st = status_text(alice, bob.jid)
+
+        def state(kid):
+            m = re.search(r"device %s: ([^<\n]*)" % re.escape(kid), st)
+            self.assertIsNotNone(m, st)
+            return m.group(1).replace("not verified", "")
+        self.assertIn("verified", state(real))
+        self.assertNotIn("verified", state(evil.kid[:8]))
+        # And the user is asked to compare each number in full (60 digits).
+        self.assertTrue("60" in said or "in full" in said,
+                        "verify all does not ask to compare the whole number: "
+                        + said)
+
+
+class Persistence(Base):
+    """Issue 9 items 11 and 12, as far as they show end to end."""
+
+    def test_replay_after_a_kill_is_not_shown_again(self):
+        alice, bob = self.pair()
+        r = alice.relay.mark()
+        a = alice.mark()
+        bob.send(alice.jid, "once only " + SECRET)
+        unit = alice.relay.wait_unit(relay.TO_CLIENT, "?E2E:", since=r, timeout=T)
+        alice.wait_message(contains=SECRET, who=bob.jid, since=a, timeout=T)
+        # Killed at once, inside any save delay.
+        os.killpg(alice.proc.pid, 9)
+        alice.proc.wait(timeout=10)
+        alice.stop(timeout=1)
+        self.h._clients.remove(alice)
+        again = relay.relayed_client(self.h, "prpl-jabber", "alice",
+                                     user_dir=alice.user_dir, name="alice-again")
+        self.h.wait_started(again, timeout=T)
+        again.relay.wait_unit(relay.TO_SERVER, "[e2ee:", timeout=T)
+        m = again.mark()
+        again.relay.inject(unit)
+        again.wait_event("received-raw", since=m, timeout=T,
+                         pred=lambda e: "?E2E:" in (e.get("text") or ""))
+        again.ping()
+        time.sleep(1.0)
+        self.assertEqual(shown(again, SECRET, since=m), [],
+                         "a replayed envelope was shown again after the restart")
+
+    def test_two_clients_on_one_keyring_keep_a_reject(self):
+        alice, bob = self.pair()
+        alice2 = self.h.xmpp_client("alice", resource="second", name="alice2",
+                                    user_dir=alice.user_dir, plugins=[P],
+                                    timeout=T)
+        wait_status(alice2, bob.jid, has_key)
+        bx, by = self.bob_key(alice)[1:]
+        kid = relay.kid_of(bx, by)[:8]
+        self.assertEqual(alice.cmd(bob.jid, "e2ee reject " + kid)["status"], "ok")
+        self.assertRegex(status_text(alice, bob.jid), r"%s: [^\n<]*rejected" % kid)
+        # The other client on the same keyring saves after the reject.
+        bob.send("alice@localhost/second", "to the second client")
+        time.sleep(2.0)
+        alice2.stop()
+        alice.stop()
+        self.h._clients.remove(alice)
+        self.h._clients.remove(alice2)
+        third = self.h.xmpp_client("alice", resource="third", name="alice3",
+                                   user_dir=alice.user_dir, plugins=[P],
+                                   timeout=T)
+        st = wait_status(third, bob.jid, has_key)
+        self.assertRegex(st, r"%s: [^\n<]*rejected" % kid,
+                         "the reject was undone by the other client's save")
+        m = third.mark()
+        bob.send("alice@localhost/third", "after the reject " + SECRET)
+        third.wait_event("received-raw", since=m, timeout=T,
+                         pred=lambda e: "?E2E:" in (e.get("text") or ""))
+        third.ping()
+        time.sleep(1.0)
+        self.assertEqual(shown(third, SECRET, since=m), [])
+
+
 class MarkerSpoofing(Base):
     """Issue 9 item 7: plaintext cannot produce the lock marker."""
     users = ("alice", "bob", "carol")
@@ -319,7 +414,7 @@ class Misbinding(Base):
         env = re.search(r"\?E2E:[A-Za-z0-9_-]+", unit.decode()).group(0)
         alice.wait_message(contains=SECRET, who=bob.jid, since=a, timeout=T)
         a2 = alice.mark()
-        mallory.message(alice.jid, env)
+        mallory.message(alice.jid, env, extra=envelope_element(env))
         alice.wait_event("received-raw", since=a2, timeout=T,
                          pred=lambda e: (e.get("from") or "").startswith("mallory"))
         alice.ping()
