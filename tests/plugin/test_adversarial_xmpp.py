@@ -331,6 +331,30 @@ class Persistence(Base):
         self.assertEqual(shown(again, SECRET, since=m), [],
                          "a replayed envelope was shown again after the restart")
 
+    def test_recovery_makes_a_new_identity(self):
+        alice = self.h.xmpp_client("alice", plugins=[P], timeout=T)
+
+        def own_device(c):
+            m = re.search(r"Your device key for [^:]*: device (\S{8})",
+                          status_text(c, "bob@localhost"))
+            self.assertIsNotNone(m)
+            return m.group(1)
+        old = own_device(alice)
+        time.sleep(1.0)   # any pending save
+        alice.stop()
+        # SECURITY.md's recovery step: move the keyring files away (a
+        # backup copy left beside them must not bring the identity back).
+        kdir = os.path.join(alice.user_dir, "purple-e2ee")
+        away = os.path.join(self.h.dir, "moved-away")
+        os.makedirs(away)
+        for f in os.listdir(kdir):
+            if f.startswith("keyring.sqlite") or f == "keyring.json":
+                os.rename(os.path.join(kdir, f), os.path.join(away, f))
+        self.assertTrue(os.listdir(away), "no keyring file found")
+        again = self.h.restart(alice, plugins=[P], timeout=T)
+        self.assertNotEqual(own_device(again), old,
+                            "the old identity came back after the recovery step")
+
     def test_two_clients_on_one_keyring_keep_a_reject(self):
         alice, bob = self.pair()
         alice2 = self.h.xmpp_client("alice", resource="second", name="alice2",
@@ -341,12 +365,15 @@ class Persistence(Base):
         kid = relay.kid_of(bx, by)[:8]
         self.assertEqual(alice.cmd(bob.jid, "e2ee reject " + kid)["status"], "ok")
         self.assertRegex(status_text(alice, bob.jid), r"%s: [^\n<]*rejected" % kid)
-        # The other client on the same keyring saves after the reject.
-        bob.send("alice@localhost/second", "to the second client")
-        time.sleep(2.0)
-        alice2.stop()
+        time.sleep(1.0)
         alice.stop()
         self.h._clients.remove(alice)
+        # The other client on the same keyring saves last, after the reject.
+        m = alice2.mark()
+        bob.send("alice@localhost/second", "to the second client")
+        alice2.wait_event("received-raw", since=m, timeout=T)
+        time.sleep(1.0)
+        alice2.stop()
         self.h._clients.remove(alice2)
         third = self.h.xmpp_client("alice", resource="third", name="alice3",
                                    user_dir=alice.user_dir, plugins=[P],
