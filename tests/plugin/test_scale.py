@@ -157,6 +157,9 @@ class Scale(unittest.TestCase):
             dbg = c.debug_log()
             self.assertNotIn("Cannot allocate memory", dbg, c.name)
             self.assertTrue(c.alive(), c.name + " died")
+            with open(c.stderr_path, errors="replace") as f:
+                err = f.read()
+            self.assertNotIn("AddressSanitizer", err, c.name)
         hwm_alice = alice.vm_kib("VmHWM")
         hwm_groups = max(c.vm_kib("VmHWM") for c in procs)
         report("%s%d buddies of one account; %d processes of up to %d accounts; "
