@@ -286,9 +286,16 @@ class VerifyAll(Base):
         evil = relay.Identity(self.h.dir, "bob-injected")
         self.inject_presence(alice, "bob@localhost/evil", "[e2ee:%s]" % evil.compact())
         wait_status(alice, bob.jid, lambda t: evil.kid[:8] in t)
+        # What the user is shown before verifying: every device's whole
+        # number, and that all of it must be compared.
         a = alice.mark()
-        self.assertEqual(alice.cmd(bob.jid, "e2ee verify all")["status"], "ok")
+        self.assertEqual(alice.cmd(bob.jid, "e2ee verify")["status"], "ok")
         said = "\n".join(system_lines(alice, a)).lower()
+        numbers = re.findall(r"device (\S{8}): ((?:\d{5} ){11}\d{5})",
+                             "\n".join(system_lines(alice, a)))
+        self.assertEqual(sorted(k for k, _ in numbers),
+                         sorted([real, evil.kid[:8]]), said)
+        self.assertEqual(alice.cmd(bob.jid, "e2ee verify all")["status"], "ok")
         st = status_text(alice, bob.jid)
 
         def state(kid):
@@ -297,9 +304,9 @@ class VerifyAll(Base):
             return m.group(1).replace("not verified", "")
         self.assertIn("verified", state(real))
         self.assertNotIn("verified", state(evil.kid[:8]))
-        # And the user is asked to compare each number in full (60 digits).
+        # And the user was asked to compare each number in full (60 digits).
         self.assertTrue("60" in said or "in full" in said,
-                        "verify all does not ask to compare the whole number: "
+                        "/e2ee verify does not ask to compare the whole number: "
                         + said)
 
 
