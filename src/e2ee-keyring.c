@@ -651,10 +651,24 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
         return FALSE;
       e2ee_store_changed_elsewhere (keyring->store);
     }
+  if (keyring->want_change)
+    {
+      /* The passphrase first: once its commit succeeds the new seal is
+       * the database's, and ours, whatever follows (a checkpoint delayed
+       * by a reader elsewhere is retried by the store, not a failure). */
+      if (!e2ee_records_reseal (keyring->store, keyring->seal, keyring->want_seal, error))
+        return FALSE;
+      e2ee_seal_free (keyring->seal);
+      keyring->seal = g_steal_pointer (&keyring->want_seal);
+      keyring->want_change = FALSE;
+    }
   if (e2ee_store_changed_elsewhere (keyring->store))
     keyring->epoch++;
   if (!e2ee_store_begin (keyring->store, error))
     return FALSE;
+  /* Every value is written under the seal the database names. */
+  ok = e2ee_records_seal_matches (keyring->store, keyring->seal, error);
+  if (ok)
   {
     gboolean any = FALSE, full;
 
@@ -674,14 +688,6 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
     return FALSE;
   for (guint i = 0; i < keyring->accounts->len; i++)
     saved_account (keyring, keyring->accounts->pdata[i]);
-  if (keyring->want_change)
-    {
-      if (!e2ee_records_reseal (keyring->store, keyring->seal, keyring->want_seal, error))
-        return FALSE;
-      e2ee_seal_free (keyring->seal);
-      keyring->seal = g_steal_pointer (&keyring->want_seal);
-      keyring->want_change = FALSE;
-    }
   /* Our own commit is not news. */
   e2ee_store_changed_elsewhere (keyring->store);
   return TRUE;

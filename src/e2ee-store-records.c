@@ -240,6 +240,34 @@ e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected, E2eeSealSetting
 }
 
 gboolean
+e2ee_records_seal_matches (E2eeStore *store, const E2eeSeal *seal, GError **error)
+{
+  E2eeSealSetting params;
+  gboolean prot, same;
+
+  if (!e2ee_records_get_seal (store, &prot, &params, error))
+    return FALSE;
+  if (!prot)
+    same = seal == NULL;
+  else
+    {
+      const E2eeSealSetting *mine = seal != NULL ? e2ee_seal_get_params (seal) : NULL;
+      same = mine != NULL && strcmp (mine->kdf, params.kdf) == 0 && mine->t == params.t
+             && mine->m == params.m && mine->p == params.p
+             && memcmp (mine->salt, params.salt, sizeof params.salt) == 0
+             && memcmp (mine->check, params.check, sizeof params.check) == 0;
+    }
+  e2ee_wipe (&params, sizeof params);
+  if (same)
+    return TRUE;
+  g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE,
+               "keyring %s: its passphrase was %s by another program; nothing was "
+               "written: open the keyring again", e2ee_store_get_path (store),
+               prot ? "set or changed" : "removed");
+  return FALSE;
+}
+
+gboolean
 e2ee_records_unlock (E2eeStore *store, const char *passphrase, E2eeSeal **seal,
                      GError **error)
 {
@@ -543,12 +571,15 @@ gboolean
 e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
                      GError **error)
 {
-  g_autoptr (GPtrArray) accounts = e2ee_records_load_accounts (store, from, TRUE, error);
+  g_autoptr (GPtrArray) accounts = NULL;
   gboolean ok;
 
-  if (accounts == NULL || !e2ee_store_begin (store, error))
+  /* Read inside the write transaction, under the seal the database names. */
+  if (!e2ee_store_begin (store, error))
     return FALSE;
-  ok = e2ee_store_exec (store, "DELETE FROM seal", error);
+  ok = e2ee_records_seal_matches (store, from, error)
+       && (accounts = e2ee_records_load_accounts (store, from, TRUE, error)) != NULL;
+  ok = ok && e2ee_store_exec (store, "DELETE FROM seal", error);
   if (ok && to != NULL)
     {
       const E2eeSealSetting *p = e2ee_seal_get_params (to);
@@ -597,7 +628,12 @@ e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
       e2ee_store_rollback (store);
       return FALSE;
     }
-  /* The old values are gone from the database pages (secure_delete); the
-   * WAL still has them until it is emptied and truncated. */
-  return e2ee_store_commit (store, error) && e2ee_store_checkpoint (store, error);
+  if (!e2ee_store_commit (store, error))
+    return FALSE;
+  /* The change is made.  The old values are gone from the database pages
+   * (secure_delete); the WAL still has them until it is emptied and
+   * truncated, which a reader elsewhere may delay: the store retries it
+   * after its next commits (e2ee-store.h).  Not a failure of the change. */
+  e2ee_store_checkpoint (store, NULL);
+  return TRUE;
 }

@@ -24,10 +24,20 @@ gboolean e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected,
                                 E2eeSealSetting *params, GError **error);
 
 /* Protects (@to set), changes or removes (@to NULL) the passphrase: every
- * secret is rewritten under @to and the WAL is truncated, in one
- * transaction.  @from is the current seal (NULL when not protected). */
+ * secret is rewritten under @to in one transaction.  @from is the current
+ * seal (NULL when not protected); if the database's seal row is another
+ * (changed elsewhere), E2EE_ERROR_KEYRING_PASSPHRASE and nothing is done.
+ * TRUE once committed: @to is then the seal; the WAL is truncated now or,
+ * while another connection reads, after a later commit
+ * (e2ee_store_checkpoint). */
 gboolean e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
                               GError **error);
+
+/* TRUE if @seal (NULL: none) is the one the database's seal row names;
+ * else E2EE_ERROR_KEYRING_PASSPHRASE (another program set, changed or
+ * removed the passphrase).  Every write checks it inside its transaction
+ * so no value is written under a seal other than the database's. */
+gboolean e2ee_records_seal_matches (E2eeStore *store, const E2eeSeal *seal, GError **error);
 
 /* Opens a protected database: the seal for @passphrase, raised to the
  * minimum costs (re-sealing everything) when the stored ones are weaker.

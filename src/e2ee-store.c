@@ -14,6 +14,7 @@ struct _E2eeStore {
   GHashTable *stmts;            /* SQL text -> sqlite3_stmt* */
   gint64 data_version;
   int opened_version;
+  gboolean checkpoint_due;      /* a checkpoint failed: retried after each commit */
 };
 
 /* Schema migrations: entry i takes user_version i to i + 1.  Never edit
@@ -333,6 +334,8 @@ e2ee_store_close (E2eeStore *store)
 {
   if (store == NULL)
     return;
+  if (store->checkpoint_due)
+    e2ee_store_retry_checkpoint (store);
   g_hash_table_destroy (store->stmts);
   if (store->db != NULL)
     sqlite3_close (store->db);
@@ -392,7 +395,11 @@ e2ee_store_commit (E2eeStore *store, GError **error)
   int rc = sqlite3_exec (store->db, "COMMIT", NULL, NULL, NULL);
 
   if (rc == SQLITE_OK)
-    return TRUE;
+    {
+      if (store->checkpoint_due)
+        e2ee_store_retry_checkpoint (store);
+      return TRUE;
+    }
   e2ee_store_fail (store, rc, "commit", error);
   e2ee_store_rollback (store);
   return FALSE;
@@ -429,5 +436,24 @@ e2ee_store_checkpoint (E2eeStore *store, GError **error)
 {
   int rc = sqlite3_wal_checkpoint_v2 (store->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 
+  store->checkpoint_due = rc != SQLITE_OK;
   return rc == SQLITE_OK || e2ee_store_fail (store, rc, "checkpoint", error);
+}
+
+gboolean
+e2ee_store_retry_checkpoint (E2eeStore *store)
+{
+  gboolean ok;
+
+  /* Without waiting: a reader elsewhere only delays it to a later commit. */
+  sqlite3_busy_timeout (store->db, 0);
+  ok = e2ee_store_checkpoint (store, NULL);
+  sqlite3_busy_timeout (store->db, E2EE_STORE_BUSY_TIMEOUT_MS);
+  return ok;
+}
+
+gboolean
+e2ee_store_checkpoint_due (const E2eeStore *store)
+{
+  return store->checkpoint_due;
 }

@@ -54,8 +54,15 @@ gboolean e2ee_store_in_transaction (E2eeStore *store);
 gboolean e2ee_store_changed_elsewhere (E2eeStore *store);
 
 /* Empties the WAL into the database and truncates it, so no old page
- * (for example one with a secret now sealed) stays in the -wal file. */
+ * (for example one with a secret now sealed) stays in the -wal file.
+ * While another connection reads an older snapshot it fails (busy); the
+ * store then retries, without waiting, after each of its commits and when
+ * it is closed, until one succeeds. */
 gboolean e2ee_store_checkpoint (E2eeStore *store, GError **error);
+/* One attempt without waiting for readers (TRUE when the WAL is empty). */
+gboolean e2ee_store_retry_checkpoint (E2eeStore *store);
+/* TRUE while a failed checkpoint has not been retried successfully. */
+gboolean e2ee_store_checkpoint_due (const E2eeStore *store);
 
 /* Sets @error from the connection's last error (code chosen from the
  * SQLite result: busy -> LOCKED, corrupt -> CORRUPT, other -> IO). */

@@ -236,6 +236,125 @@ test_passphrase (Fx *f, gconstpointer data)
   e2ee_keyring_free (load_ok (f->json, NULL));
 }
 
+/* TRUE if the database or its -wal / -shm files hold @n bytes at @b. */
+static gboolean
+db_files_hold (const char *db, const guint8 *b, gsize n)
+{
+  const char *sfx[] = { "", "-wal", "-shm" };
+  gboolean found = FALSE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (sfx); i++)
+    {
+      g_autofree char *p = g_strconcat (db, sfx[i], NULL);
+      g_autofree char *bytes = NULL;
+      gsize len = 0;
+      if (g_file_get_contents (p, &bytes, &len, NULL) && memmem (bytes, len, b, n) != NULL)
+        found = TRUE;
+    }
+  return found;
+}
+
+/* Setting the passphrase while another connection holds a read
+ * transaction: the checkpoint cannot run, yet the new seal is taken at
+ * once; no later save writes a clear value under it, the passphrase
+ * still opens the keyring, and once the reader is gone no clear copy of
+ * a derived key or of the identity stays in any file. */
+static void
+test_passphrase_with_reader (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  E2eeKeyring *k = e2ee_keyring_new (f->json);
+  E2eeDeviceRecord *d;
+  guint8 ksend[32], d0[32];
+  sqlite3 *c = NULL;
+  sqlite3_stmt *st = NULL;
+
+  for (guint i = 0; i < sizeof ksend; i++)
+    ksend[i] = (guint8) (0x91 + 7 * i);
+  g_assert_true (e2ee_records_key_scalar (ident, d0, NULL));
+  fill (k, 3);
+  d = device_of (k, "buddy001@example.org");
+  d->have_keys = TRUE;
+  d->keys_local_caps = d->keys_remote_caps = 1;
+  memcpy (d->k_send, ksend, sizeof ksend);
+  memset (d->k_recv, 0x3c, sizeof d->k_recv);
+  g_assert_true (e2ee_keyring_save (k, &error));
+  g_assert_no_error (error);
+  g_assert_true (db_files_hold (f->db, ksend, sizeof ksend));   /* the scan can see it */
+
+  /* Pidgin's other window, Finch...: a reader on an older snapshot. */
+  g_assert_cmpint (sqlite3_open (f->db, &c), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (c, "BEGIN", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (c, "SELECT count(*) FROM device", -1, &st, NULL), ==,
+                   SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
+
+  g_assert_true (e2ee_keyring_set_passphrase (k, "pw", &error));
+  g_assert_true (e2ee_keyring_save (k, &error));
+  g_assert_no_error (error);
+  /* Later saves (the derived keys rewritten on each) stay sealed. */
+  for (guint i = 0; i < 20; i++)
+    {
+      d = device_of (k, "buddy001@example.org");
+      d->replay_high = 100 + i;
+      g_assert_true (e2ee_keyring_save (k, &error));
+      g_assert_no_error (error);
+    }
+  sqlite3_finalize (st);
+  g_assert_cmpint (sqlite3_exec (c, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_close (c), ==, SQLITE_OK);
+  /* The next commit empties the WAL. */
+  device_of (k, "buddy001@example.org")->replay_high = 200;
+  g_assert_true (e2ee_keyring_save (k, &error));
+  g_assert_no_error (error);
+  g_assert_false (db_files_hold (f->db, ksend, sizeof ksend));
+  g_assert_false (db_files_hold (f->db, d0, sizeof d0));
+  e2ee_keyring_free (k);
+
+  g_assert_true (e2ee_keyring_file_is_protected (f->json));
+  k = load_ok (f->json, "pw");
+  d = device_of (k, "buddy001@example.org");
+  g_assert_true (d->have_keys);
+  g_assert_cmpmem (d->k_send, 32, ksend, 32);
+  g_assert_cmpuint (d->replay_high, ==, 200);
+  e2ee_keyring_free (k);
+  g_assert_false (db_files_hold (f->db, ksend, sizeof ksend));
+  g_assert_false (db_files_hold (f->db, d0, sizeof d0));
+  e2ee_wipe (d0, sizeof d0);
+}
+
+/* Another client set the passphrase: this one, holding no seal, writes
+ * nothing (no clear value under the other's seal) and says why. */
+static void
+test_passphrase_set_elsewhere (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  E2eeKeyring *seed = e2ee_keyring_new (f->json);
+  E2eeKeyring *pidgin, *finch;
+  E2eeDeviceRecord *d;
+
+  fill (seed, 2);
+  g_assert_true (e2ee_keyring_save (seed, &error));
+  e2ee_keyring_free (seed);
+  pidgin = load_ok (f->json, NULL);
+  finch = load_ok (f->json, NULL);
+  g_assert_true (e2ee_keyring_set_passphrase (pidgin, "pw", &error));
+  g_assert_true (e2ee_keyring_save (pidgin, &error));
+  g_assert_no_error (error);
+
+  d = device_of (finch, "buddy000@example.org");
+  d->have_keys = TRUE;
+  d->keys_local_caps = d->keys_remote_caps = 1;
+  memset (d->k_send, 0x77, sizeof d->k_send);
+  g_assert_false (e2ee_keyring_save (finch, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE);
+  g_clear_error (&error);
+  e2ee_keyring_free (finch);
+  e2ee_keyring_free (pidgin);
+  /* The passphrase opens every row. */
+  e2ee_keyring_free (load_ok (f->json, "pw"));
+}
+
 static gint64
 count (const char *db, const char *sql)
 {
@@ -417,6 +536,8 @@ main (int argc, char **argv)
   ADD ("first-start-import-protected", test_first_start_protected);
   ADD ("no-fallback-to-old-copy", test_no_fallback);
   ADD ("passphrase", test_passphrase);
+  ADD ("passphrase-with-reader", test_passphrase_with_reader);
+  ADD ("passphrase-set-elsewhere", test_passphrase_set_elsewhere);
   ADD ("save-writes-only-changes", test_writes_only_changes);
   ADD ("two-clients-reject-kept", test_two_clients);
   ADD ("rename-account", test_rename_account);
