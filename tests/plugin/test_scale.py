@@ -20,6 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import relay  # noqa: E402
 
 P = harness.PLUGIN_ID
 LOCK = "\U0001F512"
@@ -39,12 +40,12 @@ class Scale(unittest.TestCase):
         self.h = harness.Harness()
         self.addCleanup(self.h.close)
 
-    def wait_all(self, client, want, pred, what, timeout):
+    def wait_all(self, client, want, pred, what, timeout, since=0):
         """Until pred(event) has named every item of `want` (pred returns
-        the item an event stands for, or None)."""
+        the item an event stands for, or None), over events from `since`."""
         deadline = time.monotonic() + timeout
         seen = set()
-        i = 0
+        i = since
         while True:
             evs = client.events[i:]
             i += len(evs)
@@ -62,12 +63,17 @@ class Scale(unittest.TestCase):
                         missing[:5], client.describe()))
             time.sleep(0.2)
 
-    def run_scale(self, n, otr=False):
+    def run_scale(self, n, otr=False, wide=0):
+        """n buddies in processes of PER_PROCESS accounts; then `wide`
+        more buddies (bare clients) that each publish 16 device keys, so
+        each of Alice's envelopes to them has 16 recipients while hundreds
+        of per-peer cipher handles are live."""
         t0 = time.monotonic()
         buddies = ["b%03d" % i for i in range(1, n + 1)]
+        wides = ["w%02d" % i for i in range(1, wide + 1)]
         p = harness.Prosody(self.h.dir)
-        p.register_many(["alice"] + buddies)
-        p.befriend_many("alice", buddies)
+        p.register_many(["alice"] + buddies + wides)
+        p.befriend_many("alice", buddies + wides)
         p.start()
         self.h._servers.append(p)
         self.h._prosody = p
@@ -148,6 +154,46 @@ class Scale(unittest.TestCase):
             return None
         back = len(self.wait_all(alice, want, from_buddy, "messages to alice",
                                  60 + n))
+        # Buddies with 16 devices each (public test points: nobody reads
+        # these envelopes; what counts is that Alice seals them).
+        raws = []
+        self.addCleanup(lambda: [r.close() for r in raws])
+        keys = relay.many_public_keys(16 * wide, start=1000)
+        for i, w in enumerate(wides):
+            r = relay.XmppRaw(p.port, w)
+            raws.append(r)
+            r.presence(status="[e2ee:%s]" % relay.compact_set(keys[16 * i:16 * i + 16]))
+        if wides:
+            deadline = time.monotonic() + 60
+            for w in wides:
+                while True:
+                    ack = alice.command("get-status", to=p.jid(w))
+                    st = alice.wait_event("status", since=ack["_since"],
+                                          seq=ack["seq"])
+                    if STATUS_TAG in (st.get("message") or ""):
+                        break
+                    if time.monotonic() > deadline:
+                        raise harness.HarnessError("no key set of %s: %s" % (w, st))
+                    time.sleep(0.3)
+            alice.ping()
+            time.sleep(1.0)
+        mark = alice.mark()
+        for w in wides:
+            alice.send(p.jid(w), "to %s with many devices" % w)
+        wide_env = {}
+        if wides:
+            def sealed(e):
+                if e.get("event") == "sent-raw" and \
+                        (e.get("text") or "").startswith("?E2E:"):
+                    wide_env[harness.bare(e.get("to"))] = e["text"]
+                    return harness.bare(e.get("to"))
+                return None
+            self.wait_all(alice, set(p.jid(w) for w in wides), sealed,
+                          "envelopes to 16-device buddies", 60, since=mark)
+            counts = sorted(set(len(relay.envelope_recipients(v) or [])
+                                for v in wide_env.values()))
+            report("%d buddies with 16 devices each: envelopes with %s recipients"
+                   % (wide, counts))
         elapsed = time.monotonic() - t0
         for c in [alice] + procs:
             bad = [e for e in c.find(event="write")
@@ -174,7 +220,8 @@ class Scale(unittest.TestCase):
         self.run_scale(BUDDIES)
 
     def test_with_libotr_initialised_first(self):
-        self.run_scale(OTR_BUDDIES, otr=True)
+        self.run_scale(OTR_BUDDIES, otr=True,
+                       wide=int(os.environ.get("E2EE_SCALE_WIDE", "12")))
 
 
 if __name__ == "__main__":
