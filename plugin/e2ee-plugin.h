@@ -225,6 +225,11 @@ void e2ee_xmpp_add_field (xmlnode *x, const char *var, const char *type, const c
 /* The union (bounded) of the key sets of the <item>s of @items; malformed
  * items are skipped.  (new array of E2eeKey, maybe empty) */
 GPtrArray *e2ee_xmpp_parse_items (xmlnode *items);
+/* The key set of our block in the DESC of a vCard result, or NULL. */
+GPtrArray *e2ee_xmpp_parse_vcard (xmlnode *iq);
+/* Learns @keys published by @buddy like any offer (contact flag, own
+ * account's devices, key changes) and tells the user. */
+void e2ee_xmpp_learn (PurpleAccount *account, const char *buddy, GPtrArray *keys);
 /* jabber-sending-xmlnode: lists E2EE_XMPP_NODE+notify in our disco#info. */
 void e2ee_xmpp_notify_cb (PurpleConnection *gc, xmlnode **packet, gpointer data);
 

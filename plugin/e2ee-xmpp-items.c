@@ -1,5 +1,6 @@
 /* purple-e2ee — the stanzas of our PEP node: the item payload, reading
- * the items of a node, and the +notify feature in our disco#info.
+ * the items of a node (or a vCard's key block) and learning what they
+ * hold, and the +notify feature in our disco#info.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <string.h>
 
@@ -101,3 +102,42 @@ e2ee_xmpp_notify_cb (PurpleConnection *gc, xmlnode **packet, gpointer data)
   xmlnode_set_attrib (feature, "var", E2EE_XMPP_NODE "+notify");
 }
 
+
+GPtrArray *
+e2ee_xmpp_parse_vcard (xmlnode *iq)
+{
+  xmlnode *vcard = xmlnode_get_child_with_namespace (iq, "vCard", "vcard-temp");
+  xmlnode *desc = vcard != NULL ? xmlnode_get_child (vcard, "DESC") : NULL;
+  g_autofree char *text = desc != NULL ? xmlnode_get_data (desc) : NULL;
+
+  if (text == NULL || strstr (text, E2EE_PROFILE_BEGIN) == NULL)
+    return NULL;
+  return e2ee_offer_profile_parse (text, NULL);
+}
+
+void
+e2ee_xmpp_learn (PurpleAccount *account, const char *buddy, GPtrArray *keys)
+{
+  E2eeContext *ctx = e2ee_plugin_context ();
+  E2eeAccountRecord *record = e2ee_plugin_account (account);
+  g_autoptr (GError) error = NULL;
+  GPtrArray *new_devices = NULL;
+  E2eeLearnResult result;
+
+  if (ctx == NULL || record == NULL || keys->len == 0)
+    return;
+  /* Unauthenticated input like any offer: the same rules for a first
+   * key, a new device, a changed key and our own account's devices. */
+  result = e2ee_context_learn_keys_full (ctx, record, buddy, keys,
+                                         e2ee_plugin_is_contact (account, buddy)
+                                         || g_strcmp0 (record->name, buddy) == 0,
+                                         &new_devices, &error);
+  purple_debug_info (E2EE_DEBUG_CAT, "PEP key list of %s: %u key(s), result %d\n",
+                     buddy, keys->len, (int) result);
+  if (result == E2EE_LEARN_REFUSED)
+    e2ee_ui_report_receive_error (account, buddy, error);
+  else
+    e2ee_ui_report_learned (account, buddy, result, new_devices);
+  if (new_devices != NULL)
+    g_ptr_array_unref (new_devices);
+}

@@ -25,6 +25,7 @@
 typedef enum {
   REQ_FETCH,          /* a buddy's node (or our own: buddy is our name) */
   REQ_PUBLISH,
+  REQ_VCARD,          /* the buddy's vCard, when their node had no key */
 } ReqKind;
 
 typedef struct {
@@ -250,7 +251,7 @@ find_fetch (PurpleAccount *account, const char *buddy)
     {
       Pending *p = value;
 
-      if (p->kind == REQ_FETCH && p->account == account && strcmp (p->buddy, buddy) == 0)
+      if (p->kind != REQ_PUBLISH && p->account == account && strcmp (p->buddy, buddy) == 0)
         return p;
     }
   return NULL;
@@ -317,33 +318,6 @@ e2ee_xmpp_fetch_and_retry (PurpleAccount *account, const char *sender, const cha
 
 /* ---- answers ---- */
 
-static void
-learn (PurpleAccount *account, const char *buddy, GPtrArray *keys)
-{
-  E2eeContext *ctx = e2ee_plugin_context ();
-  E2eeAccountRecord *record = e2ee_plugin_account (account);
-  g_autoptr (GError) error = NULL;
-  GPtrArray *new_devices = NULL;
-  E2eeLearnResult result;
-
-  if (ctx == NULL || record == NULL || keys->len == 0)
-    return;
-  /* Unauthenticated input like any offer: the same rules for a first
-   * key, a new device, a changed key and our own account's devices. */
-  result = e2ee_context_learn_keys_full (ctx, record, buddy, keys,
-                                         e2ee_plugin_is_contact (account, buddy)
-                                         || g_strcmp0 (record->name, buddy) == 0,
-                                         &new_devices, &error);
-  purple_debug_info (E2EE_DEBUG_CAT, "PEP key list of %s: %u key(s), result %d\n",
-                     buddy, keys->len, (int) result);
-  if (result == E2EE_LEARN_REFUSED)
-    e2ee_ui_report_receive_error (account, buddy, error);
-  else
-    e2ee_ui_report_learned (account, buddy, result, new_devices);
-  if (new_devices != NULL)
-    g_ptr_array_unref (new_devices);
-}
-
 /* What waited for this answer goes now, as the policy says; what came
  * from the buddy before their key was known is read again. */
 static void
@@ -360,11 +334,42 @@ finish_fetch (Pending *p, gboolean answered)
   e2ee_hold_release_for (p->account, p->buddy);
 }
 
+static const char *
+record_name (PurpleAccount *account)
+{
+  E2eeAccountRecord *record = e2ee_plugin_account (account);
+
+  return record != NULL ? record->name : "";
+}
+
+/* The buddy's node had no key: their vCard (an older plugin, or a server
+ * without PEP) is read silently instead; what waited moves along. */
+static gboolean
+ask_vcard (Pending *p)
+{
+  xmlnode *iq = xmlnode_new ("iq"), *vcard;
+  Pending *next;
+  gboolean ok;
+
+  xmlnode_set_attrib (iq, "type", "get");
+  xmlnode_set_attrib (iq, "to", p->buddy);
+  vcard = xmlnode_new_child (iq, "vCard");
+  xmlnode_set_namespace (vcard, "vcard-temp");
+  ok = send_request (p->account, iq, REQ_VCARD, p->buddy, p->for_send, FETCH_SECONDS);
+  xmlnode_free (iq);
+  if (!ok || (next = find_fetch (p->account, p->buddy)) == NULL)
+    return FALSE;
+  next->retry = g_steal_pointer (&p->retry);
+  p->for_send = FALSE;
+  return TRUE;
+}
+
 static void
 handle_answer (PurpleConnection *gc, xmlnode *iq, Pending *p)
 {
   PurpleAccount *account = p->account;
   const char *type = xmlnode_get_attrib (iq, "type");
+  g_autoptr (GPtrArray) keys = NULL;
   xmlnode *pubsub, *items;
 
   if (p->kind == REQ_PUBLISH)
@@ -379,15 +384,27 @@ handle_answer (PurpleConnection *gc, xmlnode *iq, Pending *p)
       return;
     }
 
+  if (p->kind == REQ_VCARD)
+    {
+      g_autoptr (GPtrArray) keys = g_strcmp0 (type, "result") == 0
+                                   ? e2ee_xmpp_parse_vcard (iq) : NULL;
+
+      purple_debug_info (E2EE_DEBUG_CAT, "vCard of %s: %u key(s)\n", p->buddy,
+                         keys != NULL ? keys->len : 0);
+      if (keys != NULL)
+        e2ee_xmpp_learn (account, p->buddy, keys);
+      finish_fetch (p, TRUE);
+      return;
+    }
   if (g_strcmp0 (type, "result") == 0
       && (pubsub = xmlnode_get_child_with_namespace (iq, "pubsub", E2EE_NS_PUBSUB)) != NULL
       && (items = xmlnode_get_child (pubsub, "items")) != NULL
       && g_strcmp0 (xmlnode_get_attrib (items, "node"), E2EE_XMPP_NODE) == 0)
-    {
-      g_autoptr (GPtrArray) keys = e2ee_xmpp_parse_items (items);
-
-      learn (account, p->buddy, keys);
-    }
+    keys = e2ee_xmpp_parse_items (items);
+  if (keys != NULL && keys->len > 0)
+    e2ee_xmpp_learn (account, p->buddy, keys);
+  else if (strcmp (p->buddy, record_name (account)) != 0 && ask_vcard (p))
+    return;   /* the wait goes on for the profile */
   else
     purple_debug_info (E2EE_DEBUG_CAT, "no PEP key list for %s\n", p->buddy);
   finish_fetch (p, TRUE);

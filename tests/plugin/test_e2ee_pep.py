@@ -346,6 +346,37 @@ class Adversarial(PepBase):
         self.assertIn("dropped a carbon copy", alice.debug_log())
 
 
+class VcardFallback(unittest.TestCase):
+    """A server without PEP: the key block goes to the vCard, which is read
+    silently before a first message."""
+
+    def setUp(self):
+        self.h = harness.Harness()
+        self.addCleanup(self.h.close)
+        self.server = self.h.prosody(users=("alice", "bob"))
+
+    def test_first_message_to_offline_buddy_uses_the_vcard(self):
+        bob = self.h.xmpp_client("bob", plugins=[P], passphrase="b")
+        wait_debug(bob, "PEP publication of bob@localhost refused")
+        wait_debug(bob, "the key block in the profile of bob@localhost")
+        bob.stop()
+        self.h._clients.remove(bob)
+        alice = self.h.xmpp_client("alice", plugins=[P], passphrase="a")
+        a = alice.mark()
+        text = "via the profile " + SECRET
+        alice.send(bob.jid, text)
+        raw = alice.wait_event("sent-raw", since=a, timeout=T)
+        self.assertTrue(raw["text"].startswith("?E2E:"), raw["text"][:80])
+        self.assertIn("vCard of bob@localhost: 1 key(s)", alice.debug_log())
+        # read silently: no profile window
+        self.assertEqual(alice.find(since=a, event="userinfo"), [])
+        bob = self.h.xmpp_client("bob", plugins=[P], passphrase="b",
+                                 user_dir=bob.user_dir, name="bob")
+        bob.wait_message(MARK_U + text, who=alice.jid, timeout=T)
+        self.assertNotIn(SECRET, self.server.log_text())
+        self.assertNotIn(SECRET, server_store(self.server))
+
+
 class CleanPresence(PepBase):
     def test_presence_on_the_wire_carries_no_key_tag(self):
         bob = self.client("bob")
