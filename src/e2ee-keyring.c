@@ -32,6 +32,8 @@ struct _E2eeKeyring {
   GHashTable *bases;            /* E2eeAccountRecord* -> Base* */
   guint64 epoch;                /* bumped when another process committed */
   guint saves_since_full;       /* saves that compared only touched buddies */
+  E2eeKeyringSaveHook hook;     /* tests only */
+  gpointer hook_data;
 };
 
 /* Every this many saves (and whenever a save finds nothing touched) all
@@ -339,6 +341,20 @@ e2ee_keyring_free (E2eeKeyring *keyring)
   g_free (keyring);
 }
 
+void
+e2ee_keyring_set_save_hook (E2eeKeyring *keyring, E2eeKeyringSaveHook hook, gpointer data)
+{
+  keyring->hook = hook;
+  keyring->hook_data = data;
+}
+
+static void
+run_hook (E2eeKeyring *keyring, const char *point)
+{
+  if (keyring->hook != NULL)
+    keyring->hook (keyring, point, keyring->hook_data);
+}
+
 const char *
 e2ee_keyring_get_path (const E2eeKeyring *keyring)
 {
@@ -531,12 +547,14 @@ e2ee_keyring_load (const char *path, const char *passphrase, GError **error)
   else if (legacy)
     /* Left over by an import interrupted before the file was removed. */
     e2ee_keyring_import_legacy (keyring->store, keyring->seal, path, passphrase, &imported, NULL);
+  /* Commits made before are in what is read now; one made while or after
+   * it is read stays news for the first lookup or save. */
+  e2ee_store_changed_elsewhere (keyring->store);
   accounts = e2ee_records_load_accounts (keyring->store, keyring->seal, TRUE, error);
   if (accounts == NULL)
     return NULL;
   adopt (keyring, accounts);
   g_ptr_array_unref (accounts);
-  e2ee_store_changed_elsewhere (keyring->store);
   return g_steal_pointer (&keyring);
 }
 
@@ -662,10 +680,14 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
       keyring->seal = g_steal_pointer (&keyring->want_seal);
       keyring->want_change = FALSE;
     }
-  if (e2ee_store_changed_elsewhere (keyring->store))
-    keyring->epoch++;
+  run_hook (keyring, "before");
   if (!e2ee_store_begin (keyring->store, error))
     return FALSE;
+  /* Checked inside the write transaction: no other process can commit
+   * between this and our commit, so whatever it committed before is read
+   * again (and merged) before a buddy of it is written. */
+  if (e2ee_store_changed_elsewhere (keyring->store))
+    keyring->epoch++;
   /* Every value is written under the seal the database names. */
   ok = e2ee_records_seal_matches (keyring->store, keyring->seal, error);
   if (ok)
@@ -686,9 +708,11 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
     }
   if (!e2ee_store_commit (keyring->store, error))
     return FALSE;
+  run_hook (keyring, "after");
   for (guint i = 0; i < keyring->accounts->len; i++)
     saved_account (keyring, keyring->accounts->pdata[i]);
-  /* Our own commit is not news. */
-  e2ee_store_changed_elsewhere (keyring->store);
+  /* PRAGMA data_version does not move for our own commits: one it shows
+   * now is another process's, made after ours, and stays news for the
+   * next lookup or save. */
   return TRUE;
 }

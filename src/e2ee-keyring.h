@@ -113,6 +113,14 @@ gboolean e2ee_keyring_file_is_protected (const char *path);
  * is written and the changes stay pending. */
 gboolean e2ee_keyring_save (E2eeKeyring *keyring, GError **error);
 
+/* For tests of two clients: @hook runs in each save with @point "before"
+ * (before its write transaction begins) and "after" (just after its
+ * commit), so another handle's commit can be placed exactly there.  NULL
+ * removes it. */
+typedef void (*E2eeKeyringSaveHook) (E2eeKeyring *keyring, const char *point, gpointer data);
+void e2ee_keyring_set_save_hook (E2eeKeyring *keyring, E2eeKeyringSaveHook hook,
+                                 gpointer data);
+
 void e2ee_keyring_free (E2eeKeyring *keyring);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeKeyring, e2ee_keyring_free)
 

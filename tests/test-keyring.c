@@ -442,6 +442,86 @@ test_two_clients (Fx *f, gconstpointer data)
   e2ee_keyring_free (finch);
 }
 
+/* The other client's commit placed at one point of this client's save. */
+typedef struct {
+  E2eeKeyring *other;
+  const char *buddy, *when;
+  gboolean done;
+} Interleave;
+
+static void
+reject_in_other (E2eeKeyring *keyring, const char *point, gpointer data)
+{
+  Interleave *x = data;
+  GError *error = NULL;
+
+  if (x->done || strcmp (point, x->when) != 0)
+    return;
+  x->done = TRUE;
+  device_of (x->other, x->buddy)->trust = E2EE_TRUST_REJECTED;
+  g_assert_true (e2ee_keyring_save (x->other, &error));
+  g_assert_no_error (error);
+}
+
+static E2eeTrust
+stored_trust (Fx *f, const char *buddy, guint64 *replay_high)
+{
+  E2eeKeyring *k = load_ok (f->json, NULL);
+  E2eeDeviceRecord *d = device_of (k, buddy);
+  E2eeTrust t = d->trust;
+
+  *replay_high = d->replay_high;
+  e2ee_keyring_free (k);
+  return t;
+}
+
+/* A reject committed by another client just before this client's write
+ * transaction begins, or just after its commit, is never undone. */
+static void
+test_two_clients_interleaved (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  E2eeKeyring *seed = e2ee_keyring_new (f->json);
+  E2eeKeyring *pidgin, *finch;
+  Interleave x = { NULL, NULL, NULL, FALSE };
+  guint64 high = 0;
+
+  fill (seed, 3);
+  g_assert_true (e2ee_keyring_save (seed, &error));
+  e2ee_keyring_free (seed);
+  pidgin = load_ok (f->json, NULL);
+  finch = load_ok (f->json, NULL);
+  x.other = pidgin;
+  e2ee_keyring_set_save_hook (finch, reject_in_other, &x);
+
+  /* Between finch's check for other writers and its BEGIN. */
+  x.buddy = "buddy001@example.org";
+  x.when = "before";
+  device_of (finch, x.buddy)->replay_high = 500;
+  g_assert_true (e2ee_keyring_save (finch, &error));
+  g_assert_no_error (error);
+  g_assert_true (x.done);
+  g_assert_cmpint (stored_trust (f, x.buddy, &high), ==, E2EE_TRUST_REJECTED);
+  g_assert_cmpuint (high, ==, 500);
+  g_assert_cmpint (device_of (finch, x.buddy)->trust, ==, E2EE_TRUST_REJECTED);
+
+  /* Just after finch's commit: its next lookup and save keep it. */
+  x.buddy = "buddy002@example.org";
+  x.when = "after";
+  x.done = FALSE;
+  device_of (finch, x.buddy)->replay_high = 600;
+  g_assert_true (e2ee_keyring_save (finch, &error));
+  g_assert_true (x.done);
+  g_assert_cmpint (device_of (finch, x.buddy)->trust, ==, E2EE_TRUST_REJECTED);
+  device_of (finch, x.buddy)->replay_high = 700;
+  g_assert_true (e2ee_keyring_save (finch, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stored_trust (f, x.buddy, &high), ==, E2EE_TRUST_REJECTED);
+  g_assert_cmpuint (high, ==, 700);
+  e2ee_keyring_free (finch);
+  e2ee_keyring_free (pidgin);
+}
+
 /* An account renamed in memory (IRC nick@server -> nick) keeps its
  * buddies and its sealed identity. */
 static void
@@ -540,6 +620,7 @@ main (int argc, char **argv)
   ADD ("passphrase-set-elsewhere", test_passphrase_set_elsewhere);
   ADD ("save-writes-only-changes", test_writes_only_changes);
   ADD ("two-clients-reject-kept", test_two_clients);
+  ADD ("two-clients-reject-interleaved", test_two_clients_interleaved);
   ADD ("rename-account", test_rename_account);
   ADD ("kept-pointer", test_kept_pointer);
   ADD ("bad-files", test_bad_files);
