@@ -38,7 +38,8 @@ cmd_help (CmdTarget *t, const char *arg)
             "sends is shown\n"
             "/e2ee own: your account's other devices; /e2ee own accept DEVICE or "
             "/e2ee own reject DEVICE decides on one\n"
-            "/e2ee reset: forget this buddy's keys and ask for them again\n"
+            "/e2ee reset: stop trusting this buddy's keys and ask for them again; "
+            "their next key needs /e2ee trust DEVICE\n"
             "/e2ee help: this text"));
 }
 
@@ -313,8 +314,10 @@ cmd_reset (CmdTarget *t, const char *arg)
       say (t, text);
       return;
     }
-  say (t, _("Forgot every key of this buddy.  Their next published key is trusted "
-            "on first use."));
+  say (t, _("Stopped trusting every key of this buddy (the policy stays).  Their next "
+            "key, even the same one, is NOT trusted on first use: compare its safety "
+            "number (/e2ee verify), then accept it with /e2ee trust DEVICE.  Until "
+            "then nothing is sent to them, unless you turn encryption off (/e2ee off)."));
   if (e2ee_publish_uses_inband (t->account))
     e2ee_inband_send_offer (t->account, t->who, TRUE);
 }

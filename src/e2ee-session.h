@@ -255,7 +255,12 @@ GPtrArray *e2ee_context_own_devices (E2eeContext *ctx, E2eeAccountRecord *accoun
  * there was no TOFU device. */
 gboolean e2ee_context_verify_all (E2eeContext *ctx, E2eeAccountRecord *account,
                                   const char *buddy, guint *n_verified, GError **error);
-/* Forgets every key of @buddy (and what is withheld or cached for them). */
+/* Forgets the trust in every key of @buddy (and what is withheld or
+ * cached for them): each device becomes REJECTED, keeping its replay
+ * state; the policy and the record stay, so the buddy still has had a key
+ * and the next key learned is a KEY CHANGE (never TOFU) that needs
+ * e2ee_context_set_trust.  FALSE (E2EE_ERROR_NO_KEY) when no device was
+ * left to forget. */
 gboolean e2ee_context_reset (E2eeContext *ctx, E2eeAccountRecord *account,
                              const char *buddy, GError **error);
 /* FALSE (nothing recorded) for an invalid name. */

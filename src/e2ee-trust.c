@@ -61,7 +61,12 @@ pinned_elsewhere (E2eeAccountRecord *account, const char *buddy_name, const E2ee
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       E2eeBuddyRecord *other = value;
-      if (strcmp (other->name, buddy_name) != 0 && e2ee_buddy_find_device (other, key))
+      E2eeDeviceRecord *dev;
+
+      /* A key refused (or forgotten by /e2ee reset) there is not pinned. */
+      if (strcmp (other->name, buddy_name) != 0
+          && (dev = e2ee_buddy_find_device (other, key)) != NULL
+          && dev->trust != E2EE_TRUST_REJECTED)
         return other->name;
     }
   return NULL;
@@ -392,13 +397,31 @@ e2ee_context_reset (E2eeContext *ctx, E2eeAccountRecord *account, const char *bu
                     GError **error)
 {
   g_autofree char *conv = NULL;
+  E2eeBuddyRecord *buddy;
+  guint forgotten = 0;
 
   if (!e2ee_session_check_name (buddy_name, error))
     return FALSE;
   conv = e2ee_session_conv_key (account, buddy_name);
   g_ptr_array_unref (e2ee_withheld_take (e2ee_session_withheld (ctx), conv, NULL, NULL));
   e2ee_strangers_remove (e2ee_session_strangers (ctx), conv);
-  if (!e2ee_account_remove_buddy (account, buddy_name))
+  /* Forgetting is not a way back to a first contact: the record stays
+   * with its policy, and every device stays as REJECTED with its replay
+   * state, so the buddy still has had a key (nothing goes in plaintext),
+   * an old envelope stays a replay if the device is accepted again, and
+   * the next key is a change that waits for /e2ee trust DEVICE. */
+  buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  for (guint i = 0; buddy && i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+
+      if (dev->trust != E2EE_TRUST_REJECTED)
+        {
+          dev->trust = E2EE_TRUST_REJECTED;
+          forgotten++;
+        }
+    }
+  if (forgotten == 0)
     {
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
                    "no keys are known for %s", buddy_name);

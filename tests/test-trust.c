@@ -322,22 +322,98 @@ test_changed (void)
   peer_free (evil);
 }
 
-/* /e2ee reset leaves CHANGED: the next key is a first contact again. */
+/* /e2ee reset leaves CHANGED without a way back to a first contact: the
+ * next key (the replacement, or an attacker's) is a KEY CHANGE that waits
+ * for /e2ee trust DEVICE, and sending stays blocked until then. */
 static void
 test_changed_reset (void)
 {
   Peer *alice = peer_new ("alice@localhost"), *bob = peer_new ("bob@localhost");
   Peer *bob_new = peer_new ("bob@localhost");
+  GError *error = NULL;
 
   introduce (bob, alice);
   g_assert_cmpint (introduce (bob_new, alice), ==, E2EE_LEARN_KEY_CHANGED);
   g_assert_true (e2ee_context_reset (alice->ctx, alice->account, bob->name, NULL));
-  g_assert_cmpint (introduce (bob_new, alice), ==, E2EE_LEARN_FIRST_CONTACT);
+  g_assert_cmpint (device_of (alice, bob->name, bob)->trust, ==, E2EE_TRUST_REJECTED);
+  g_assert_cmpint (device_of (alice, bob->name, bob_new)->trust, ==, E2EE_TRUST_REJECTED);
+  g_assert_cmpint (e2ee_context_send_decision (alice->ctx, alice->account, bob->name, &error),
+                   ==, E2EE_SEND_BLOCK);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED);
+  g_clear_error (&error);
+  /* Nothing left to forget. */
+  g_assert_false (e2ee_context_reset (alice->ctx, alice->account, bob->name, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY);
+  g_clear_error (&error);
+  g_assert_true (e2ee_context_set_trust (alice->ctx, alice->account, bob->name,
+                                         kid (bob_new), E2EE_TRUST_TOFU, NULL));
   g_assert_cmpint (e2ee_context_send_decision (alice->ctx, alice->account, bob->name, NULL),
                    ==, E2EE_SEND_ENCRYPT);
   peer_free (alice);
   peer_free (bob);
   peer_free (bob_new);
+}
+
+/* The attacker's way through a reset: the key they offer after it is not
+ * trusted on first use, and a REQUIRED policy survives it. */
+static void
+test_reset_keeps_had_key_and_policy (void)
+{
+  Peer *alice = peer_new ("alice@localhost"), *bob = peer_new ("bob@localhost");
+  Peer *evil = peer_new ("bob@localhost");
+  GError *error = NULL;
+
+  introduce (bob, alice);
+  g_assert_true (e2ee_context_set_policy (alice->ctx, alice->account, bob->name,
+                                          E2EE_POLICY_REQUIRED));
+  g_assert_true (e2ee_context_reset (alice->ctx, alice->account, bob->name, NULL));
+  g_assert_cmpint (e2ee_account_lookup_buddy (alice->account, bob->name)->policy, ==,
+                   E2EE_POLICY_REQUIRED);
+  /* Nothing in plaintext while no key is accepted. */
+  g_assert_cmpint (e2ee_context_send_decision (alice->ctx, alice->account, bob->name, &error),
+                   ==, E2EE_SEND_BLOCK);
+  g_clear_error (&error);
+  /* An unknown key after the reset is a change, never TOFU. */
+  g_assert_cmpint (introduce (evil, alice), ==, E2EE_LEARN_KEY_CHANGED);
+  g_assert_cmpint (device_of (alice, bob->name, evil)->trust, ==, E2EE_TRUST_UNDECIDED);
+  g_assert_cmpint (e2ee_context_send_decision (alice->ctx, alice->account, bob->name, &error),
+                   ==, E2EE_SEND_BLOCK);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED);
+  g_clear_error (&error);
+  /* The same key offered again needs a decision too. */
+  g_assert_cmpint (introduce (bob, alice), ==, E2EE_LEARN_NOTHING_NEW);
+  g_assert_cmpint (device_of (alice, bob->name, bob)->trust, ==, E2EE_TRUST_REJECTED);
+  peer_free (alice);
+  peer_free (bob);
+  peer_free (evil);
+}
+
+/* A message accepted before a reset is a replay after the same device is
+ * accepted again: the replay state outlives the reset. */
+static void
+test_reset_keeps_replay (void)
+{
+  Peer *alice = peer_new ("alice@localhost"), *bob = peer_new ("bob@localhost");
+  g_autofree char *w = NULL;
+  E2eeRecvResult r;
+
+  introduce (bob, alice);
+  introduce (alice, bob);
+  w = seal (bob, alice->name, "pay 10 to carol");
+  deliver (alice, bob->name, w, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_MESSAGE);
+  e2ee_recv_result_clear (&r);
+  g_assert_true (e2ee_context_reset (alice->ctx, alice->account, bob->name, NULL));
+  introduce (bob, alice);
+  g_assert_true (e2ee_context_set_trust (alice->ctx, alice->account, bob->name, kid (bob),
+                                         E2EE_TRUST_TOFU, NULL));
+  deliver (alice, bob->name, w, &r);
+  g_assert_cmpint (r.kind, ==, E2EE_RECV_ERROR);
+  g_assert_error (r.error, E2EE_ERROR, E2EE_ERROR_REPLAY);
+  g_assert_null (r.plaintext);
+  e2ee_recv_result_clear (&r);
+  peer_free (alice);
+  peer_free (bob);
 }
 
 /* ---- REJECTED ----------------------------------------------------------- */
@@ -960,6 +1036,8 @@ main (int argc, char **argv)
   g_test_add_func ("/trust/new-device/reject-and-bound", test_new_device_reject_and_bound);
   g_test_add_func ("/trust/changed/withheld-blocked", test_changed);
   g_test_add_func ("/trust/changed/reset", test_changed_reset);
+  g_test_add_func ("/trust/reset/keeps-had-key-and-policy", test_reset_keeps_had_key_and_policy);
+  g_test_add_func ("/trust/reset/keeps-replay", test_reset_keeps_replay);
   g_test_add_func ("/trust/rejected/fails-closed", test_rejected_fails_closed);
   g_test_add_func ("/trust/rejected/trust-again", test_rejected_trust_again);
   g_test_add_func ("/trust/own/pending", test_own_pending);

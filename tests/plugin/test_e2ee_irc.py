@@ -271,16 +271,22 @@ class Trust(IrcBase):
         alice.cmd("bob", "e2ee status")
         wait_key(alice, "bob")
         a = alice.mark()
+        b = bob.mark()
         self.assertEqual(alice.cmd("bob", "e2ee reset")["status"], "ok")
-        wait_system(alice, "Forgot", since=a)
-        # The reset sends a new offer; Bob's answer is pinned again on first
-        # use, without any key-change warning.
+        wait_system(alice, "Stopped trusting", since=a)
+        # The reset sends a new offer; Bob's answer, even with the same key,
+        # is not trusted on first use: it waits for /e2ee trust DEVICE.
+        bob.wait_for(event="received-raw", since=b, timeout=T,
+                     pred=lambda e: e["text"].startswith("?E2K:"))
+        s = alice.mark()
+        alice.cmd("bob", "e2ee status")
+        st = "\n".join(e["text"] for e in alice.find(since=s, event="write")
+                       if is_system(e))
+        m = re.search(r"device ([A-Za-z0-9_-]{8})[^\n<]*rejected", st)
+        self.assertIsNotNone(m, st)
+        self.assertNotIn("trusted on first use", st)
+        self.assertEqual(alice.cmd("bob", "e2ee trust " + m.group(1))["status"], "ok")
         wait_key(alice, "bob")
-        offers = bob.find(event="received-raw",
-                          pred=lambda e: e["text"].startswith("?E2K:"))
-        self.assertEqual(len(offers), 2)
-        self.assertEqual([e for e in alice.find(since=a, event="write")
-                          if is_system(e) and "CHANGED" in e["text"]], [])
         self.converse(alice, bob, "after reset")
 
 
@@ -456,6 +462,68 @@ class WithoutPlugin(IrcBase):
         time.sleep(1.0)
         self.assertEqual([t for t in recv_texts(carol, since=c) if SECRET_A in t], [])
         self.assert_clean(alice, carol)
+
+
+class LastStepRawLines(IrcBase):
+    """The raw line is parsed as the server parses it: any spacing, a
+    prefix, NOTICE, CTCP ACTION, several lines, several targets."""
+
+    def test_raw_lines_cannot_send_plaintext(self):
+        alice, bob = self.pair(tap=("alice",))
+        lines = (
+            "PRIVMSG  bob :double space " + SECRET_A,
+            "PRIVMSG bob    :" + SECRET_A,
+            "PRIVMSG\tbob\t:tab " + SECRET_A,
+            ":alice PRIVMSG bob :prefix " + SECRET_A,
+            "privmsg BOB :case " + SECRET_A,
+            "PRIVMSG #nowhere,bob :two targets " + SECRET_A,
+            "PRIVMSG bob!bob@127.0.0.1 :full mask " + SECRET_A,
+            "PRIVMSG bob " + SECRET_A,
+            "NOTICE bob :" + SECRET_A,
+            "PRIVMSG bob :\x01ACTION waves " + SECRET_A + "\x01",
+            "PRIVMSG bob :?OTR " + SECRET_A,
+            "PRIVMSG bob :?E2E: " + SECRET_A,
+            "PRIVMSG bob :?E2K:" + SECRET_A.replace("-", " "),
+            "PRIVMSG bob :\x01VERSION\x01 " + SECRET_A,
+        )
+        b = bob.mark()
+        for policy in ("require", "on"):
+            self.assertEqual(alice.cmd("bob", "e2ee " + policy)["status"], "ok")
+            for line in lines:
+                a = alice.mark()
+                alice.cmd("bob", "quote " + line)
+                wait_system(alice, "NOT sent", since=a, conv="bob")
+            a = alice.mark()
+            alice.cmd("bob", "notice bob by notice " + SECRET_B)
+            wait_system(alice, "NOT sent", since=a, conv="bob")
+        self.converse(alice, bob, "still encrypted")
+        alice.ping()
+        time.sleep(1.5)   # libpurple's IRC queue
+        for token in (SECRET_A, SECRET_B):
+            self.assertNotIn(token, alice.tap.text())
+        self.assertEqual([t for t in recv_texts(bob, since=b)
+                          if SECRET_A in t or SECRET_B in t], [])
+        self.assert_clean(alice, bob)
+
+    def test_dcc_file_offer_is_refused(self):
+        alice, bob = self.pair(tap=("alice",))
+        offer = ("PRIVMSG bob :\x01DCC SEND \"salary-%s.xlsx\" 2130706433 40000 1234\x01"
+                 % SECRET_A)
+        for policy in ("require", "on"):
+            self.assertEqual(alice.cmd("bob", "e2ee " + policy)["status"], "ok")
+            a = alice.mark()
+            alice.cmd("bob", "quote " + offer)
+            line = wait_system(alice, "File transfer NOT started", since=a, conv="bob")
+            self.assertIn("/e2ee off", line["text"])
+        # With /e2ee off the user may send it, knowing it is not encrypted.
+        self.assertEqual(alice.cmd("bob", "e2ee off")["status"], "ok")
+        alice.cmd("bob", "quote PRIVMSG bob :\x01DCC SEND \"agreed.txt\" 2130706433 40000 1\x01")
+        alice.ping()
+        time.sleep(1.5)   # libpurple's IRC queue
+        wire = alice.tap.text()
+        self.assertIn("agreed.txt", wire)
+        self.assertNotIn(SECRET_A, wire)
+        self.assert_clean(alice, bob)
 
 
 if __name__ == "__main__":
