@@ -545,12 +545,12 @@ class PolicyAndCommands(XmppBase):
         alice.send(bob.jid, "verified now")
         bob.wait_message(MARK_V + "verified now", since=m, timeout=T)
 
-        # Another plugin's message (pidgin-otr) passes the last step; with
-        # no OTR plugin here to read it, it is shown as the plaintext it is.
+        # Another plugin's message (a bare pidgin-otr query) passes the last
+        # step; with no OTR plugin here to read it, it is shown as the
+        # plaintext it is.  (Text after the query is words: LastStepArmor.)
         m = alice.mark()
-        bob.raw(alice.jid, "?OTRv23? Bob wants an OTR conversation")
-        alice.wait_message(MARK_PLAIN + "?OTRv23? Bob wants an OTR conversation",
-                           since=m, timeout=T)
+        bob.raw(alice.jid, "?OTRv23?")
+        alice.wait_message(MARK_PLAIN + "?OTRv23?", since=m, timeout=T)
 
         # Plugin actions (Tools / Plugins menu) show keys without dialogs
         # that need answers.
@@ -656,6 +656,44 @@ class Privacy(XmppBase):
         self.assertIn(SECRET_B, im_logs(alice))
         self.assertNotIn(SECRET_A, im_logs(bob))
         self.assertNotIn(SECRET_B, im_logs(bob))
+
+
+class LastStepArmor(XmppBase):
+    """Only text that decodes as our armor passes the last step: a prefix
+    alone is words like any other."""
+
+    def test_prefixes_and_markup_do_not_pass(self):
+        alice, bob = self.pair(tap=("alice",))
+        fake_b64 = base64.urlsafe_b64encode(SECRET_B.encode()).decode().rstrip("=")
+        lies = (
+            "?OTR " + SECRET_A,                    # pidgin-otr is not loaded
+            "?OTRv23? Bob wants OTR " + SECRET_A,  # a query with words after it
+            "?OTR:" + SECRET_A + ".",
+            "?E2E: " + SECRET_A,                   # our prefix, then words
+            "?E2E:" + fake_b64,                    # base64url, not an envelope
+            "?E2K: " + SECRET_A,
+            "?E2A:" + fake_b64 + " " + SECRET_A,
+            "?E2F:0000beef:1/2:?E2E: " + SECRET_A,
+            "?E2F:0000beef:2/2:" + SECRET_A + " words",
+            "  ?E2E:" + SECRET_A.replace("-", " "),
+            "<b>?E2E:</b>" + SECRET_A,
+        )
+        b = bob.mark()
+        for policy in ("require", "on"):
+            self.assertEqual(alice.cmd(bob.jid, "e2ee " + policy)["status"], "ok")
+            for text in lies:
+                a = alice.mark()
+                alice.raw(bob.jid, text)
+                wait_system(alice, "NOT sent", since=a, conv=bob.jid)
+        # Our own armor still passes the same hook.
+        self.converse(alice, bob, "still encrypted")
+        alice.ping()
+        self.assert_no_plaintext("the wire", alice.tap.text(), SECRET_A, SECRET_B)
+        self.assert_no_plaintext("Prosody's log", self.server.log_text(),
+                                 SECRET_A, SECRET_B)
+        self.assertEqual([t for t in recv_texts(bob, since=b)
+                          if SECRET_A in t or SECRET_B in t], [])
+        self.assert_clean(alice, bob)
 
 
 if __name__ == "__main__":
