@@ -158,19 +158,9 @@ cmd_verify (CmdTarget *t, const char *arg)
     }
   if (arg != NULL && *arg != '\0')
     {
-      guint done = 0;
-
-      for (guint i = 0; i < br->devices->len; i++)
-        {
-          E2eeDeviceRecord *dev = g_ptr_array_index (br->devices, i);
-          const char *kid = e2ee_key_get_kid (dev->key);
-
-          if (g_str_has_prefix (kid, arg))
-            done += set_trust (t, kid, E2EE_TRUST_VERIFIED) ? 1 : 0;
-        }
-      if (done == 0)
-        say (t, _("No such device: /e2ee status lists this buddy's devices."));
-      else
+      /* One device per decision: a prefix that several devices share
+       * (one of them perhaps injected) is refused by the core. */
+      if (set_trust (t, arg, E2EE_TRUST_VERIFIED))
         {
           say (t, _("Marked as verified."));
           e2ee_report_release (t->account, t->buddy);
@@ -227,6 +217,19 @@ cmd_trust (CmdTarget *t, const char *arg)
                                "To accept one again after comparing its safety number "
                                "(/e2ee verify): /e2ee trust DEVICE."),
                              t->buddy, rejected);
+
+          say (t, text);
+          return;
+        }
+      if (undecided != NULL && strchr (undecided, ',') != NULL)
+        {
+          /* Never several at once: one of them may have been slipped in
+           * by the server beside the device the user knows. */
+          g_autofree char *text =
+            g_strdup_printf (_("Nothing accepted: several devices of %s await your "
+                               "decision (%s).  Compare each one's safety number "
+                               "(/e2ee verify) and accept one with /e2ee trust "
+                               "DEVICE."), t->buddy, undecided);
 
           say (t, text);
           return;

@@ -94,6 +94,10 @@ typedef enum {
   /* Envelope counters (PROTOCOL.md §7) */
   E2EE_ERROR_CLOCK,               /* the system clock is beyond the 40-bit counter range:
                                      nothing sent, nothing recorded */
+
+  /* Trust decisions */
+  E2EE_ERROR_AMBIGUOUS,           /* several devices match (a prefix, or a bare /e2ee trust
+                                     with more than one undecided): name one; nothing changed */
 } E2eeErrorCode;
 
 G_END_DECLS

@@ -232,7 +232,9 @@ guint e2ee_context_withheld_count (E2eeContext *ctx, E2eeAccountRecord *account,
                                    const char *buddy);
 
 /* Trust decisions.  @kid may be a unique prefix of a device's kid, or NULL
- * for every undecided device of the buddy.  Trusting clears key_changed
+ * for the one undecided device of the buddy.  A prefix that matches
+ * several devices, or NULL while several are undecided, changes nothing
+ * (E2EE_ERROR_AMBIGUOUS, the message lists them).  Trusting clears key_changed
  * (and retires, as REJECTED, the replaced keys).  Rejecting wipes the
  * device's withheld messages.  For the account's own name (own devices)
  * @kid is required; prefer e2ee_context_set_own_trust. */

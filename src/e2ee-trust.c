@@ -289,12 +289,30 @@ e2ee_context_set_trust (E2eeContext *ctx, E2eeAccountRecord *account, const char
       if (match)
         g_ptr_array_add (chosen, dev);
     }
-  if (chosen->len == 0 || (kid != NULL && chosen->len > 1))
+  if (chosen->len > 1)
     {
-      if (chosen->len)
-        g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
-                     "several keys of %s match; give more of the fingerprint", buddy_name);
-      else if (kid == NULL && buddy && buddy->devices->len > 0)
+      /* One decision, one device: a bare "trust" must not also accept a
+       * device someone slipped in next to the one the user looked at. */
+      GString *kids = g_string_new (NULL);
+
+      for (guint i = 0; i < chosen->len; i++)
+        g_string_append_printf (kids, "%s%.8s", i ? ", " : "",
+                                e2ee_key_get_kid (((E2eeDeviceRecord *) chosen->pdata[i])->key));
+      if (kid != NULL)
+        g_set_error (error, E2EE_ERROR, E2EE_ERROR_AMBIGUOUS,
+                     "several devices of %s match (%s); give more of the fingerprint",
+                     buddy_name, kids->str);
+      else
+        g_set_error (error, E2EE_ERROR, E2EE_ERROR_AMBIGUOUS,
+                     "%u devices of %s await a decision (%s); compare each one's safety "
+                     "number (/e2ee verify) and accept one with /e2ee trust DEVICE",
+                     chosen->len, buddy_name, kids->str);
+      g_string_free (kids, TRUE);
+      return FALSE;
+    }
+  if (chosen->len == 0)
+    {
+      if (kid == NULL && buddy && buddy->devices->len > 0)
         g_set_error (error, E2EE_ERROR, E2EE_ERROR_NO_KEY,
                      "no device of %s awaits a decision; name one with /e2ee trust "
                      "DEVICE (/e2ee status lists them)", buddy_name);

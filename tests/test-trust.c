@@ -274,6 +274,53 @@ test_new_device_reject_and_bound (void)
   peer_free (evil);
 }
 
+/* A bare /e2ee trust accepts a device only when it is the one awaiting a
+ * decision: with a device the server slipped in beside it, nothing is
+ * accepted and both are named.  An ambiguous prefix changes nothing. */
+static void
+test_bare_trust_needs_one_device (void)
+{
+  Peer *alice = peer_new ("alice@localhost"), *bob = peer_new ("bob@localhost");
+  Peer *bob_new = peer_new ("bob@localhost"), *evil = peer_new ("bob@localhost");
+  g_autoptr (GPtrArray) set = e2ee_context_own_keyset (bob_new->ctx, bob_new->account);
+  g_autofree char *short_new = g_strndup (kid (bob_new), 8);
+  g_autofree char *short_evil = g_strndup (kid (evil), 8);
+  GError *error = NULL;
+
+  introduce (bob, alice);
+  g_ptr_array_add (set, e2ee_key_public_copy (evil->account->identity));
+  g_assert_cmpint (e2ee_context_learn_keys (alice->ctx, alice->account, bob->name, set, NULL),
+                   ==, E2EE_LEARN_KEY_CHANGED);
+  g_assert_false (e2ee_context_set_trust (alice->ctx, alice->account, bob->name, NULL,
+                                          E2EE_TRUST_TOFU, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_AMBIGUOUS);
+  g_assert_nonnull (strstr (error->message, short_new));
+  g_assert_nonnull (strstr (error->message, short_evil));
+  g_clear_error (&error);
+  g_assert_cmpint (device_of (alice, bob->name, evil)->trust, ==, E2EE_TRUST_UNDECIDED);
+  g_assert_cmpint (device_of (alice, bob->name, bob_new)->trust, ==, E2EE_TRUST_UNDECIDED);
+  g_assert_true (e2ee_account_lookup_buddy (alice->account, bob->name)->key_changed);
+  /* A prefix every device shares (as /e2ee verify PREFIX passes it on). */
+  g_assert_false (e2ee_context_set_trust (alice->ctx, alice->account, bob->name, "",
+                                          E2EE_TRUST_VERIFIED, &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_AMBIGUOUS);
+  g_clear_error (&error);
+  g_assert_cmpint (device_of (alice, bob->name, bob)->trust, ==, E2EE_TRUST_TOFU);
+  g_assert_cmpint (device_of (alice, bob->name, evil)->trust, ==, E2EE_TRUST_UNDECIDED);
+  /* Once the injected one is rejected, the bare form takes the other. */
+  g_assert_true (e2ee_context_set_trust (alice->ctx, alice->account, bob->name, kid (evil),
+                                         E2EE_TRUST_REJECTED, NULL));
+  g_assert_true (e2ee_context_set_trust (alice->ctx, alice->account, bob->name, NULL,
+                                         E2EE_TRUST_TOFU, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (device_of (alice, bob->name, bob_new)->trust, ==, E2EE_TRUST_TOFU);
+  g_assert_cmpint (device_of (alice, bob->name, evil)->trust, ==, E2EE_TRUST_REJECTED);
+  peer_free (alice);
+  peer_free (bob);
+  peer_free (bob_new);
+  peer_free (evil);
+}
+
 /* ---- CHANGED ------------------------------------------------------------ */
 
 /* Every key replaced: sending blocked with an error naming the way out,
@@ -1034,6 +1081,7 @@ main (int argc, char **argv)
   g_test_add_func ("/trust/verified", test_verified);
   g_test_add_func ("/trust/new-device/withheld", test_new_device_withheld);
   g_test_add_func ("/trust/new-device/reject-and-bound", test_new_device_reject_and_bound);
+  g_test_add_func ("/trust/new-device/bare-trust-needs-one", test_bare_trust_needs_one_device);
   g_test_add_func ("/trust/changed/withheld-blocked", test_changed);
   g_test_add_func ("/trust/changed/reset", test_changed_reset);
   g_test_add_func ("/trust/reset/keeps-had-key-and-policy", test_reset_keeps_had_key_and_policy);
