@@ -198,6 +198,7 @@ e2ee_keyring_import_backup (E2eeStore *store, const E2eeSeal *seal, const char *
           g_ptr_array_add (mine, buddy);
         }
     }
+  e2ee_keyring_import_reconfirm_own (accounts, buddies);
   ok = e2ee_ij_write_all (store, seal, accounts, buddies, NULL, error);
 
 out:

@@ -293,6 +293,39 @@ out:
   return ok;
 }
 
+guint
+e2ee_keyring_import_reconfirm_own (GPtrArray *accounts, GPtrArray *buddies)
+{
+  guint total = 0;
+
+  for (guint a = 0; a < accounts->len; a++)
+    {
+      E2eeAccountRecord *account = accounts->pdata[a];
+      GPtrArray *list = buddies->pdata[a];
+
+      for (guint b = 0; b < list->len; b++)
+        {
+          E2eeBuddyRecord *buddy = list->pdata[b];
+
+          if (strcmp (buddy->name, account->name) != 0)
+            continue;
+          for (guint d = 0; d < buddy->devices->len; d++)
+            {
+              E2eeDeviceRecord *dev = buddy->devices->pdata[d];
+
+              if ((dev->trust == E2EE_TRUST_TOFU || dev->trust == E2EE_TRUST_VERIFIED)
+                  && !e2ee_key_equal (dev->key, account->identity))
+                {
+                  dev->trust = E2EE_TRUST_UNDECIDED;
+                  account->own_reconfirm++;
+                  total++;
+                }
+            }
+        }
+    }
+  return total;
+}
+
 static char *
 stored_digest (E2eeStore *store)
 {
@@ -373,6 +406,8 @@ e2ee_keyring_import_legacy (E2eeStore *store, const E2eeSeal *seal, const char *
   buddies = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
   ok = legacy_parse (text, len, passphrase, accounts, buddies, error);
   e2ee_secret_free (text, len);
+  if (ok)
+    e2ee_keyring_import_reconfirm_own (accounts, buddies);
   if (!ok || !e2ee_ij_write_all (store, seal, accounts, buddies, digest, error))
     return FALSE;
   remove_legacy (json_path);

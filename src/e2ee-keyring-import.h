@@ -28,6 +28,16 @@ gboolean e2ee_keyring_import_legacy (E2eeStore *store, const E2eeSeal *seal,
                                      const char *json_path, const char *passphrase,
                                      gboolean *imported, GError **error);
 
+/* Version 1 trusted the devices of one's own account on first use, so a
+ * device a server injected there kept receiving everything.  Every own
+ * device (a device in the record named after the account, other than the
+ * account's identity) trusted on first use or verified becomes
+ * UNDECIDED: the user confirms each again.  Each account's
+ * own_reconfirm counts them (for the host to announce); returns the total.
+ * Both imports (keyring.json and the backup) run it before writing.
+ * @buddies: per account, a GPtrArray of E2eeBuddyRecord*. */
+guint e2ee_keyring_import_reconfirm_own (GPtrArray *accounts, GPtrArray *buddies);
+
 /* The backup: a JSON document with each account's private identity key
  * and each buddy's devices with their trust.  Holds private keys: the
  * caller writes it 0600. */

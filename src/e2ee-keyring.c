@@ -16,6 +16,7 @@ typedef struct {
   char *name;                   /* the account name written */
   E2eeKey *identity;            /* the identity written (ref) */
   guint64 counter;
+  guint own_reconfirm;
   GHashTable *buddies;          /* name -> E2eeBuddyRecord* copy (the base of merges) */
   GHashTable *touched;          /* names looked up, added or removed since the last save */
   gboolean pass_full;           /* the save under way compares every buddy */
@@ -428,6 +429,7 @@ adopt (E2eeKeyring *keyring, GPtrArray *accounts)
       base->name = g_strdup (account->name);
       base->identity = e2ee_key_ref (account->identity);
       base->counter = account->last_counter;
+      base->own_reconfirm = account->own_reconfirm;
       g_hash_table_iter_init (&iter, account->buddies);
       while (g_hash_table_iter_next (&iter, NULL, &value))
         set_base (base, value);
@@ -576,7 +578,8 @@ save_account (E2eeKeyring *keyring, E2eeAccountRecord *account, gboolean full, G
   if (renamed && !e2ee_records_rename_account (keyring->store, account->protocol, base->name,
                                                account->name, error))
     return FALSE;
-  if (renamed || !base->stored || !e2ee_key_equal (base->identity, account->identity))
+  if (renamed || !base->stored || !e2ee_key_equal (base->identity, account->identity)
+      || base->own_reconfirm != account->own_reconfirm)
     {
       if (!e2ee_records_put_account (keyring->store, keyring->seal, account, error))
         return FALSE;
@@ -639,6 +642,7 @@ saved_account (E2eeKeyring *keyring, E2eeAccountRecord *account)
       base->identity = e2ee_key_ref (account->identity);
     }
   base->counter = account->last_counter;
+  base->own_reconfirm = account->own_reconfirm;
   g_hash_table_iter_init (&iter, base->pass_full ? account->buddies : base->touched);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     {

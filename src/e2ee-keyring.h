@@ -68,6 +68,11 @@ typedef struct {
   char *name;                   /* normalised account name */
   E2eeKey *identity;            /* this installation's key pair, owned */
   guint64 last_counter;         /* highest envelope counter sent */
+  /* How many devices of the account's own record an import (keyring.json
+   * or a backup) set back from trusted to UNDECIDED, so the user confirms
+   * each again: the host announces it once and sets it to 0 (saved like
+   * any change).  Stored in the account row. */
+  guint own_reconfirm;
   GHashTable *buddies;          /* name -> E2eeBuddyRecord*, owned; the
                                    account's own name holds its other devices */
   /* In memory only, never persisted (do not carry into the file): TRUE

@@ -152,7 +152,8 @@ e2ee_records_load_accounts (E2eeStore *store, const E2eeSeal *seal, gboolean wit
                             GError **error)
 {
   sqlite3_stmt *st = e2ee_store_prepare (store,
-    "SELECT id, protocol, name, x, y, caps, d, last_counter FROM account ORDER BY id", error);
+    "SELECT id, protocol, name, x, y, caps, d, last_counter, own_reconfirm FROM account"
+    " ORDER BY id", error);
   g_autoptr (GPtrArray) out = NULL;
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
   int rc;
@@ -201,6 +202,8 @@ e2ee_records_load_accounts (E2eeStore *store, const E2eeSeal *seal, gboolean wit
       g_ptr_array_add (out, e2ee_account_record_new (protocol, name, key));
       ((E2eeAccountRecord *) out->pdata[out->len - 1])->last_counter =
         (guint64) sqlite3_column_int64 (st, 7);
+      ((E2eeAccountRecord *) out->pdata[out->len - 1])->own_reconfirm =
+        (guint) CLAMP (sqlite3_column_int64 (st, 8), 0, G_MAXUINT);
       g_array_append_val (ids, id);
     }
   sqlite3_reset (st);

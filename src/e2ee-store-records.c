@@ -331,10 +331,10 @@ write_account (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *
                GError **error)
 {
   sqlite3_stmt *st = e2ee_store_prepare (store,
-    "INSERT INTO account (protocol, name, x, y, caps, d, last_counter)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (protocol, name) DO UPDATE SET"
+    "INSERT INTO account (protocol, name, x, y, caps, d, last_counter, own_reconfirm)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (protocol, name) DO UPDATE SET"
     " x = excluded.x, y = excluded.y, caps = excluded.caps, d = excluded.d,"
-    " last_counter = excluded.last_counter", error);
+    " last_counter = excluded.last_counter, own_reconfirm = excluded.own_reconfirm", error);
   g_autoptr (GByteArray) aad = NULL;
   guint8 d[E2EE_KEY_COORD_LEN];
   gboolean ok;
@@ -348,6 +348,7 @@ write_account (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *
   sqlite3_bind_blob (st, 4, e2ee_key_get_y (account->identity), E2EE_KEY_COORD_LEN, SQLITE_STATIC);
   sqlite3_bind_int (st, 5, e2ee_key_get_caps (account->identity));
   sqlite3_bind_int64 (st, 7, (gint64) account->last_counter);
+  sqlite3_bind_int64 (st, 8, account->own_reconfirm);
   ok = bind_secret (st, 6, seal, aad, d, sizeof d, error);
   e2ee_wipe (d, sizeof d);
   ok = ok && step_done (store, st, error);

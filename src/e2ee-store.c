@@ -56,6 +56,10 @@ static const char *const migrations[] = {
   "  UNIQUE (buddy_id, x, y));"
   "CREATE INDEX device_by_buddy ON device (buddy_id, pos);"
   "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);",
+  /* 1 -> 2: own-account devices an import set back to pending, for the
+   * host to announce (E2eeAccountRecord.own_reconfirm). */
+  "ALTER TABLE account ADD COLUMN own_reconfirm INTEGER NOT NULL DEFAULT 0"
+  "  CHECK (own_reconfirm >= 0);",
 };
 
 gboolean

@@ -346,6 +346,75 @@ test_backup_round_trip (Fx *f, gconstpointer data)
     }
 }
 
+/* The device of @account's own record with @kid. */
+static E2eeDeviceRecord *
+own_device (E2eeAccountRecord *account, const char *kid)
+{
+  E2eeBuddyRecord *self = g_hash_table_lookup (account->buddies, account->name);
+
+  g_assert_nonnull (self);
+  return e2ee_buddy_find_device_by_kid (self, kid);
+}
+
+/* Version 1 trusted an own-account device on first use (a server could
+ * inject one): after the import, and after restoring a backup of an own
+ * device the user had verified, it is pending again and the account says
+ * how many the user must confirm. */
+static void
+test_own_devices_pending (Fx *f, gconstpointer data)
+{
+  static const char kid[] = "UqiI8DroUQrLkgbUSzPhJN4kLZ0FszAjKOGkHe63e4A";
+  GError *error = NULL;
+  g_autofree char *db2 = g_build_filename (f->dir, "restored.sqlite", NULL);
+  g_autoptr (GPtrArray) accounts = NULL;
+  g_autoptr (GPtrArray) restored = NULL;
+  E2eeStore *store;
+  E2eeAccountRecord *alice;
+  gboolean imported = FALSE;
+  char *text;
+
+  install_fixture (f, "vectors/keyring-v1-own-tofu.json");
+  store = e2ee_store_open (f->db, &error);
+  g_assert_no_error (error);
+  g_assert_true (e2ee_keyring_import_legacy (store, NULL, f->json, NULL, &imported, &error));
+  g_assert_no_error (error);
+  g_assert_true (imported);
+  e2ee_store_close (store);
+  accounts = load_all (f->db, NULL, NULL);
+  alice = accounts->pdata[0];
+  g_assert_cmpstr (alice->name, ==, "alice@example.org");
+  g_assert_cmpint (own_device (alice, kid)->trust, ==, E2EE_TRUST_UNDECIDED);
+  g_assert_cmpuint (alice->own_reconfirm, ==, 1);
+  /* A buddy's devices keep their trust. */
+  g_assert_cmpint (((E2eeDeviceRecord *) ((E2eeBuddyRecord *) g_hash_table_lookup (
+                     alice->buddies, "bob@example.org"))->devices->pdata[0])->trust, ==,
+                   E2EE_TRUST_TOFU);
+  g_assert_cmpuint (((E2eeAccountRecord *) accounts->pdata[1])->own_reconfirm, ==, 0);
+
+  /* The user verifies it; a backup of that restored still asks again. */
+  own_device (alice, kid)->trust = E2EE_TRUST_VERIFIED;
+  alice->own_reconfirm = 0;
+  store = e2ee_store_open (f->db, &error);
+  g_assert_true (e2ee_records_put_account (store, NULL, alice, &error));
+  g_assert_true (e2ee_records_put_buddy (store, NULL, alice,
+                                         g_hash_table_lookup (alice->buddies, alice->name),
+                                         &error));
+  g_assert_no_error (error);
+  text = e2ee_keyring_export (store, NULL, &error);
+  g_assert_no_error (error);
+  e2ee_store_close (store);
+  store = e2ee_store_open (db2, &error);
+  g_assert_true (e2ee_keyring_import_backup (store, NULL, text, strlen (text),
+                                             G_GUINT64_CONSTANT (123456789012), &error));
+  g_assert_no_error (error);
+  e2ee_store_close (store);
+  e2ee_string_free (text);
+  restored = load_all (db2, NULL, NULL);
+  alice = restored->pdata[0];
+  g_assert_cmpint (own_device (alice, kid)->trust, ==, E2EE_TRUST_UNDECIDED);
+  g_assert_cmpuint (alice->own_reconfirm, ==, 1);
+}
+
 /* End to end: a message Bob received before his keyring was restored from
  * a backup is refused when it is delivered again, and a new one is
  * accepted. */
@@ -455,6 +524,7 @@ main (int argc, char **argv)
   ADD ("v1-tampered-and-malformed", NULL, test_tampered);
   ADD ("v1-interrupted", NULL, test_interrupted);
   ADD ("backup-round-trip", NULL, test_backup_round_trip);
+  ADD ("own-devices-pending", NULL, test_own_devices_pending);
   ADD ("backup-malformed", NULL, test_backup_malformed);
   ADD ("backup-restore-no-replay", NULL, test_backup_no_replay);
   return g_test_run ();

@@ -314,6 +314,32 @@ test_newer_schema (Fx *f, gconstpointer data)
   g_clear_error (&error);
 }
 
+/* A schema 1 database (before own_reconfirm) is migrated and keeps its rows. */
+static void
+test_migrate_1 (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  E2eeStore *store = open_ok (f->path);
+  g_autoptr (E2eeAccountRecord) a0 = make_account (0);
+
+  g_assert_true (e2ee_records_put_account (store, NULL, a0, &error));
+  g_assert_true (e2ee_store_exec (store, "ALTER TABLE account DROP COLUMN own_reconfirm;"
+                                  "PRAGMA user_version = 1", &error));
+  g_assert_no_error (error);
+  e2ee_store_close (store);
+  store = open_ok (f->path);
+  g_assert_cmpint (e2ee_store_get_opened_version (store), ==, 1);
+  g_assert_cmpint (pragma (store, "PRAGMA user_version"), ==, E2EE_STORE_SCHEMA_VERSION);
+  {
+    g_autoptr (GPtrArray) l = e2ee_records_load_accounts (store, NULL, FALSE, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (l->len, ==, 1);
+    g_assert_true (e2ee_key_equal (((E2eeAccountRecord *) l->pdata[0])->identity, ident[0]));
+    g_assert_cmpuint (((E2eeAccountRecord *) l->pdata[0])->own_reconfirm, ==, 0);
+  }
+  e2ee_store_close (store);
+}
+
 static void
 test_round_trip (Fx *f, gconstpointer data)
 {
@@ -787,6 +813,7 @@ main (int argc, char **argv)
   ADD ("permissions", test_permissions);
   ADD ("corrupt", test_corrupt);
   ADD ("newer-schema", test_newer_schema);
+  ADD ("migrate-schema-1", test_migrate_1);
   ADD ("round-trip", test_round_trip);
   ADD ("sealed", test_sealed);
   ADD ("sealed-swap-device", test_sealed_swap_device);
