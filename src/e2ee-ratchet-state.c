@@ -14,6 +14,8 @@
 void
 e2ee_ratchet_skipped_add (E2eeRatchet *s, const E2eeRatchetSkipped *items, guint n)
 {
+  if (n == 0) /* nothing skipped: items (and the buffer) may be NULL */
+    return;
   if (s->n_skipped + n > s->cap_skipped)
     {
       guint cap = MAX (16u, s->cap_skipped);

@@ -758,6 +758,21 @@ test_no_freed_d (void)
   E2eeKey *key;
   char *out;
 
+  /* The watch itself works first: a freed copy is seen.  Under valgrind,
+   * which replaces the allocator, our free() is never called: skip there
+   * (the plain run checks it). */
+  watch_hits = 0;
+  watch_pattern = AD;
+  g_free (g_strdup (text));
+  watch_pattern = NULL;
+  if (watch_hits == 0 && strstr (g_getenv ("LD_PRELOAD") ? g_getenv ("LD_PRELOAD") : "",
+                                  "vgpreload") != NULL)
+    {
+      g_test_skip ("the free() watch does not see frees under valgrind");
+      return;
+    }
+  g_assert_cmpuint (watch_hits, ==, 1);
+
   watch_hits = 0;
   watch_pattern = AD;
   key = e2ee_key_from_jwk (text, -1, E2EE_KEY_EXPECT_PRIVATE, &error);
@@ -774,12 +789,6 @@ test_no_freed_d (void)
   g_assert_error (error, E2EE_ERROR, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE);
   watch_pattern = NULL;
   g_assert_cmpuint (watch_hits, ==, 0);
-
-  /* The watch itself works: a freed copy is seen. */
-  watch_pattern = AD;
-  g_free (g_strdup (text));
-  watch_pattern = NULL;
-  g_assert_cmpuint (watch_hits, ==, 1);
 #else
   g_test_skip ("the free() watch cannot run beside a sanitizer");
 #endif
