@@ -286,6 +286,25 @@ class Carbons(unittest.TestCase):
         self.assertEqual(harness.bare(got["who"]), bob.jid)
         self.assertIn("<received xmlns='urn:xmpp:carbons:2'",
                       self.server.log_text().replace('"', "'"))
+        # Once each installation accepted the other, the copy of what Alice
+        # sends from her first device is read on the second, shown as hers.
+        def own_kid(c):
+            ev = c.wait_event("notify", timeout=T,
+                              pred=lambda e: "YOUR account" in
+                              (e.get("secondary") or ""))
+            return re.search(r"device (\S+),", ev["secondary"]).group(1)
+        kid2, kid1 = own_kid(alice), own_kid(alice2)
+        self.assertEqual(alice.cmd(bob.jid, "e2ee own accept " + kid2)["status"], "ok")
+        self.assertEqual(alice2.cmd(bob.jid, "e2ee own accept " + kid1)["status"], "ok")
+        m2 = alice2.mark()
+        alice.send(bob.jid, "second words " + SECRET)
+        got = alice2.wait_for(
+            event="write", since=m2, timeout=T, what="own copy",
+            pred=lambda e: "SEND" in e["flags"]
+            and "(from your other device) second words " + SECRET in e["text"])
+        self.assertIn("\U0001F512", got["text"])
+        self.assertFalse([e for e in alice2.writes(since=m2, flag="RECV")
+                          if SECRET in e["text"]])
         self.assertNotIn(SECRET, self.server.log_text())
 
 
