@@ -48,7 +48,8 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
   step "plugin tests under asan+ubsan" meson test -C build-asan --print-errorlogs --no-rebuild \
   --num-processes 1 --suite plugin --timeout-multiplier 3 --logbase asan-plugin
 
-step "tests under valgrind" meson test -C build-test --suite core --no-rebuild --print-errorlogs \
+# E2EE_QUICK_TESTS shortens the long randomised loops (they ran in full above).
+E2EE_QUICK_TESTS=1 step "tests under valgrind" meson test -C build-test --suite core --no-rebuild --print-errorlogs \
   --logbase valgrind \
   --timeout-multiplier 10 \
   --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes --suppressions=$root/tests/valgrind.supp --quiet"
