@@ -236,7 +236,31 @@ e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected, E2eeSealSetting
       rc = SQLITE_DONE;
     }
   sqlite3_reset (st);
-  return rc == SQLITE_DONE || e2ee_store_fail (store, rc, "read", error);
+  if (rc != SQLITE_DONE)
+    return e2ee_store_fail (store, rc, "read", error);
+  if (!*is_protected)
+    {
+      /* Sealed once and never unprotected through a passphrase removal:
+       * the seal row was deleted behind our back. */
+      st = e2ee_store_prepare (store, "SELECT count(*) FROM meta WHERE key = 'sealed'", error);
+      if (st == NULL)
+        return FALSE;
+      rc = sqlite3_step (st);
+      if (rc == SQLITE_ROW && sqlite3_column_int64 (st, 0) > 0)
+        {
+          sqlite3_reset (st);
+          g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT,
+                       "keyring %s was protected by a passphrase but its passphrase "
+                       "setting is missing (removed or damaged): it is not opened "
+                       "unprotected. Restore your last backup with \"purple-e2ee keyring "
+                       "import BACKUP\" into a new keyring", e2ee_store_get_path (store));
+          return FALSE;
+        }
+      sqlite3_reset (st);
+      if (rc != SQLITE_ROW)
+        return e2ee_store_fail (store, rc, "read", error);
+    }
+  return TRUE;
 }
 
 gboolean
@@ -284,6 +308,8 @@ e2ee_records_unlock (E2eeStore *store, const char *passphrase, E2eeSeal **seal,
   e2ee_wipe (&params, sizeof params);
   if (old == NULL)
     return FALSE;
+  /* A file sealed before the mark existed gets it now (best effort). */
+  e2ee_store_exec (store, "INSERT OR IGNORE INTO meta (key, value) VALUES ('sealed', 1)", NULL);
   if (!e2ee_seal_is_weak (old))
     {
       *seal = old;
@@ -581,6 +607,11 @@ e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
   ok = e2ee_records_seal_matches (store, from, error)
        && (accounts = e2ee_records_load_accounts (store, from, TRUE, error)) != NULL;
   ok = ok && e2ee_store_exec (store, "DELETE FROM seal", error);
+  /* Remembered beside the seal row: a protected keyring whose row is
+   * removed does not open unprotected (e2ee_records_get_seal). */
+  ok = ok && e2ee_store_exec (store, to != NULL
+                              ? "INSERT OR REPLACE INTO meta (key, value) VALUES ('sealed', 1)"
+                              : "DELETE FROM meta WHERE key = 'sealed'", error);
   if (ok && to != NULL)
     {
       const E2eeSealSetting *p = e2ee_seal_get_params (to);

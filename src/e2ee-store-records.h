@@ -19,7 +19,10 @@
 G_BEGIN_DECLS
 
 /* TRUE if the database is passphrase-protected; then @params (if not
- * NULL) receives what e2ee_seal_unlock() needs. */
+ * NULL) receives what e2ee_seal_unlock() needs.  A database that was
+ * sealed (meta 'sealed', set and cleared only by e2ee_records_reseal)
+ * but has no seal row is E2EE_ERROR_KEYRING_CORRUPT: never opened as if
+ * unprotected. */
 gboolean e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected,
                                 E2eeSealSetting *params, GError **error);
 

@@ -355,6 +355,48 @@ test_passphrase_set_elsewhere (Fx *f, gconstpointer data)
   e2ee_keyring_free (load_ok (f->json, "pw"));
 }
 
+/* A protected keyring whose seal row is deleted, with an identity of the
+ * attacker's planted in the clear, does not open without a passphrase
+ * (nor with it); removing the passphrase the proper way still works
+ * (test_passphrase). */
+static void
+test_seal_row_removed (Fx *f, gconstpointer data)
+{
+  GError *error = NULL;
+  E2eeKeyring *k = e2ee_keyring_new (f->json);
+  g_autoptr (E2eeKey) evil = e2ee_key_generate (NULL);
+  guint8 d[32];
+  sqlite3 *c = NULL;
+  sqlite3_stmt *st = NULL;
+
+  fill (k, 2);
+  g_assert_true (e2ee_keyring_set_passphrase (k, "pw", &error));
+  g_assert_true (e2ee_keyring_save (k, &error));
+  g_assert_no_error (error);
+  e2ee_keyring_free (k);
+
+  g_assert_true (e2ee_records_key_scalar (evil, d, NULL));
+  g_assert_cmpint (sqlite3_open (f->db, &c), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (c, "DELETE FROM seal", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (c, "UPDATE account SET x = ?1, y = ?2, d = ?3", -1, &st,
+                                       NULL), ==, SQLITE_OK);
+  sqlite3_bind_blob (st, 1, e2ee_key_get_x (evil), 32, SQLITE_STATIC);
+  sqlite3_bind_blob (st, 2, e2ee_key_get_y (evil), 32, SQLITE_STATIC);
+  sqlite3_bind_blob (st, 3, d, 32, SQLITE_STATIC);
+  g_assert_cmpint (sqlite3_step (st), ==, SQLITE_DONE);
+  sqlite3_finalize (st);
+  sqlite3_close (c);
+  e2ee_wipe (d, sizeof d);
+
+  k = e2ee_keyring_load (f->json, NULL, &error);
+  g_assert_null (k);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
+  g_assert_null (e2ee_keyring_load (f->json, "pw", &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT);
+  g_clear_error (&error);
+}
+
 static gint64
 count (const char *db, const char *sql)
 {
@@ -618,6 +660,7 @@ main (int argc, char **argv)
   ADD ("passphrase", test_passphrase);
   ADD ("passphrase-with-reader", test_passphrase_with_reader);
   ADD ("passphrase-set-elsewhere", test_passphrase_set_elsewhere);
+  ADD ("seal-row-removed", test_seal_row_removed);
   ADD ("save-writes-only-changes", test_writes_only_changes);
   ADD ("two-clients-reject-kept", test_two_clients);
   ADD ("two-clients-reject-interleaved", test_two_clients_interleaved);
