@@ -251,6 +251,7 @@ renamed (PurpleConversation *conv, const char *old_buddy, const char *new_name)
   E2eeContext *ctx = e2ee_plugin_context ();
   E2eeAccountRecord *record = e2ee_plugin_account (account);
   g_autofree char *new_buddy = e2ee_plugin_normalize (account, new_name);
+  E2eeBuddyRecord *old_br;
 
   if (ctx == NULL || record == NULL)
     return;
@@ -267,6 +268,17 @@ renamed (PurpleConversation *conv, const char *old_buddy, const char *new_name)
    * name (a key, or encryption required) now holds for the new one, so
    * nothing leaves in plaintext until the new name's key is known. */
   e2ee_context_set_policy (ctx, record, new_buddy, E2EE_POLICY_REQUIRED);
+  old_br = e2ee_account_lookup_buddy (record, old_buddy);
+  if (old_br != NULL && (old_br->devices->len > 0 || old_br->key_changed)
+      && e2ee_context_mark_had_key (ctx, record, new_buddy, NULL))
+    /* Whoever answers under the new name (perhaps the server) does not get
+     * a first contact: the old name had a key, so this is a key change. */
+    e2ee_ui_say (account, new_name, FALSE,
+                 _("%s had an encryption key, so the first key offered for %s is "
+                   "NOT trusted on first use: it is handled as a KEY CHANGE.  Before "
+                   "accepting it (/e2ee trust DEVICE), compare its safety number "
+                   "(/e2ee verify) with %s over a channel you trust."),
+                 old_buddy, new_buddy, old_buddy);
   e2ee_ui_say (account, new_name, FALSE,
                _("%s is now known as %s.  Messages to %s had to be encrypted, so "
                  "encryption is now REQUIRED for %s: nothing is sent until their "

@@ -265,6 +265,15 @@ gboolean e2ee_context_verify_all (E2eeContext *ctx, E2eeAccountRecord *account,
  * left to forget. */
 gboolean e2ee_context_reset (E2eeContext *ctx, E2eeAccountRecord *account,
                              const char *buddy, GError **error);
+/* Marks @buddy as having had a key although none is known under that
+ * name (the host saw a known buddy go on under it, e.g. an IRC nick
+ * change): sending blocks (E2EE_ERROR_UNTRUSTED) and the first key learned
+ * for @buddy is E2EE_LEARN_KEY_CHANGED (UNDECIDED), never a first contact,
+ * until the user accepts a device.  Persisted (as key_changed on a record
+ * without devices).  No-op if @buddy has had a key; FALSE for an invalid
+ * name. */
+gboolean e2ee_context_mark_had_key (E2eeContext *ctx, E2eeAccountRecord *account,
+                                    const char *buddy, GError **error);
 /* FALSE (nothing recorded) for an invalid name. */
 gboolean e2ee_context_set_policy (E2eeContext *ctx, E2eeAccountRecord *account,
                                   const char *buddy, E2eePolicy policy);

@@ -140,7 +140,8 @@ e2ee_context_learn_keys_full (E2eeContext *ctx, E2eeAccountRecord *account,
   own = e2ee_session_is_own (account, buddy_name);
   conv = e2ee_session_conv_key (account, buddy_name);
   buddy = e2ee_account_lookup_buddy (account, buddy_name);
-  if (!own && !contact && (buddy == NULL || buddy->devices->len == 0))
+  if (!own && !contact
+      && (buddy == NULL || (buddy->devices->len == 0 && !buddy->key_changed)))
     {
       /* Anyone can send offers: a stranger's stay out of the keyring. */
       if (keys->len == 0)
@@ -154,7 +155,9 @@ e2ee_context_learn_keys_full (E2eeContext *ctx, E2eeAccountRecord *account,
   /* Rejected is not absent: any device record, whatever its trust, means
    * the buddy has had a key, so a new one is a change, never a first
    * contact.  Our own account's devices are never trusted on first use. */
-  first_contact = !own && buddy->devices->len == 0;
+  /* A name marked as having had a key (key_changed without devices, see
+   * e2ee_context_mark_had_key) gets no first contact either. */
+  first_contact = !own && buddy->devices->len == 0 && !buddy->key_changed;
   fresh = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
 
   for (guint i = 0; i < keys->len; i++)
@@ -445,6 +448,30 @@ e2ee_context_reset (E2eeContext *ctx, E2eeAccountRecord *account, const char *bu
                    "no keys are known for %s", buddy_name);
       return FALSE;
     }
+  e2ee_session_notify_changed (ctx);
+  return TRUE;
+}
+
+gboolean
+e2ee_context_mark_had_key (E2eeContext *ctx, E2eeAccountRecord *account,
+                           const char *buddy_name, GError **error)
+{
+  E2eeBuddyRecord *buddy;
+  g_autofree char *conv = NULL;
+
+  if (!e2ee_session_check_name (buddy_name, error))
+    return FALSE;
+  if (e2ee_session_is_own (account, buddy_name))
+    return TRUE; /* own devices are never trusted on first use anyway */
+  buddy = e2ee_account_ensure_buddy (account, buddy_name);
+  if (buddy->devices->len > 0 || buddy->key_changed)
+    return TRUE; /* it has had a key already */
+  /* key_changed without a device: sending blocks, and the first key
+   * learned is a change that waits for the user's decision. */
+  buddy->key_changed = TRUE;
+  /* A key set cached while the name was a stranger is no first contact. */
+  conv = e2ee_session_conv_key (account, buddy_name);
+  e2ee_strangers_remove (e2ee_session_strangers (ctx), conv);
   e2ee_session_notify_changed (ctx);
   return TRUE;
 }

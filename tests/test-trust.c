@@ -992,6 +992,66 @@ test_invalid_names (void)
   g_rmdir (dir);
 }
 
+/* An IRC nick change: bob@irc goes on as bob_@irc, and the server offers
+ * its own key under the new name (as a contact's, or as a stranger's).
+ * The new name is marked as having had a key, so that key is a KEY
+ * CHANGE waiting for /e2ee trust, never TOFU; the mark survives a reload
+ * of the keyring database. */
+static void
+test_nick_change_had_key (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("e2ee-trust-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keyring.json", NULL);
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+  Peer *bob = peer_new ("bob@irc"), *evil = peer_new ("bob_@irc");
+  g_autoptr (GPtrArray) bob_keys = e2ee_context_own_keyset (bob->ctx, bob->account);
+  g_autoptr (GPtrArray) evil_keys = e2ee_context_own_keyset (evil->ctx, evil->account);
+  E2eeContext *ctx = e2ee_context_new (e2ee_keyring_new (path));
+  E2eeAccountRecord *account;
+  GError *error = NULL;
+  E2eeBuddyRecord *br;
+
+  account = e2ee_context_ensure_account_saved (ctx, "prpl-irc", "alice@irc", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (e2ee_context_learn_keys (ctx, account, "bob@irc", bob_keys, NULL), ==,
+                   E2EE_LEARN_FIRST_CONTACT);
+  g_assert_true (e2ee_context_mark_had_key (ctx, account, "bob_@irc", NULL));
+  g_assert_cmpint (e2ee_context_send_decision (ctx, account, "bob_@irc", &error), ==,
+                   E2EE_SEND_BLOCK);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED);
+  g_clear_error (&error);
+  g_assert_true (e2ee_keyring_save (e2ee_context_get_keyring (ctx), &error));
+  g_assert_no_error (error);
+  e2ee_context_free (ctx);
+
+  ctx = e2ee_context_new (e2ee_keyring_load (path, NULL, &error));
+  g_assert_no_error (error);
+  account = e2ee_context_ensure_account (ctx, "prpl-irc", "alice@irc", NULL, &error);
+  g_assert_no_error (error);
+  /* Offered as a stranger's: not cached aside for a later first contact. */
+  g_assert_cmpint (e2ee_context_learn_keys_full (ctx, account, "bob_@irc", evil_keys, FALSE,
+                                                 NULL, NULL),
+                   ==, E2EE_LEARN_KEY_CHANGED);
+  g_assert_cmpuint (e2ee_context_strangers_count (ctx), ==, 0);
+  br = e2ee_account_lookup_buddy (account, "bob_@irc");
+  g_assert_cmpint (e2ee_buddy_find_device (br, evil->account->identity)->trust, ==,
+                   E2EE_TRUST_UNDECIDED);
+  g_assert_cmpint (e2ee_context_send_decision (ctx, account, "bob_@irc", &error), ==,
+                   E2EE_SEND_BLOCK);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_UNTRUSTED);
+  g_clear_error (&error);
+  /* A name that has had a key keeps what it had: the mark is a no-op. */
+  g_assert_true (e2ee_context_mark_had_key (ctx, account, "bob@irc", NULL));
+  g_assert_false (e2ee_account_lookup_buddy (account, "bob@irc")->key_changed);
+  g_assert_false (e2ee_context_mark_had_key (ctx, account, "", &error));
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_NAME);
+  g_clear_error (&error);
+  e2ee_context_free (ctx);
+  peer_free (bob);
+  peer_free (evil);
+  g_assert_cmpint (system (cmd), ==, 0);
+}
+
 /* An identity that could not be saved is neither published nor used. */
 static void
 test_identity_unsaved (void)
@@ -1096,6 +1156,7 @@ main (int argc, char **argv)
   g_test_add_func ("/trust/fragments/cycling-nicks", test_fragments_cycling_nicks);
   g_test_add_func ("/trust/fragments/malformed-counted", test_malformed_counted);
   g_test_add_func ("/trust/names", test_invalid_names);
+  g_test_add_func ("/trust/nick-change/had-key", test_nick_change_had_key);
   g_test_add_func ("/trust/identity-unsaved", test_identity_unsaved);
   g_test_add_func ("/trust/downgrade-degraded", test_downgrade_degraded);
   return g_test_run ();

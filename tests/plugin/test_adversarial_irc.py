@@ -148,6 +148,32 @@ class Downgrades(IrcBase):
         self.settle(alice)
         self.assertNotIn(SECRET, self.wire(alice))
 
+    def test_forged_nick_change_key_is_not_tofu(self):
+        # The server says Bob is now bob_ and answers for bob_ with its own
+        # key: Alice is told, and that key waits for her decision.
+        alice, bob = self.start()
+        wait_key(alice, "bob")
+        evil = relay.Identity(self.h.dir, "server-bob")
+        a = alice.mark()
+        alice.relay.inject(":bob!bob@127.0.0.1 NICK :bob_")
+        alice.wait_for(since=a, timeout=T, event="write",
+                       pred=lambda e: is_system(e) and
+                       "NOT trusted on first use" in (e.get("text") or ""))
+        alice.relay.inject(":bob_!bob@127.0.0.1 PRIVMSG alice :?E2K:%s hello"
+                           % evil.compact())
+        deadline = time.monotonic() + T
+        st = ""
+        while time.monotonic() < deadline and evil.kid[:8] not in st:
+            st = status_text(alice, "bob_")
+            time.sleep(0.3)
+        self.assertRegex(st, r"%s[^\n<]*awaiting your decision"
+                         % re.escape(evil.kid[:8]))
+        self.assertNotIn("trusted on first use", st)
+        a = alice.mark()
+        alice.send("bob_", "after the nick change " + SECRET)
+        self.settle(alice)
+        self.assertNotIn(SECRET, self.wire(alice))
+
     def test_msg_and_query_do_not_bypass(self):
         alice, bob = self.start()
         wait_key(alice, "bob")
