@@ -162,8 +162,8 @@ tx_end (E2eeStore *store, gboolean own, gboolean ok, GError **error)
   return e2ee_store_commit (store, error);
 }
 
-static gboolean
-step_done (E2eeStore *store, sqlite3_stmt *st, GError **error)
+gboolean
+e2ee_rows_step_done (E2eeStore *store, sqlite3_stmt *st, GError **error)
 {
   int rc = sqlite3_step (st);
 
@@ -194,140 +194,6 @@ e2ee_rows_account_id (E2eeStore *store, const E2eeAccountRecord *account, GError
   return id;
 }
 
-/* ---- seal ------------------------------------------------------------ */
-
-gboolean
-e2ee_records_get_seal (E2eeStore *store, gboolean *is_protected, E2eeSealSetting *params,
-                       GError **error)
-{
-  sqlite3_stmt *st = e2ee_store_prepare (store,
-    "SELECT kdf, t, m, p, salt, check_value FROM seal WHERE id = 1", error);
-  int rc;
-
-  *is_protected = FALSE;
-  if (st == NULL)
-    return FALSE;
-  rc = sqlite3_step (st);
-  if (rc == SQLITE_ROW)
-    {
-      const char *kdf = (const char *) sqlite3_column_text (st, 0);
-      const guint8 *salt = e2ee_rows_blob (st, 4, E2EE_SEAL_SALT_LEN);
-      const guint8 *check = e2ee_rows_blob (st, 5, E2EE_SEAL_CHECK_LEN);
-      gint64 t = sqlite3_column_int64 (st, 1), m = sqlite3_column_int64 (st, 2),
-             p = sqlite3_column_int64 (st, 3);
-
-      if (kdf == NULL || strlen (kdf) >= sizeof params->kdf || salt == NULL || check == NULL
-          || t < 0 || t > G_MAXUINT32 || m < 0 || m > G_MAXUINT32 || p < 0 || p > G_MAXUINT32)
-        {
-          sqlite3_reset (st);
-          return e2ee_rows_bad (error, "passphrase setting");
-        }
-      *is_protected = TRUE;
-      if (params != NULL)
-        {
-          memset (params, 0, sizeof *params);
-          g_strlcpy (params->kdf, kdf, sizeof params->kdf);
-          params->t = (guint32) t;
-          params->m = (guint32) m;
-          params->p = (guint32) p;
-          memcpy (params->salt, salt, E2EE_SEAL_SALT_LEN);
-          memcpy (params->check, check, E2EE_SEAL_CHECK_LEN);
-        }
-      rc = SQLITE_DONE;
-    }
-  sqlite3_reset (st);
-  if (rc != SQLITE_DONE)
-    return e2ee_store_fail (store, rc, "read", error);
-  if (!*is_protected)
-    {
-      /* Sealed once and never unprotected through a passphrase removal:
-       * the seal row was deleted behind our back. */
-      st = e2ee_store_prepare (store, "SELECT count(*) FROM meta WHERE key = 'sealed'", error);
-      if (st == NULL)
-        return FALSE;
-      rc = sqlite3_step (st);
-      if (rc == SQLITE_ROW && sqlite3_column_int64 (st, 0) > 0)
-        {
-          sqlite3_reset (st);
-          g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_CORRUPT,
-                       "keyring %s was protected by a passphrase but its passphrase "
-                       "setting is missing (removed or damaged): it is not opened "
-                       "unprotected. Restore your last backup with \"purple-e2ee keyring "
-                       "import BACKUP\" into a new keyring", e2ee_store_get_path (store));
-          return FALSE;
-        }
-      sqlite3_reset (st);
-      if (rc != SQLITE_ROW)
-        return e2ee_store_fail (store, rc, "read", error);
-    }
-  return TRUE;
-}
-
-gboolean
-e2ee_records_seal_matches (E2eeStore *store, const E2eeSeal *seal, GError **error)
-{
-  E2eeSealSetting params;
-  gboolean prot, same;
-
-  if (!e2ee_records_get_seal (store, &prot, &params, error))
-    return FALSE;
-  if (!prot)
-    same = seal == NULL;
-  else
-    {
-      const E2eeSealSetting *mine = seal != NULL ? e2ee_seal_get_params (seal) : NULL;
-      same = mine != NULL && strcmp (mine->kdf, params.kdf) == 0 && mine->t == params.t
-             && mine->m == params.m && mine->p == params.p
-             && memcmp (mine->salt, params.salt, sizeof params.salt) == 0
-             && memcmp (mine->check, params.check, sizeof params.check) == 0;
-    }
-  e2ee_wipe (&params, sizeof params);
-  if (same)
-    return TRUE;
-  g_set_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE,
-               "keyring %s: its passphrase was %s by another program; nothing was "
-               "written: open the keyring again", e2ee_store_get_path (store),
-               prot ? "set or changed" : "removed");
-  return FALSE;
-}
-
-gboolean
-e2ee_records_unlock (E2eeStore *store, const char *passphrase, E2eeSeal **seal,
-                     GError **error)
-{
-  E2eeSealSetting params;
-  gboolean prot;
-  E2eeSeal *old, *fresh;
-
-  *seal = NULL;
-  if (!e2ee_records_get_seal (store, &prot, &params, error))
-    return FALSE;
-  if (!prot)
-    return TRUE;
-  old = e2ee_seal_unlock (passphrase, &params, error);
-  e2ee_wipe (&params, sizeof params);
-  if (old == NULL)
-    return FALSE;
-  /* A file sealed before the mark existed gets it now (best effort). */
-  e2ee_store_exec (store, "INSERT OR IGNORE INTO meta (key, value) VALUES ('sealed', 1)", NULL);
-  if (!e2ee_seal_is_weak (old))
-    {
-      *seal = old;
-      return TRUE;
-    }
-  /* Costs below today's minimum (an old or edited file): seal again. */
-  fresh = e2ee_seal_new (passphrase, error);
-  if (fresh == NULL || !e2ee_records_reseal (store, old, fresh, error))
-    {
-      e2ee_seal_free (fresh);
-      e2ee_seal_free (old);
-      return FALSE;
-    }
-  e2ee_seal_free (old);
-  *seal = fresh;
-  return TRUE;
-}
-
 /* ---- writing --------------------------------------------------------- */
 
 static gboolean
@@ -352,8 +218,8 @@ bind_secret (sqlite3_stmt *st, int col, const E2eeSeal *seal, GByteArray *aad,
   }
 }
 
-static gboolean
-write_account (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *account,
+gboolean
+e2ee_rows_write_account (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *account,
                GError **error)
 {
   sqlite3_stmt *st = e2ee_store_prepare (store,
@@ -377,7 +243,7 @@ write_account (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *
   sqlite3_bind_int64 (st, 8, account->own_reconfirm);
   ok = bind_secret (st, 6, seal, aad, d, sizeof d, error);
   e2ee_wipe (d, sizeof d);
-  ok = ok && step_done (store, st, error);
+  ok = ok && e2ee_rows_step_done (store, st, error);
   sqlite3_clear_bindings (st);  /* the clear scalar was copied: drop it */
   return ok;
 }
@@ -390,7 +256,7 @@ e2ee_records_put_account (E2eeStore *store, const E2eeSeal *seal,
 
   if (!tx_begin (store, &own, error))
     return FALSE;
-  return tx_end (store, own, write_account (store, seal, account, error), error);
+  return tx_end (store, own, e2ee_rows_write_account (store, seal, account, error), error);
 }
 
 gboolean
@@ -405,7 +271,7 @@ e2ee_records_put_counter (E2eeStore *store, const E2eeAccountRecord *account, GE
   sqlite3_bind_text (st, 1, account->protocol, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 2, account->name, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 3, (gint64) account->last_counter);
-  ok = step_done (store, st, error);
+  ok = e2ee_rows_step_done (store, st, error);
   if (ok && sqlite3_changes (e2ee_store_get_db (store)) != 1)
     {
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_FAILED,
@@ -415,8 +281,8 @@ e2ee_records_put_counter (E2eeStore *store, const E2eeAccountRecord *account, GE
   return tx_end (store, own, ok, error);
 }
 
-static gboolean
-write_device (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *account,
+gboolean
+e2ee_rows_write_device (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *account,
               const char *buddy, gint64 buddy_id, gint pos, const E2eeDeviceRecord *dev,
               GError **error)
 {
@@ -461,13 +327,13 @@ write_device (E2eeStore *store, const E2eeSeal *seal, const E2eeAccountRecord *a
       ok = bind_secret (st, 13, seal, aad, keys, sizeof keys, error);
       e2ee_wipe (keys, sizeof keys);
     }
-  ok = ok && step_done (store, st, error);
+  ok = ok && e2ee_rows_step_done (store, st, error);
   sqlite3_clear_bindings (st);
   return ok;
 }
 
-static gint64
-write_buddy_row (E2eeStore *store, const E2eeAccountRecord *account,
+gint64
+e2ee_rows_write_buddy_row (E2eeStore *store, const E2eeAccountRecord *account,
                  const E2eeBuddyRecord *buddy, GError **error)
 {
   sqlite3_stmt *st = e2ee_store_prepare (store,
@@ -513,7 +379,7 @@ e2ee_records_put_buddy (E2eeStore *store, const E2eeSeal *seal,
 
   if (!tx_begin (store, &own, error))
     return FALSE;
-  id = write_buddy_row (store, account, buddy, error);
+  id = e2ee_rows_write_buddy_row (store, account, buddy, error);
   if (id < 0)
     return tx_end (store, own, FALSE, error);
   /* Devices no longer in the record go; the others are written in
@@ -522,12 +388,12 @@ e2ee_records_put_buddy (E2eeStore *store, const E2eeSeal *seal,
   if (del != NULL)
     {
       sqlite3_bind_int64 (del, 1, id);
-      ok = step_done (store, del, error);
+      ok = e2ee_rows_step_done (store, del, error);
     }
   else
     ok = FALSE;
   for (guint i = 0; ok && i < buddy->devices->len; i++)
-    ok = write_device (store, seal, account, buddy->name, id, (gint) i,
+    ok = e2ee_rows_write_device (store, seal, account, buddy->name, id, (gint) i,
                        g_ptr_array_index (buddy->devices, i), error);
   if (ok)
     {
@@ -537,7 +403,7 @@ e2ee_records_put_buddy (E2eeStore *store, const E2eeSeal *seal,
       if (ok)
         {
           sqlite3_bind_int64 (del, 1, id);
-          ok = step_done (store, del, error);
+          ok = e2ee_rows_step_done (store, del, error);
         }
     }
   return tx_end (store, own, ok, error);
@@ -553,8 +419,8 @@ e2ee_records_put_device (E2eeStore *store, const E2eeSeal *seal,
 
   if (!tx_begin (store, &own, error))
     return FALSE;
-  id = write_buddy_row (store, account, buddy, error);
-  ok = id >= 0 && write_device (store, seal, account, buddy->name, id, -1, device, error);
+  id = e2ee_rows_write_buddy_row (store, account, buddy, error);
+  ok = id >= 0 && e2ee_rows_write_device (store, seal, account, buddy->name, id, -1, device, error);
   return tx_end (store, own, ok, error);
 }
 
@@ -571,7 +437,7 @@ e2ee_records_rename_account (E2eeStore *store, const char *protocol, const char 
   sqlite3_bind_text (st, 1, protocol, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 2, old_name, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 3, new_name, -1, SQLITE_STATIC);
-  return tx_end (store, own, step_done (store, st, error), error);
+  return tx_end (store, own, e2ee_rows_step_done (store, st, error), error);
 }
 
 gboolean
@@ -588,84 +454,5 @@ e2ee_records_delete_buddy (E2eeStore *store, const E2eeAccountRecord *account,
   sqlite3_bind_text (st, 1, account->protocol, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 2, account->name, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 3, name, -1, SQLITE_STATIC);
-  return tx_end (store, own, step_done (store, st, error), error);
-}
-
-
-/* ---- passphrase changes ---------------------------------------------- */
-
-gboolean
-e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
-                     GError **error)
-{
-  g_autoptr (GPtrArray) accounts = NULL;
-  gboolean ok;
-
-  /* Read inside the write transaction, under the seal the database names. */
-  if (!e2ee_store_begin (store, error))
-    return FALSE;
-  ok = e2ee_records_seal_matches (store, from, error)
-       && (accounts = e2ee_records_load_accounts (store, from, TRUE, error)) != NULL;
-  ok = ok && e2ee_store_exec (store, "DELETE FROM seal", error);
-  /* Remembered beside the seal row: a protected keyring whose row is
-   * removed does not open unprotected (e2ee_records_get_seal). */
-  ok = ok && e2ee_store_exec (store, to != NULL
-                              ? "INSERT OR REPLACE INTO meta (key, value) VALUES ('sealed', 1)"
-                              : "DELETE FROM meta WHERE key = 'sealed'", error);
-  if (ok && to != NULL)
-    {
-      const E2eeSealSetting *p = e2ee_seal_get_params (to);
-      sqlite3_stmt *st = e2ee_store_prepare (store,
-        "INSERT INTO seal (id, kdf, t, m, p, salt, check_value) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
-        error);
-      ok = st != NULL;
-      if (ok)
-        {
-          sqlite3_bind_text (st, 1, p->kdf, -1, SQLITE_STATIC);
-          sqlite3_bind_int64 (st, 2, p->t);
-          sqlite3_bind_int64 (st, 3, p->m);
-          sqlite3_bind_int64 (st, 4, p->p);
-          sqlite3_bind_blob (st, 5, p->salt, E2EE_SEAL_SALT_LEN, SQLITE_STATIC);
-          sqlite3_bind_blob (st, 6, p->check, E2EE_SEAL_CHECK_LEN, SQLITE_STATIC);
-          ok = step_done (store, st, error);
-        }
-    }
-  for (guint a = 0; ok && a < accounts->len; a++)
-    {
-      E2eeAccountRecord *account = accounts->pdata[a];
-      GHashTableIter iter;
-      gpointer value;
-      gint64 id;
-
-      ok = write_account (store, to, account, error);
-      id = ok ? e2ee_rows_account_id (store, account, error) : -1;
-      ok = id >= 0;
-      g_hash_table_iter_init (&iter, account->buddies);
-      while (ok && g_hash_table_iter_next (&iter, NULL, &value))
-        {
-          E2eeBuddyRecord *buddy = value;
-          gint64 bid = write_buddy_row (store, account, buddy, error);
-
-          ok = bid >= 0;
-          for (guint i = 0; ok && i < buddy->devices->len; i++)
-            {
-              E2eeDeviceRecord *dev = buddy->devices->pdata[i];
-              if (dev->have_keys)
-                ok = write_device (store, to, account, buddy->name, bid, -1, dev, error);
-            }
-        }
-    }
-  if (!ok)
-    {
-      e2ee_store_rollback (store);
-      return FALSE;
-    }
-  if (!e2ee_store_commit (store, error))
-    return FALSE;
-  /* The change is made.  The old values are gone from the database pages
-   * (secure_delete); the WAL still has them until it is emptied and
-   * truncated, which a reader elsewhere may delay: the store retries it
-   * after its next commits (e2ee-store.h).  Not a failure of the change. */
-  e2ee_store_checkpoint (store, NULL);
-  return TRUE;
+  return tx_end (store, own, e2ee_rows_step_done (store, st, error), error);
 }
