@@ -216,6 +216,6 @@ e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
    * (secure_delete); the WAL still has them until it is emptied and
    * truncated, which a reader elsewhere may delay: the store retries it
    * after its next commits (e2ee-store.h).  Not a failure of the change. */
-  e2ee_store_checkpoint (store, NULL);
+  e2ee_store_retry_checkpoint (store);
   return TRUE;
 }
