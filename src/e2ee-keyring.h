@@ -114,8 +114,11 @@ gboolean e2ee_keyring_file_is_protected (const char *path);
  * transaction; durable when it
  * returns TRUE (WAL, synchronous=FULL).  Buddies changed meanwhile by
  * another process are merged first: a decision made there (trust, policy)
- * is kept unless this process changed the same field.  On failure nothing
- * is written and the changes stay pending. */
+ * is kept unless this process changed the same field; the check for such
+ * changes runs inside the write transaction.  If another program set,
+ * changed or removed the passphrase, E2EE_ERROR_KEYRING_PASSPHRASE and
+ * nothing is written (open the keyring again).  On failure nothing is
+ * written and the changes stay pending. */
 gboolean e2ee_keyring_save (E2eeKeyring *keyring, GError **error);
 
 /* For tests of two clients: @hook runs in each save with @point "before"
@@ -135,7 +138,10 @@ const char *e2ee_keyring_get_path (const E2eeKeyring *keyring);
  * passphrase (e2ee-seal.h: Argon2id with at least t=3, 64 MiB, p=1, run
  * once here; AES-256-GCM per value with the row's identity as associated
  * data).  NULL removes the protection.  Takes effect at the next save,
- * which rewrites every secret and empties the WAL so no old copy stays.
+ * which first rewrites every secret in one transaction and takes the new
+ * seal as soon as that commits; the WAL, with the old copies, is emptied
+ * then or, while another program holds a read open, at a later commit or
+ * at close.
  * An empty passphrase is E2EE_ERROR_KEYRING_PASSPHRASE. */
 gboolean e2ee_keyring_set_passphrase (E2eeKeyring *keyring, const char *passphrase,
                                       GError **error);
