@@ -98,6 +98,8 @@ typedef enum {
   /* Trust decisions */
   E2EE_ERROR_AMBIGUOUS,           /* several devices match (a prefix, or a bare /e2ee trust
                                      with more than one undecided): name one; nothing changed */
+  E2EE_ERROR_DEVICE_LIMIT,        /* a buddy's device cap is full of decided devices or ones
+                                     that sent messages: the new key was not recorded */
 } E2eeErrorCode;
 
 G_END_DECLS

@@ -94,7 +94,12 @@ typedef enum {
                                  Warn loudly. */
   E2EE_LEARN_REFUSED,         /* a key of the set is already pinned under another
                                  buddy of this account, or is our own: nothing of the
-                                 set was pinned (E2EE_ERROR_KEY_ELSEWHERE) */
+                                 set was pinned (E2EE_ERROR_KEY_ELSEWHERE); or the
+                                 buddy is at its device cap (64) with no undecided
+                                 device that never sent a message to make room: no
+                                 new key was recorded (E2EE_ERROR_DEVICE_LIMIT).
+                                 Below the cap such devices are dropped, oldest
+                                 first, to make room for new ones. */
   E2EE_LEARN_STRANGER,        /* not a contact: kept in the bounded in-memory
                                  strangers cache, nothing pinned; see
                                  e2ee_context_promote_stranger */

@@ -109,6 +109,32 @@ check_keys_belong (E2eeAccountRecord *account, const char *buddy_name, GPtrArray
   return TRUE;
 }
 
+/* Makes room for one more device of @buddy by dropping the undecided
+ * device seen longest ago that never sent a message (nothing of it is
+ * withheld, no replay state is lost): those are what junk offers leave.
+ * FALSE if there is none (every device is decided or has spoken). */
+static gboolean
+evict_unseen (E2eeBuddyRecord *buddy)
+{
+  gint victim = -1;
+
+  for (guint i = 0; i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+
+      if (dev->trust != E2EE_TRUST_UNDECIDED || dev->replay_init)
+        continue;
+      if (victim < 0
+          || dev->first_seen
+             < ((E2eeDeviceRecord *) buddy->devices->pdata[victim])->first_seen)
+        victim = (gint) i;
+    }
+  if (victim < 0)
+    return FALSE;
+  g_ptr_array_remove_index (buddy->devices, (guint) victim);
+  return TRUE;
+}
+
 static GPtrArray *
 copy_keys (GPtrArray *keys)
 {
@@ -126,7 +152,8 @@ e2ee_context_learn_keys_full (E2eeContext *ctx, E2eeAccountRecord *account,
 {
   E2eeBuddyRecord *buddy;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  gboolean first_contact, known_seen = FALSE, own;
+  gboolean first_contact, known_seen = FALSE, own, evicted = FALSE;
+  guint dropped = 0;
   GPtrArray *fresh;
   E2eeLearnResult result = E2EE_LEARN_NOTHING_NEW;
   g_autofree char *conv = NULL;
@@ -177,10 +204,31 @@ e2ee_context_learn_keys_full (E2eeContext *ctx, E2eeAccountRecord *account,
         }
       /* Offers are unauthenticated: without a cap, anyone could grow the
        * keyring (and every later save and load) without bound by sending
-       * offers with ever new keys. */
+       * offers with ever new keys.  At the cap, the oldest undecided
+       * device that never spoke makes room, so junk cannot keep the real
+       * new device out for good. */
       if (buddy->devices->len + fresh->len >= MAX_DEVICES_PER_BUDDY)
-        continue;
+        {
+          if (!evict_unseen (buddy))
+            {
+              dropped++;
+              continue;
+            }
+          evicted = TRUE;
+        }
       g_ptr_array_add (fresh, e2ee_key_ref (key));
+    }
+  if (evicted)
+    e2ee_session_notify_changed (ctx);
+  if (dropped > 0 && fresh->len == 0)
+    {
+      g_ptr_array_unref (fresh);
+      g_set_error (error, E2EE_ERROR, E2EE_ERROR_DEVICE_LIMIT,
+                   "%s already has %d devices that are decided or have sent messages; "
+                   "%u new key(s) offered for %s were NOT recorded.  Reject the devices "
+                   "you do not know (/e2ee status lists them, /e2ee reject DEVICE) to "
+                   "make room", buddy_name, MAX_DEVICES_PER_BUDDY, dropped, buddy_name);
+      return E2EE_LEARN_REFUSED;
     }
 
   if (fresh->len > 0)

@@ -321,6 +321,68 @@ test_bare_trust_needs_one_device (void)
   peer_free (evil);
 }
 
+/* The device cap: junk offers under Bob's name fill it, yet the real new
+ * device still gets in (undecided devices that never spoke make room,
+ * oldest first); with nothing to make room, the user is told. */
+static void
+test_device_cap_evicts_junk (void)
+{
+  Peer *alice = peer_new ("alice@localhost"), *bob = peer_new ("bob@localhost");
+  Peer *bob_new = peer_new ("bob@localhost");
+  g_autoptr (GPtrArray) junk = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  E2eeBuddyRecord *br;
+  GError *error = NULL;
+  E2eeKey *first_junk;
+
+  introduce (bob, alice);
+  for (guint i = 0; i < 80; i++)
+    {
+      g_autoptr (GPtrArray) set = e2ee_context_own_keyset (bob->ctx, bob->account);
+      E2eeKey *k = e2ee_key_generate (&error);
+
+      g_assert_no_error (error);
+      g_ptr_array_add (junk, k);
+      g_ptr_array_add (set, e2ee_key_public_copy (k));
+      g_assert_cmpint (e2ee_context_learn_keys (alice->ctx, alice->account, bob->name, set,
+                                                NULL), ==, E2EE_LEARN_NEW_DEVICE);
+    }
+  br = e2ee_account_lookup_buddy (alice->account, bob->name);
+  g_assert_cmpuint (br->devices->len, ==, 64);
+  /* The oldest junk went first; Bob's own device stays. */
+  first_junk = junk->pdata[0];
+  g_assert_null (e2ee_buddy_find_device (br, first_junk));
+  g_assert_nonnull (e2ee_buddy_find_device (br, junk->pdata[79]));
+  g_assert_cmpint (device_of (alice, bob->name, bob)->trust, ==, E2EE_TRUST_TOFU);
+  /* The real new device is pinned (undecided) despite the flood. */
+  g_assert_cmpint (introduce (bob_new, alice), ==, E2EE_LEARN_KEY_CHANGED);
+  g_assert_nonnull (device_of (alice, bob->name, bob_new));
+  g_assert_cmpuint (br->devices->len, ==, 64);
+
+  /* Every device decided: nothing to make room, and the user is told. */
+  for (guint i = 0; i < br->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = br->devices->pdata[i];
+      if (dev->trust == E2EE_TRUST_UNDECIDED)
+        dev->trust = E2EE_TRUST_REJECTED;
+    }
+  {
+    g_autoptr (GPtrArray) set = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+
+    g_ptr_array_add (set, e2ee_key_public_copy (first_junk));
+    g_assert_cmpint (e2ee_context_learn_keys_full (alice->ctx, alice->account, bob->name, set,
+                                                   TRUE, NULL, &error),
+                     ==, E2EE_LEARN_REFUSED);
+    g_assert_error (error, E2EE_ERROR, E2EE_ERROR_DEVICE_LIMIT);
+    g_assert_nonnull (strstr (error->message, "/e2ee reject"));
+    g_clear_error (&error);
+  }
+  g_assert_null (e2ee_buddy_find_device (br, first_junk));
+  g_assert_cmpuint (br->devices->len, ==, 64);
+  peer_free (alice);
+  peer_free (bob);
+  peer_free (bob_new);
+}
+
 /* ---- CHANGED ------------------------------------------------------------ */
 
 /* Every key replaced: sending blocked with an error naming the way out,
@@ -1142,6 +1204,7 @@ main (int argc, char **argv)
   g_test_add_func ("/trust/new-device/withheld", test_new_device_withheld);
   g_test_add_func ("/trust/new-device/reject-and-bound", test_new_device_reject_and_bound);
   g_test_add_func ("/trust/new-device/bare-trust-needs-one", test_bare_trust_needs_one_device);
+  g_test_add_func ("/trust/new-device/cap-evicts-junk", test_device_cap_evicts_junk);
   g_test_add_func ("/trust/changed/withheld-blocked", test_changed);
   g_test_add_func ("/trust/changed/reset", test_changed_reset);
   g_test_add_func ("/trust/reset/keeps-had-key-and-policy", test_reset_keeps_had_key_and_policy);
