@@ -217,10 +217,12 @@ classify_text (const char *text)
         return IRC_TEXT_FILE;
       if (wlen == 6 && g_ascii_strncasecmp (inner, "ACTION", 6) == 0)
         {
-          g_autofree char *body = g_strndup (inner + 6, last != NULL
-                                             ? (gsize) (last - inner - 6) : len - 7);
+          char *body = g_strndup (inner + 6, last != NULL
+                                  ? (gsize) (last - inner - 6) : len - 7);
+          gboolean armor = e2ee_enforce_is_armor (body);
 
-          return e2ee_enforce_is_armor (body) ? IRC_TEXT_NONE : IRC_TEXT_READABLE;
+          e2ee_string_free (body);
+          return armor ? IRC_TEXT_NONE : IRC_TEXT_READABLE;
         }
       return IRC_TEXT_NONE;
     }
@@ -290,6 +292,7 @@ irc_text_forbidden (PurpleAccount *account, const char *text, char **blocked_tar
   for (guint i = 0; lines[i] != NULL; i++)
     {
       g_autofree char *target = NULL;
+      gsize len = strlen (lines[i]);      /* parsing puts NULs in the line */
       IrcText kind = irc_one_line (account, lines[i], &target);
 
       if (kind > worst)
@@ -298,7 +301,7 @@ irc_text_forbidden (PurpleAccount *account, const char *text, char **blocked_tar
           g_free (*blocked_target);
           *blocked_target = g_steal_pointer (&target);
         }
-      e2ee_wipe (lines[i], strlen (lines[i]));
+      e2ee_wipe (lines[i], len);
     }
   return worst;
 }
