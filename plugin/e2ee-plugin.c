@@ -106,7 +106,10 @@ context_commit_cb (E2eeContext *ctx, gpointer user_data, GError **error)
       state.save_timer = 0;
     }
   if (e2ee_keyring_save (e2ee_context_get_keyring (ctx), error))
-    return TRUE;
+    {
+      e2ee_dialogs_refresh_titles ();
+      return TRUE;
+    }
   purple_debug_error (E2EE_DEBUG_CAT, "saving the keyring failed: %s\n",
                       error && *error ? (*error)->message : "?");
   return FALSE;
@@ -414,6 +417,7 @@ plugin_load (PurplePlugin *plugin)
   e2ee_enforce_connect (plugin);
   e2ee_inband_connect (plugin);
   e2ee_xmpp_connect (plugin);
+  e2ee_dialogs_connect (plugin);
   purple_signal_connect (purple_blist_get_handle (), "buddy-added", plugin,
                          PURPLE_CALLBACK (buddy_added_cb), NULL);
   e2ee_commands_register (plugin);
@@ -465,6 +469,7 @@ plugin_unload (PurplePlugin *plugin)
   e2ee_inband_reset ();
   e2ee_report_reset ();
   e2ee_xmpp_reset ();
+  e2ee_dialogs_reset ();
 
   g_clear_pointer (&state.ctx, e2ee_context_free);
   g_clear_pointer (&state.path, g_free);

@@ -186,6 +186,19 @@ char *e2ee_ui_describe_keyring (E2eeContext *ctx);
 void e2ee_ui_action_fingerprints (PurplePluginAction *action);
 void e2ee_ui_action_known_keys (PurplePluginAction *action);
 
+/* ---- e2ee-dialogs.c: decisions as request dialogs, buddy menu, title ---- */
+void e2ee_dialogs_connect (PurplePlugin *plugin);
+void e2ee_dialogs_reset (void);
+/* A key change or new device (own or a buddy's) was learned: one dialog
+ * per buddy at a time (accept / reject / decide later), a few in all. */
+void e2ee_dialogs_report_learned (PurpleAccount *account, const char *who,
+                                  E2eeLearnResult result, GPtrArray *new_devices);
+/* Soon: closes dialogs of devices decided meanwhile, updates the titles of
+ * open conversations with their encryption state. */
+void e2ee_dialogs_refresh_titles (void);
+/* Shows @buddy's safety numbers; "They match" marks them verified. */
+void e2ee_dialogs_verify (PurpleAccount *account, const char *buddy);
+
 /* ---- e2ee-xmpp.c: keys in PEP (XEP-0163), read before first messages ---- */
 /* Our PEP node (and the namespace of its payload). */
 #define E2EE_XMPP_NODE "urn:purple-e2ee:keys:0"

@@ -246,6 +246,7 @@ e2ee_ui_report_learned (PurpleAccount *account, const char *who,
     return;
   purple_debug_info (E2EE_DEBUG_CAT, "keys of %s: result %d, %u new device(s)\n",
                      who, (int) result, new_devices != NULL ? new_devices->len : 0);
+  e2ee_dialogs_report_learned (account, who, result, new_devices);
   record = e2ee_plugin_account (account);
   if (record != NULL && g_strcmp0 (record->name, who) == 0)
     {

@@ -11,6 +11,7 @@ events, and what the server relayed in Prosody's stanza log.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -176,6 +177,43 @@ class FinchTest(unittest.TestCase):
             self.assertNotIn(token, log, "Prosody saw plaintext %r" % token)
         self.assertTrue(self.finch.alive(), "Finch exited")
         self.assertEqual(self.bob.errors(), [])
+
+    def test_key_change_dialog_in_finch(self):
+        """A key change opens a request dialog that Finch draws: the
+        device, its safety number and the three choices are on screen."""
+        alice_jid = self.server.jid("alice")
+        self.bob.wait_buddy_online(alice_jid, timeout=T)
+        deadline = time.monotonic() + T
+        while "trusted on first use" not in self.bob_status(alice_jid):
+            self.assertLess(time.monotonic(), deadline, "Bob never got Alice's key")
+            time.sleep(0.3)
+        self.finch.wait_screen(lambda s: "Buddy List" in s and "bob" in s,
+                               timeout=T, what="buddy list with bob")
+        # Bob reinstalls: a new key under the same account.
+        self.bob.stop()
+        shutil.rmtree(os.path.join(self.bob.user_dir, "purple-e2ee"))
+        self.bob = self.h.restart(self.bob, plugins=[P], timeout=T)
+        # GNT shows the buttons' mnemonics as typed.
+        self.wait_screen(r"_Accept .*?_Reject .*?Decide _later", "the dialog's buttons")
+        self.focus("purple-e2ee")
+        time.sleep(0.5)
+        screen = self.finch.screen()
+        # The dialog (drawn on top once focused) names the device and shows
+        # its whole safety number.
+        text = screen_text(screen)
+        m = re.search(r"bob@localhost's encryption key has CHANGED Device: (\S{8}) "
+                      r"Fingerprint: .*?Safety number: ((?:\d{5} ){11}\d{5})", text)
+        self.assertIsNotNone(m, screen)
+        path = os.path.join(harness.BUILD_ROOT or os.getcwd(), "screenshots",
+                            "finch-key-change-dialog.txt")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(screen)
+        # The safety number shown is the one Bob's side computes.
+        b = self.bob.mark()
+        self.bob.cmd(alice_jid, "e2ee status")
+        self.assertIn("safety number " + m.group(2), self.bob_system_text(b))
+        self.assertTrue(self.finch.alive(), "Finch exited")
 
     def bob_status(self, buddy):
         b = self.bob.mark()

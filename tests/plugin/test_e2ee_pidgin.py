@@ -12,6 +12,7 @@ the build folder (screenshots/pidgin-conversation.png) for people to look at.
 
 import os
 import re
+import shutil
 import sys
 import time
 import unittest
@@ -80,7 +81,8 @@ class PidginTest(unittest.TestCase):
         self.bob.send(alice_jid, TEXT_BA)
         raw = self.bob.wait_event("sent-raw", since=a, timeout=T)
         self.assertTrue(raw["text"].startswith("?E2E:"), raw["text"][:60])
-        window = self.pidgin.wait_window("^bob$", timeout=T)
+        # The title carries the encryption state (see test_key_change_dialog).
+        window = self.pidgin.wait_window(r"^bob( \[E2EE: .*\])?$", timeout=T)
         self.wait_logged("bob: " + MARK_U + TEXT_BA, "Bob's message, decrypted")
         # A larger window makes a readable screenshot.
         self.pidgin.x.run("xdotool", "windowsize", window, "720", "520")
@@ -126,6 +128,49 @@ class PidginTest(unittest.TestCase):
                              "Pidgin's debug log holds plaintext %r" % token)
         self.assertTrue(self.pidgin.alive(), "Pidgin exited")
         self.assertEqual(self.bob.errors(), [])
+
+    def test_key_change_dialog_and_title(self):
+        """A key change opens a dialog naming the device and its safety
+        number; the conversation title, which no message text can reach,
+        shows the state; "Accept" in the dialog accepts the new key."""
+        alice_jid = self.server.jid("alice")
+        self.bob.wait_buddy_online(alice_jid, timeout=T)
+        deadline = time.monotonic() + T
+        while "trusted on first use" not in self.bob_status(alice_jid):
+            self.assertLess(time.monotonic(), deadline, "Bob never got Alice's key")
+            time.sleep(0.3)
+        self.pidgin.wait_window("^Buddy List$", timeout=T)
+        self.bob.send(alice_jid, TEXT_BA)
+        window = self.pidgin.wait_window(r"^bob \[E2EE: encrypted, not verified\]$",
+                                         timeout=T)
+        self.pidgin.x.run("xdotool", "windowsize", window, "720", "520")
+        # A message text claiming the state stays in the message area.
+        self.bob.send(alice_jid, "bob [E2EE: encrypted, verified]")
+        time.sleep(0.5)
+        self.assertEqual(self.pidgin.windows(r"E2EE: encrypted, verified"), [])
+        shot = self.pidgin.screenshot(os.path.join(
+            os.path.dirname(screenshot_path()), "pidgin-conversation-indicator.png"),
+            window)
+        self.assertGreater(os.path.getsize(shot), 5000)
+
+        # Bob reinstalls: a new key under the same account.
+        self.bob.stop()
+        shutil.rmtree(os.path.join(self.bob.user_dir, "purple-e2ee"))
+        self.bob = self.h.restart(self.bob, plugins=[P], timeout=T)
+        dialog = self.pidgin.wait_window("^purple-e2ee$", timeout=T)
+        self.pidgin.wait_window(r"^bob \[E2EE: KEY CHANGED: sending blocked\]$",
+                                timeout=T)
+        time.sleep(0.5)  # let Pidgin draw it
+        shot = self.pidgin.screenshot(os.path.join(
+            os.path.dirname(screenshot_path()), "pidgin-key-change-dialog.png"), "root")
+        self.assertGreater(os.path.getsize(shot), 5000)
+        # "Accept" is the dialog's first button: Alt+A (its mnemonic).
+        self.pidgin.x.run("xdotool", "windowfocus", "--sync", dialog)
+        self.pidgin.x.run("xdotool", "key", "alt+a")
+        self.pidgin.wait_window(r"^bob \[E2EE: encrypted, not verified\]$",
+                                timeout=T)
+        self.assertEqual(self.pidgin.windows("^purple-e2ee$"), [])
+        self.assertTrue(self.pidgin.alive(), "Pidgin exited")
 
 
 if __name__ == "__main__":
