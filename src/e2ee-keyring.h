@@ -59,8 +59,10 @@ typedef struct {
   gboolean had_encrypted;       /* plaintext from this buddy is a downgrade */
   guint64 store_epoch;          /* in memory only: when last read from the database */
   /* "had_key" is not a field: device records are never removed (a rejected
-   * device stays, as REJECTED) except by e2ee_context_reset, so a buddy
-   * has had a key exactly when devices->len > 0.  Keep it that way. */
+   * device stays, as REJECTED; e2ee_context_reset rejects every device and
+   * keeps them), so a buddy has had a key exactly when devices->len > 0 or
+   * key_changed is set (a renamed IRC nick: e2ee_context_mark_had_key).
+   * Keep it that way. */
 } E2eeBuddyRecord;
 
 typedef struct {
