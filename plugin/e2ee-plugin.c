@@ -150,6 +150,28 @@ own_name (PurpleAccount *account)
   return g_steal_pointer (&nick);
 }
 
+/* An imported keyring (an earlier version's file, or a backup) had other
+ * devices of this account trusted; they wait for the user's confirmation
+ * again, because the earlier version trusted them on first use. */
+static void
+announce_own_reconfirm (PurpleAccount *account, E2eeAccountRecord *record)
+{
+  g_autofree char *text = g_strdup_printf (
+      g_dngettext (GETTEXT_PACKAGE, "%u other device of your account %s was trusted by an earlier version "
+                "without your confirmation.  It gets none of your messages until you "
+                "accept it: /e2ee own lists it, /e2ee own accept DEVICE accepts it.",
+                "%u other devices of your account %s were trusted by an earlier version "
+                "without your confirmation.  They get none of your messages until you "
+                "accept them: /e2ee own lists them, /e2ee own accept DEVICE accepts one.",
+                record->own_reconfirm),
+      record->own_reconfirm, purple_account_get_username (account));
+
+  record->own_reconfirm = 0;
+  e2ee_plugin_save_now ();
+  purple_notify_warning (state.plugin, _("purple-e2ee"),
+                         _("Confirm your own devices again"), text);
+}
+
 E2eeAccountRecord *
 e2ee_plugin_account (PurpleAccount *account)
 {
@@ -176,6 +198,8 @@ e2ee_plugin_account (PurpleAccount *account)
   if (created)
     purple_debug_info (E2EE_DEBUG_CAT, "created an identity key for %s (%s)\n",
                        name, e2ee_key_get_kid (record->identity));
+  if (record->own_reconfirm > 0)
+    announce_own_reconfirm (account, record);
   return record;
 }
 
