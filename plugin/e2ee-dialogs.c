@@ -297,10 +297,15 @@ refresh_idle (gpointer data)
       if (dev == NULL || dev->trust != E2EE_TRUST_UNDECIDED)
         {
           void *handle = p->handle;
+          PurpleAccount *account = p->account;
+          g_autofree char *buddy = g_strdup (p->buddy);
 
           pending = g_list_remove (pending, p);
           pending_free (p);
           purple_request_close (PURPLE_REQUEST_ACTION, handle);
+          /* The buddy's next undecided device, if any (appended: the loop
+           * sees it and leaves it open). */
+          open_next (account, buddy);
         }
     }
   for (GList *l = purple_get_ims (); l != NULL; l = l->next)

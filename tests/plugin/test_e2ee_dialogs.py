@@ -92,6 +92,37 @@ class Dialogs(XmppBase):
                          r"Your other device %s: accepted as yours" % re.escape(kid))
         self.assert_clean(alice, bob, evil)
 
+    def test_one_dialog_per_buddy_and_the_next_after_a_command(self):
+        """Two new devices at once: one dialog (left unanswered, as when
+        its window is closed); the command decides that device, and only
+        then is the second device's dialog opened."""
+        alice, bob = self.pair()
+        alice.answer_action("cancel")
+        m = alice.mark()
+        extra = [self.h.xmpp_client("bob", resource=r, name="bob-" + r,
+                                    plugins=[P], wait=False)
+                 for r in ("work", "phone")]
+        self.h.wait_started(*extra, timeout=T)
+        kids = []
+        since = m
+        for _ in extra:
+            line = wait_system(alice, "NEW DEVICE", since=since, conv=bob.jid)
+            since = alice.events.index(line) + 1
+            kids.append(re.search(r"device (\S{8}),", line["text"]).group(1))
+        alice.ping()
+        reqs = alice.find(since=m, event="request",
+                          pred=lambda e: "NEW DEVICE" in (e.get("primary") or ""))
+        self.assertEqual(len(reqs), 1, reqs)
+        first = re.search(r"Device: (\S{8})", reqs[0]["secondary"]).group(1)
+        other = [k for k in kids if k != first][0]
+        n = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee trust " + first)["status"], "ok")
+        req = wait_dialog(alice, "has a NEW DEVICE", n)
+        self.assertIn("Device: " + other, req["secondary"])
+        self.assertRegex(status(alice, bob.jid),
+                         r"device %s: awaiting your decision" % re.escape(other))
+        self.assert_clean(alice, bob, *extra)
+
 
 if __name__ == "__main__":
     harness.main(servers=("prosody",), need_plugin=True)

@@ -172,6 +172,31 @@ class PidginTest(unittest.TestCase):
         self.assertEqual(self.pidgin.windows("^purple-e2ee$"), [])
         self.assertTrue(self.pidgin.alive(), "Pidgin exited")
 
+    def test_dialog_closes_when_decided_by_command(self):
+        """The key is accepted with /e2ee trust while its dialog is open:
+        the dialog goes away by itself."""
+        alice_jid = self.server.jid("alice")
+        self.bob.wait_buddy_online(alice_jid, timeout=T)
+        deadline = time.monotonic() + T
+        while "trusted on first use" not in self.bob_status(alice_jid):
+            self.assertLess(time.monotonic(), deadline, "Bob never got Alice's key")
+            time.sleep(0.3)
+        self.pidgin.wait_window("^Buddy List$", timeout=T)
+        self.bob.send(alice_jid, TEXT_BA)
+        window = self.pidgin.wait_window(r"^bob \[E2EE: ", timeout=T)
+        self.bob.stop()
+        shutil.rmtree(os.path.join(self.bob.user_dir, "purple-e2ee"))
+        self.bob = self.h.restart(self.bob, plugins=[P], timeout=T)
+        self.pidgin.wait_window("^purple-e2ee$", timeout=T)
+        self.pidgin.type_into(window, "/e2ee trust")
+        self.pidgin.wait_window(r"^bob \[E2EE: encrypted, not verified\]$",
+                                timeout=T)
+        deadline = time.monotonic() + T
+        while self.pidgin.windows("^purple-e2ee$"):
+            self.assertLess(time.monotonic(), deadline, "the dialog stayed open")
+            time.sleep(0.2)
+        self.assertTrue(self.pidgin.alive(), "Pidgin exited")
+
 
 if __name__ == "__main__":
     harness.main(servers=("prosody",), need_plugin=True)
