@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "e2ee-cli-keyring.h"
+#include "e2ee-keyset.h"
 #include "e2ee-envelope.h"
 #include "e2ee-error.h"
 #include "e2ee-fingerprint.h"

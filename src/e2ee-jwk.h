@@ -18,9 +18,6 @@ G_BEGIN_DECLS
 /* Capabilities travel in four bits of the envelope: versions 1 to 4. */
 #define E2EE_CAPS_MASK 0x0Fu
 
-/* Most keys one JWK Set may hold (devices of one account). */
-#define E2EE_KEYSET_MAX 16
-
 typedef enum {
   E2EE_KEY_EXPECT_PUBLIC,   /* a "d" member is an error */
   E2EE_KEY_EXPECT_PRIVATE,  /* "d" is required */
@@ -92,10 +89,5 @@ gboolean e2ee_key_equal (const E2eeKey *a, const E2eeKey *b);
 gboolean e2ee_key_ecdh (const E2eeKey *local, const E2eeKey *remote,
                         guint8 out[E2EE_KEY_COORD_LEN], GError **error);
 
-/* JWK Set (RFC 7517 §5): {"keys":[{public JWK with kid and e2ee_v}, ...]}.
- * Parse returns a GPtrArray of E2eeKey (owning).  Strict: at most
- * E2EE_KEYSET_MAX keys, all public, no duplicates, kid = thumbprint. */
-GPtrArray *e2ee_keyset_parse (const char *json, gssize len, GError **error);
-char *e2ee_keyset_to_json (GPtrArray *keys);
 
 G_END_DECLS

@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-#include "e2ee-jwk.h"
+#include "e2ee-keyset.h"
 
 G_BEGIN_DECLS
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "e2ee-envelope.h"
+#include "e2ee-keyset.h"
 #include "e2ee-error.h"
 #include "e2ee-session-private.h"
 #include "e2ee-wipe.h"

@@ -8,6 +8,7 @@
 #include "e2ee-b64.h"
 #include "e2ee-error.h"
 #include "e2ee-jwk.h"
+#include "e2ee-keyset.h"
 #include "e2ee-wipe.h"
 #include "e2ee-test-util.h"
 

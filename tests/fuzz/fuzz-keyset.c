@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include "e2ee-error.h"
 #include "e2ee-jwk.h"
+#include "e2ee-keyset.h"
 #include "fuzz-common.h"
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
