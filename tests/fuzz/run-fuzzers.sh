@@ -14,7 +14,7 @@ case $secs in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${E2EE_FUZZ_BUILD:-$root/build-fuzz}
-targets=(envelope fragment jwk keyset offer keyring session-receive)
+targets=(envelope fragment jwk keyset offer keyring session-receive backup database)
 
 command -v clang >/dev/null || { echo "clang is needed for fuzzing"; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
@@ -28,6 +28,8 @@ ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}") >/dev/null \
 max_len() {
   case $1 in
     session-receive|keyring) echo 8192 ;;
+    backup) echo 16384 ;;
+    database) echo 65536 ;;
     *) echo 4096 ;;
   esac
 }
