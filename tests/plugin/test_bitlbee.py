@@ -314,7 +314,10 @@ class BitlBeeTest(unittest.TestCase):
         since = self.irc.mark()
         bob_new = self.h.xmpp_client("bob", plugins=[P], timeout=T,
                                      resource="other", name="bob-new")
-        warn = self.irc.wait_msg(lambda t: "NEW DEVICE" in t, since=since,
+        # The system line (BitlBee also relays the decision dialog, whose
+        # title comes first and names no device).
+        warn = self.irc.wait_msg(lambda t: "NEW DEVICE" in t
+                                 and re.search(r"device \S+,", t), since=since,
                                  sender="root", target="&bitlbee",
                                  what="new-device warning from root")
         self.assertIn("bob@localhost", warn[2])
@@ -347,7 +350,8 @@ class BitlBeeTest(unittest.TestCase):
         shutil.rmtree(os.path.join(bob.user_dir, "purple-e2ee"))
         since = self.irc.mark()
         bob = self.h.restart(bob, plugins=[P], timeout=T)
-        warn = self.irc.wait_msg(lambda t: "CHANGED" in t, since=since,
+        warn = self.irc.wait_msg(lambda t: "CHANGED" in t and "BLOCKED" in t,
+                                 since=since,
                                  sender="root", target="&bitlbee",
                                  what="key-change warning from root")
         self.assertIn("bob@localhost", warn[2])
