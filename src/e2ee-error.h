@@ -100,6 +100,15 @@ typedef enum {
                                      with more than one undecided): name one; nothing changed */
   E2EE_ERROR_DEVICE_LIMIT,        /* a buddy's device cap is full of decided devices or ones
                                      that sent messages: the new key was not recorded */
+
+  /* Protocol v2 in use (PROTOCOL.md §5, §8) */
+  E2EE_ERROR_V2_ENVELOPE,         /* v2 envelope malformed (layout, recipient count, body
+                                     hash), or a text too large for it */
+  E2EE_ERROR_V2_BUNDLE,           /* published v2 data (signing key, prekey record) malformed */
+  E2EE_ERROR_V2_NO_PREKEY,        /* the device has shown a prekey before and none valid is
+                                     known now: no weaker start (downgrade), nothing sent */
+  E2EE_ERROR_V2_NO_SESSION,       /* a v2 message from a known device opens in no session */
+  E2EE_ERROR_V1_RETIRED,          /* a v1 envelope: static-static messages are no longer read */
 } E2eeErrorCode;
 
 G_END_DECLS
