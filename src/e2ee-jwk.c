@@ -7,6 +7,7 @@
 #include "e2ee-gcrypt.h"
 #include "e2ee-json.h"
 #include "e2ee-jwk.h"
+#include "e2ee-keyset.h"
 #include "e2ee-wipe.h"
 
 #define CURVE_NAME "NIST P-256"
@@ -19,6 +20,9 @@ struct _E2eeKey {
   guint8 caps;
   guint8 thumbprint[E2EE_THUMBPRINT_LEN];
   char kid[48];
+  /* Protocol-v2 attachments (both or neither); public data. */
+  E2eeKey *sign_pub;
+  GBytes *prekey_record;
 };
 
 /* ---- curve helpers ---------------------------------------------------- */
@@ -191,6 +195,9 @@ e2ee_key_unref (E2eeKey *key)
     return;
   /* gcry_mpi_release wipes secure MPIs before freeing them. */
   gcry_mpi_release (key->d);
+  e2ee_key_unref (key->sign_pub);
+  if (key->prekey_record)
+    g_bytes_unref (key->prekey_record);
   e2ee_wipe (key, sizeof *key);
   g_free (key);
 }
@@ -554,6 +561,9 @@ key_from_object (JsonObject *obj, E2eeKeyExpect expect, const char *d_text, GErr
           key = NULL;
         }
     }
+  if (key != NULL
+      && !e2ee_keyset_v2_members_parse (obj, key, &key->sign_pub, &key->prekey_record, error))
+    g_clear_pointer (&key, e2ee_key_unref);
 
 out:
   if (d_bytes)
@@ -629,6 +639,7 @@ e2ee_key_to_jwk_object (const E2eeKey *key, gboolean with_private, gboolean with
         if (key->caps & (1u << (v - 1)))
           json_array_add_int_element (versions, v);
       json_object_set_array_member (obj, "e2ee_v", versions);
+      e2ee_keyset_v2_members_add (obj, key);
     }
   return obj;
 }
@@ -661,7 +672,7 @@ e2ee_key_to_jwk (const E2eeKey *key, gboolean with_private, gboolean with_meta)
 
   if (!(with_private && key->d))
     return object_to_string (e2ee_key_to_jwk_object (key, FALSE, with_meta));
-  out = g_string_sized_new (256);
+  out = g_string_sized_new (1024);
   g_string_append (out, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"");
   b64 = e2ee_b64url_encode (key->x, E2EE_KEY_COORD_LEN);
   g_string_append (out, b64);
@@ -694,11 +705,12 @@ e2ee_key_to_jwk (const E2eeKey *key, gboolean with_private, gboolean with_meta)
             first = FALSE;
           }
       g_string_append_c (out, ']');
+      e2ee_keyset_v2_members_append (out, key);
     }
   g_string_append_c (out, '}');
   /* The buffer was sized for the whole key: it never grew, so no freed
    * block holds part of it. */
-  g_assert (out->len < 256);
+  g_assert (out->len < 1024);
   text = g_strndup (out->str, out->len);
   e2ee_gstring_free (out);
   return text;
@@ -706,24 +718,58 @@ e2ee_key_to_jwk (const E2eeKey *key, gboolean with_private, gboolean with_meta)
 
 /* ---- accessors -------------------------------------------------------- */
 
+/* A new key with @key's point and private part, @caps and the given
+ * attachments (references taken). */
+static E2eeKey *
+key_derive (const E2eeKey *key, guint8 caps, gboolean with_private,
+            const E2eeKey *sign_pub, GBytes *record)
+{
+  E2eeKey *copy = key_alloc (key->x, key->y, caps);
+
+  if (with_private && key->d)
+    copy->d = gcry_mpi_copy (key->d); /* keeps the secure flag */
+  if (sign_pub != NULL && (copy->caps & E2EE_CAPS_V2))
+    {
+      copy->sign_pub = e2ee_key_ref ((E2eeKey *) sign_pub);
+      copy->prekey_record = g_bytes_ref (record);
+    }
+  return copy;
+}
+
 E2eeKey *
 e2ee_key_public_copy (const E2eeKey *key)
 {
   g_return_val_if_fail (key != NULL, NULL);
-  return key_alloc (key->x, key->y, key->caps);
+  return key_derive (key, key->caps, FALSE, key->sign_pub, key->prekey_record);
 }
 
 E2eeKey *
 e2ee_key_with_caps (const E2eeKey *key, guint8 caps)
 {
-  E2eeKey *copy;
+  g_return_val_if_fail (key != NULL, NULL);
+  return key_derive (key, caps, TRUE, key->sign_pub, key->prekey_record);
+}
+
+E2eeKey *
+e2ee_key_with_v2 (const E2eeKey *key, const E2eeKey *sign_pub, GBytes *record)
+{
+  g_autoptr (E2eeKey) pub = NULL;
 
   g_return_val_if_fail (key != NULL, NULL);
-  copy = key_alloc (key->x, key->y, caps);
-  if (key->d)
-    copy->d = gcry_mpi_copy (key->d); /* keeps the secure flag */
-  return copy;
+  g_return_val_if_fail ((sign_pub == NULL) == (record == NULL), NULL);
+  if (sign_pub == NULL)
+    return key_derive (key, key->caps, TRUE, NULL, NULL);
+  g_return_val_if_fail (!e2ee_key_equal (key, sign_pub), NULL);
+  g_return_val_if_fail (e2ee_keyset_v2_record_check (g_bytes_get_data (record, NULL),
+                                                     g_bytes_get_size (record), NULL),
+                        NULL);
+  /* Only the public point is ever published. */
+  pub = sign_pub->d ? e2ee_key_public_copy (sign_pub) : e2ee_key_ref ((E2eeKey *) sign_pub);
+  return key_derive (key, key->caps | E2EE_CAPS_V2, TRUE, pub, record);
 }
+
+const E2eeKey *e2ee_key_get_sign_pub (const E2eeKey *key) { return key->sign_pub; }
+GBytes *e2ee_key_get_prekey_record (const E2eeKey *key) { return key->prekey_record; }
 
 gboolean e2ee_key_has_private (const E2eeKey *key) { return key->d != NULL; }
 const guint8 *e2ee_key_get_x (const E2eeKey *key) { return key->x; }

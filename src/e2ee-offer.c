@@ -5,10 +5,8 @@
 #include "e2ee-error.h"
 #include "e2ee-offer.h"
 
-#define COMPACT_VERSION 0x01
-#define COMPACT_KEY_LEN (1 + 2 * E2EE_KEY_COORD_LEN)
-#define COMPACT_MAX_LEN (1 + E2EE_KEYSET_MAX * COMPACT_KEY_LEN)
-/* A JWK Set of E2EE_KEYSET_MAX keys with kid and e2ee_v is about 3 KiB. */
+/* A JWK Set of E2EE_KEYSET_MAX keys with kid and e2ee_v is about 3 KiB,
+ * with v2 attachments about 9.3 KiB. */
 #define PROFILE_MAX_JSON (16 * 1024)
 #define PROFILE_WRAP 64
 
@@ -40,139 +38,18 @@ offer_error_from (GError **error, GError *cause, const char *what)
   g_error_free (cause);
 }
 
-/* Rules every published set must follow, whatever form carried it. */
-static gboolean
-check_keys (GPtrArray *keys, GError **error)
-{
-  if (keys->len == 0 || keys->len > E2EE_KEYSET_MAX)
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                   "a key set must hold 1 to %d keys, not %u", E2EE_KEYSET_MAX, keys->len);
-      return FALSE;
-    }
-  for (guint i = 0; i < keys->len; i++)
-    {
-      if (!(e2ee_key_get_caps (keys->pdata[i]) & E2EE_CAPS_V1))
-        {
-          g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                       "key %u does not support protocol version 1", i + 1);
-          return FALSE;
-        }
-      for (guint j = 0; j < i; j++)
-        if (e2ee_key_equal (keys->pdata[i], keys->pdata[j]))
-          {
-            g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                         "keys %u and %u are the same key", j + 1, i + 1);
-            return FALSE;
-          }
-    }
-  return TRUE;
-}
-
-static gboolean
-keys_usable (GPtrArray *keys)
-{
-  if (keys == NULL || keys->len == 0 || keys->len > E2EE_KEYSET_MAX)
-    return FALSE;
-  for (guint i = 0; i < keys->len; i++)
-    if (!(e2ee_key_get_caps (keys->pdata[i]) & E2EE_CAPS_V1))
-      return FALSE;
-  return TRUE;
-}
-
-/* ---- compact form ------------------------------------------------------- */
+/* ---- compact form (e2ee-keyset.c) --------------------------------------- */
 
 char *
 e2ee_offer_compact_encode (GPtrArray *keys)
 {
-  guint8 buf[COMPACT_MAX_LEN];
-  gsize len = 0;
-
-  g_return_val_if_fail (keys_usable (keys), NULL);
-
-  buf[len++] = COMPACT_VERSION;
-  for (guint i = 0; i < keys->len; i++)
-    {
-      const E2eeKey *key = keys->pdata[i];
-
-      buf[len++] = e2ee_key_get_caps (key);
-      memcpy (buf + len, e2ee_key_get_x (key), E2EE_KEY_COORD_LEN);
-      len += E2EE_KEY_COORD_LEN;
-      memcpy (buf + len, e2ee_key_get_y (key), E2EE_KEY_COORD_LEN);
-      len += E2EE_KEY_COORD_LEN;
-    }
-  return e2ee_b64url_encode (buf, len);
+  return e2ee_keyset_compact_encode (keys);
 }
 
 GPtrArray *
 e2ee_offer_compact_decode (const char *b64, gsize len, GError **error)
 {
-  g_autoptr (GPtrArray) keys = NULL;
-  g_autofree guint8 *raw = NULL;
-  GError *local = NULL;
-  gsize raw_len = 0, n;
-
-  g_return_val_if_fail (b64 != NULL || len == 0, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (len > e2ee_b64url_encoded_len (COMPACT_MAX_LEN))
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                   "compact key set longer than %d keys", E2EE_KEYSET_MAX);
-      return NULL;
-    }
-  raw = e2ee_b64url_decode (b64, len, &raw_len, &local);
-  if (raw == NULL)
-    {
-      offer_error_from (error, local, "compact key set");
-      return NULL;
-    }
-  if (raw_len == 0)
-    {
-      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_OFFER, "empty compact key set");
-      return NULL;
-    }
-  if (raw[0] != COMPACT_VERSION)
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                   "unknown compact key set version %u", raw[0]);
-      return NULL;
-    }
-  if ((raw_len - 1) % COMPACT_KEY_LEN != 0)
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                   "compact key set of %" G_GSIZE_FORMAT " bytes is truncated "
-                   "or has trailing bytes", raw_len);
-      return NULL;
-    }
-  n = (raw_len - 1) / COMPACT_KEY_LEN;
-  if (n == 0 || n > E2EE_KEYSET_MAX)
-    {
-      g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                   "a key set must hold 1 to %d keys, not %" G_GSIZE_FORMAT,
-                   E2EE_KEYSET_MAX, n);
-      return NULL;
-    }
-
-  keys = g_ptr_array_new_full ((guint) n, (GDestroyNotify) e2ee_key_unref);
-  for (gsize i = 0; i < n; i++)
-    {
-      const guint8 *p = raw + 1 + i * COMPACT_KEY_LEN;
-      g_autoptr (E2eeKey) point = NULL;
-
-      point = e2ee_key_new_public (p + 1, p + 1 + E2EE_KEY_COORD_LEN, &local);
-      if (point == NULL)
-        {
-          g_autofree char *what = g_strdup_printf ("compact key set, key %" G_GSIZE_FORMAT,
-                                                   i + 1);
-          offer_error_from (error, local, what);
-          return NULL;
-        }
-      g_ptr_array_add (keys, e2ee_key_with_caps (point, p[0]));
-    }
-  if (!check_keys (keys, error))
-    return NULL;
-  return g_steal_pointer (&keys);
+  return e2ee_keyset_compact_decode (b64, len, error);
 }
 
 /* ---- profile block ------------------------------------------------------ */
@@ -185,7 +62,7 @@ e2ee_offer_profile_block (GPtrArray *keys)
   GString *out;
   gsize len;
 
-  g_return_val_if_fail (keys_usable (keys), NULL);
+  g_return_val_if_fail (e2ee_keyset_usable (keys), NULL);
 
   json = e2ee_keyset_to_json (keys);
   b64 = e2ee_b64url_encode ((const guint8 *) json, strlen (json));
@@ -230,7 +107,7 @@ e2ee_offer_profile_replace (const char *profile, GPtrArray *keys)
   gboolean placed = FALSE;
   gsize start, end;
 
-  g_return_val_if_fail (keys == NULL || keys_usable (keys), NULL);
+  g_return_val_if_fail (keys == NULL || e2ee_keyset_usable (keys), NULL);
 
   if (profile == NULL)
     profile = "";
@@ -386,7 +263,7 @@ parse_block_body (const char *body, GError **error)
       offer_error_from (error, local, "key block");
       return NULL;
     }
-  if (!check_keys (keys, error))
+  if (!e2ee_keyset_check (keys, error))
     g_clear_pointer (&keys, g_ptr_array_unref);
   return keys;
 }
@@ -462,7 +339,7 @@ e2ee_offer_status_tag (GPtrArray *keys)
 {
   g_autofree char *compact = NULL;
 
-  g_return_val_if_fail (keys_usable (keys), NULL);
+  g_return_val_if_fail (e2ee_keyset_usable (keys), NULL);
 
   compact = e2ee_offer_compact_encode (keys);
   return g_strconcat (E2EE_STATUS_TAG_OPEN, compact, "]", NULL);
@@ -498,7 +375,7 @@ e2ee_offer_status_replace (const char *status, GPtrArray *keys)
   gboolean placed = FALSE, closed;
   gsize start, end;
 
-  g_return_val_if_fail (keys == NULL || keys_usable (keys), NULL);
+  g_return_val_if_fail (keys == NULL || e2ee_keyset_usable (keys), NULL);
 
   if (status == NULL)
     status = "";
@@ -571,7 +448,7 @@ e2ee_offer_inband (E2eeOfferKind kind, GPtrArray *keys)
   g_autofree char *compact = NULL;
 
   g_return_val_if_fail (kind == E2EE_OFFER_KIND_OFFER || kind == E2EE_OFFER_KIND_ANSWER, NULL);
-  g_return_val_if_fail (keys_usable (keys), NULL);
+  g_return_val_if_fail (e2ee_keyset_usable (keys), NULL);
 
   compact = e2ee_offer_compact_encode (keys);
   if (kind == E2EE_OFFER_KIND_OFFER)

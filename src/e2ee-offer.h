@@ -21,14 +21,17 @@ typedef enum {
 /* All parsers below return a new GPtrArray of E2eeKey (public, owning),
  * or NULL with E2EE_ERROR_OFFER for every problem: syntax, base64url, key
  * count outside 1..E2EE_KEYSET_MAX, a point not on P-256 (message of the
- * underlying jwk/b64 error kept), caps without E2EE_CAPS_V1, or the same
- * key listed twice.  Encoders take 1..E2EE_KEYSET_MAX keys whose caps
- * include E2EE_CAPS_V1 (else g_return_val_if_fail) and return new strings.
- * Nothing here is secret: only public keys are handled. */
+ * underlying jwk/b64 error kept), bad v2 attachments (signing key, prekey
+ * record: e2ee-jwk.h), caps without E2EE_CAPS_V1, or the same key listed
+ * twice.  Keys keep their v2 attachments.  Encoders take 1..E2EE_KEYSET_MAX
+ * keys whose caps include E2EE_CAPS_V1 (else g_return_val_if_fail) and
+ * return new strings.  Nothing here is secret: only public data. */
 
-/* Compact binary key set: 0x01 || per key: caps(1) || x(32) || y(32),
- * carried as unpadded base64url.  decode() reads exactly @len characters
- * and refuses any other version byte, a partial key or trailing bytes. */
+/* Compact binary key set, version 0x01 or 0x02 (e2ee-keyset.h), carried
+ * as unpadded base64url.  decode() reads exactly @len characters and
+ * refuses any other version byte, a partial key or trailing bytes.
+ * 1 key: 88 characters (v1), 443 (v2, 8 versions in the record: at most);
+ * E2EE_KEYSET_MAX keys: 1388 (v1), 7063 (v2, at most). */
 char *e2ee_offer_compact_encode (GPtrArray *keys);
 GPtrArray *e2ee_offer_compact_decode (const char *b64, gsize len, GError **error);
 
