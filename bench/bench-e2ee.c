@@ -175,10 +175,79 @@ table_lines (void)
   return lines;
 }
 
-static void
-print_table (GHashTable *r, gboolean have_otr)
+/* Protocol v2 next to libotr (bench-v2.c, bench-otr-v2.c). */
+static GArray *
+table_lines_v2 (void)
 {
-  g_autoptr (GArray) lines = table_lines ();
+  static const gsize sizes[] = { 16, 1024 };
+  GArray *lines = g_array_new (FALSE, TRUE, sizeof (Line));
+  char label[64], ok[64], rk[64], sz[16];
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      gsize s = sizes[i];
+
+      g_snprintf (label, sizeof label, "v2.1 seal+commit %s", size_name (s, sz, sizeof sz));
+      g_snprintf (ok, sizeof ok, "v2.seal_commit.%zu.ns", s);
+      g_snprintf (rk, sizeof rk, "otr.send.%zu.ns", s);
+      add_line (lines, label, ok, "libotr sending (no write)", rk, UNIT_NS, 0);
+      g_snprintf (ok, sizeof ok, "v2.seal.%zu.ns", s);
+      add_line (lines, "  (seal alone)", ok, "libotr sending (no write)", rk, UNIT_NS, 0);
+    }
+  add_line (lines, "  (commit alone)", "v2.commit.ns", "fdatasync of 4 KiB",
+            "part.fdatasync.ns", UNIT_NS, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      gsize s = sizes[i];
+
+      g_snprintf (label, sizeof label, "v2.2 turn %s unprepared", size_name (s, sz, sizeof sz));
+      g_snprintf (ok, sizeof ok, "v2.turn.%zu.ns", s);
+      g_snprintf (rk, sizeof rk, "otr.turn.%zu.ns", s);
+      add_line (lines, label, ok, "libotr alternating turn", rk, UNIT_NS, 0);
+      g_snprintf (ok, sizeof ok, "v2.turn_prepared.%zu.ns", s);
+      add_line (lines, "  prepared: critical path", ok, "libotr alternating turn", rk, UNIT_NS, 0);
+      g_snprintf (ok, sizeof ok, "v2.turn_prepared_total.%zu.ns", s);
+      add_line (lines, "  prepared: all CPU", ok, "libotr alternating turn", rk, UNIT_NS, 0);
+      g_snprintf (ok, sizeof ok, "v2.turn_prepared_commit.%zu.ns", s);
+      add_line (lines, "  path + 4 commits", ok, "libotr alternating turn", rk, UNIT_NS, 0);
+      g_snprintf (ok, sizeof ok, "v2.turn_prepared_commit_total.%zu.ns", s);
+      add_line (lines, "  all + 6 commits", ok, "libotr alternating turn", rk, UNIT_NS, 0);
+    }
+  add_line (lines, "v2.3 start, prekey checked", "v2.start_verify.ns", "libotr full AKE",
+            "otr.ake.ns", UNIT_NS, 0);
+  add_line (lines, "  (without the check)", "v2.start.ns", "libotr full AKE", "otr.ake.ns",
+            UNIT_NS, 0);
+  add_line (lines, "  (initiator half)", "v2.start_initiator.ns", NULL, NULL, UNIT_NS, 0);
+  add_line (lines, "  (responder half)", "v2.start_responder.ns", NULL, NULL, UNIT_NS, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      gsize s = sizes[i];
+
+      g_snprintf (label, sizeof label, "v2.4 overhead %s", size_name (s, sz, sizeof sz));
+      g_snprintf (ok, sizeof ok, "v2.wire.%zu.bytes", s);
+      g_snprintf (rk, sizeof rk, "otr.overhead.%zu.bytes", s);
+      add_line (lines, label, ok, "libotr data message", rk, UNIT_BYTES, 0);
+      g_snprintf (ok, sizeof ok, "v2.wire_start.%zu.bytes", s);
+      add_line (lines, "  (with start prefix)", ok, "libotr data message", rk, UNIT_BYTES, 0);
+    }
+  add_line (lines, "part P-256 ECDH", "part.p256_ecdh.ns", "libotr DH-1536 session",
+            "otr.part.dh_session.ns", UNIT_NS, 0);
+  add_line (lines, "part P-256 key generation", "part.p256_keygen.ns", "libotr DH-1536 keypair",
+            "otr.part.dh_keygen.ns", UNIT_NS, 0);
+  add_line (lines, "part prekey record check", "v2.prekey_verify.ns", "libotr DSA-1024 verify",
+            "otr.part.dsa_verify.ns", UNIT_NS, 0);
+  add_line (lines, "", NULL, "libotr DSA-1024 sign", "otr.part.dsa_sign.ns", UNIT_NS, 0);
+  add_line (lines, "part fdatasync of 4 KiB", "part.fdatasync.ns", "libotr fingerprint write",
+            "otr.fpwrite.ns", UNIT_NS, 0);
+  add_line (lines, "  (appended 4 KiB)", "part.fdatasync_append.ns", NULL, NULL, UNIT_NS, 0);
+  add_line (lines, "part GCM handle, per msg", "part.gcm_new.ns", NULL, NULL, UNIT_NS, 0);
+  add_line (lines, "part HMAC handle, per msg", "part.hmac_open.ns", NULL, NULL, UNIT_NS, 0);
+  return lines;
+}
+
+static void
+print_table (GHashTable *r, gboolean have_otr, GArray *lines)
+{
 
   printf ("\n%-26s %-24s %-29s %-24s %8s\n", "row", "ours", "reference", "ref figure", "ours/ref");
   printf ("%-26s %-24s %-29s %-24s %8s\n", "---", "----", "---------", "----------", "--------");
@@ -201,6 +270,8 @@ print_table (GHashTable *r, gboolean have_otr)
         format_value (rbuf, sizeof rbuf, rv, l->unit, l->mbps_size);
       else if (g_str_has_prefix (l->ref_key, "otr.") && !have_otr)
         g_strlcpy (rbuf, "skipped (no libotr)", sizeof rbuf);
+      else if (l->ref_key[0] == '\0')
+        rbuf[0] = '\0';
       else if (strstr (l->ref_key, "fpstore.100000"))
         g_strlcpy (rbuf, "not run: O(n^2) load", sizeof rbuf);
       else
@@ -234,6 +305,15 @@ print_targets (GHashTable *r)
   if (bench_lookup (r, "ours.overhead.16.bytes", &a) && bench_lookup (r, "otr.overhead.16.bytes", &b))
     printf ("  row 3, 16 B overhead at most 1/5 of libotr's: %s (%.0f B vs %.0f B, %.2f)\n",
             a * 5 <= b ? "met" : "MISSED", a, b, a / b);
+  if (bench_lookup (r, "v2.turn_prepared.16.ns", &a) && bench_lookup (r, "otr.turn.16.ns", &b))
+    printf ("  v2 row 2, alternating turn (prepared) at most 1/2 of libotr's: %s (%.2f)\n",
+            a * 2 <= b ? "met" : "MISSED", a / b);
+  if (bench_lookup (r, "v2.turn.16.ns", &a) && bench_lookup (r, "otr.turn.16.ns", &b))
+    printf ("  v2 row 2, alternating turn (not prepared) at most 1/2 of libotr's: %s (%.2f)\n",
+            a * 2 <= b ? "met" : "MISSED", a / b);
+  if (bench_lookup (r, "v2.wire.16.bytes", &a) && bench_lookup (r, "otr.overhead.16.bytes", &b))
+    printf ("  v2 row 4, 16 B overhead at most 1/2 of libotr's: %s (%.0f B vs %.0f B, %.2f)\n",
+            a * 2 <= b ? "met" : "MISSED", a, b, a / b);
   if (bench_lookup (r, "ours.keyring.10000.load.ns", &a)
       && bench_lookup (r, "ours.keyring.10000.save.ns", &c))
     printf ("  row 5, 10,000 buddies load < 50 ms and save < 100 ms: %s (%.1f ms, %.1f ms)\n",
@@ -331,6 +411,7 @@ main (int argc, char **argv)
   bench_rows_wire (&run);
   bench_rows_keygen (&run);
   bench_rows_keyring (&run);
+  bench_rows_v2 (&run);
   if (otr_path && g_file_test (otr_path, G_FILE_TEST_IS_EXECUTABLE))
     have_otr = run_otr (&run, otr_path);
   else
@@ -339,7 +420,14 @@ main (int argc, char **argv)
   printf ("purple-e2ee benchmark (%s mode; medians; libgcrypt %s; libotr %s)\n",
           run.quick ? "quick" : "full", gcry_check_version (NULL),
           have_otr ? BENCH_OTR_VERSION : "not built");
-  print_table (run.results, have_otr);
+  {
+    g_autoptr (GArray) lines = table_lines ();
+    g_autoptr (GArray) lines_v2 = table_lines_v2 ();
+
+    print_table (run.results, have_otr, lines);
+    printf ("\nprotocol v2 (Double Ratchet, X3DH with a signed prekey) next to libotr\n");
+    print_table (run.results, have_otr, lines_v2);
+  }
   print_targets (run.results);
   if (raw)
     {

@@ -31,6 +31,9 @@ int bench_callgrind (const char *what, guint key_index);
 /* bench-session.c: the session layer and the keyring (row 5). */
 void bench_rows_session (BenchRun *run);
 void bench_rows_keyring (BenchRun *run);
+/* bench-v2.c: protocol v2 next to libotr (README.md, "Protocol v2"). */
+void bench_rows_v2 (BenchRun *run);
+
 /* Internal child entry points (argv after the option). */
 int bench_keyring_child (int argc, char **argv);
 

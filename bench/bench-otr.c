@@ -21,33 +21,14 @@
 #include <libotr/userstate.h>
 #include <libotr/instag.h>
 
+#include "bench-otr.h"
 #include "bench-util.h"
-
-#define PROTO "prpl-bench"
-
-typedef struct _Peer Peer;
-
-typedef struct {
-  char *to;        /* account name of the recipient */
-  char *text;
-} Wire;
-
-struct _Peer {
-  const char *name;       /* our account; the other peer's buddy name */
-  OtrlUserState us;
-  Peer *other;
-  GQueue inbox;           /* Wire* addressed to this peer */
-  guint secure_count;     /* gone_secure + still_secure callbacks */
-  guint injected;         /* messages injected by this peer */
-  guint errors;
-  const char *instag_file;
-};
 
 static int max_message_size = 0;
 static OtrlMessageAppOps ops;
 
-static void
-fail (const char *what, gcry_error_t err)
+void G_GNUC_NORETURN
+bench_otr_fail (const char *what, gcry_error_t err)
 {
   fprintf (stderr, "bench-otr: %s: %s\n", what, err ? gcry_strerror (err) : "failed");
   exit (1);
@@ -130,7 +111,7 @@ op_create_instag (void *opdata, const char *accountname, const char *protocol)
   gcry_error_t err = otrl_instag_generate (p->us, p->instag_file, accountname, protocol);
 
   if (err)
-    fail ("otrl_instag_generate", err);
+    bench_otr_fail ("otrl_instag_generate", err);
 }
 
 static void
@@ -151,8 +132,8 @@ setup_ops (void)
 
 /* Delivers one queued message to @p; returns the user-visible plaintext
  * (NULL for protocol messages). */
-static char *
-deliver_one (Peer *p)
+char *
+bench_otr_deliver (Peer *p)
 {
   Wire *w = g_queue_pop_head (&p->inbox);
   char *newmsg = NULL;
@@ -183,7 +164,7 @@ pump (Peer *a, Peer *b)
   while (!g_queue_is_empty (&a->inbox) || !g_queue_is_empty (&b->inbox))
     {
       Peer *p = !g_queue_is_empty (&a->inbox) ? a : b;
-      char *m = deliver_one (p);
+      char *m = bench_otr_deliver (p);
 
       if (m)
         shown++;
@@ -205,7 +186,7 @@ peer_init (Peer *p, const char *name, const char *keyfile, const char *instag_fi
     {
       err = otrl_privkey_read (p->us, keyfile);
       if (err)
-        fail ("otrl_privkey_read", err);
+        bench_otr_fail ("otrl_privkey_read", err);
     }
   if (otrl_privkey_find (p->us, name, PROTO) == NULL)
     {
@@ -213,7 +194,7 @@ peer_init (Peer *p, const char *name, const char *keyfile, const char *instag_fi
        * measured separately. */
       err = otrl_privkey_generate (p->us, keyfile, name, PROTO);
       if (err)
-        fail ("otrl_privkey_generate", err);
+        bench_otr_fail ("otrl_privkey_generate", err);
     }
   if (g_file_test (instag_file, G_FILE_TEST_EXISTS))
     otrl_instag_read (p->us, instag_file);
@@ -232,8 +213,8 @@ run_ake (Peer *a, Peer *b)
   return a->secure_count > sa && b->secure_count > sb;
 }
 
-static char *
-send_text (Peer *from, const char *text, OtrlFragmentPolicy policy)
+char *
+bench_otr_send (Peer *from, const char *text, OtrlFragmentPolicy policy)
 {
   char *out = NULL;
   gcry_error_t err;
@@ -242,18 +223,13 @@ send_text (Peer *from, const char *text, OtrlFragmentPolicy policy)
                               from->other->name, OTRL_INSTAG_BEST, text, NULL,
                               &out, policy, NULL, NULL, NULL);
   if (err)
-    fail ("otrl_message_sending", err);
+    bench_otr_fail ("otrl_message_sending", err);
   return out;
 }
 
-typedef struct {
-  Peer *a, *b;
-  char *text;
-  gsize len;
-} MsgBench;
 
-static void
-check_shown (char *shown, const MsgBench *m)
+void
+bench_otr_check_shown (char *shown, const BenchOtrMsg *m)
 {
   if (shown == NULL || strlen (shown) != m->len)
     {
@@ -263,10 +239,10 @@ check_shown (char *shown, const MsgBench *m)
   g_free (shown);
 }
 
-static void
-send_and_receive (Peer *from, Peer *to, const MsgBench *m)
+void
+bench_otr_send_and_receive (Peer *from, Peer *to, const BenchOtrMsg *m)
 {
-  char *wire = send_text (from, m->text, OTRL_FRAGMENT_SEND_SKIP);
+  char *wire = bench_otr_send (from, m->text, OTRL_FRAGMENT_SEND_SKIP);
 
   if (wire == NULL || strncmp (wire, "?OTR:", 5) != 0)
     {
@@ -275,16 +251,16 @@ send_and_receive (Peer *from, Peer *to, const MsgBench *m)
     }
   op_inject (from, from->name, PROTO, to->name, wire);
   otrl_message_free (wire);
-  check_shown (deliver_one (to), m);
+  bench_otr_check_shown (bench_otr_deliver (to), m);
 }
 
 static void
 bench_oneway (gpointer data, guint iters)
 {
-  MsgBench *m = data;
+  BenchOtrMsg *m = data;
 
   for (guint i = 0; i < iters; i++)
-    send_and_receive (m->a, m->b, m);
+    bench_otr_send_and_receive (m->a, m->b, m);
 }
 
 /* One iteration = two messages (A to B, then B to A); each side then
@@ -292,12 +268,12 @@ bench_oneway (gpointer data, guint iters)
 static void
 bench_alternating (gpointer data, guint iters)
 {
-  MsgBench *m = data;
+  BenchOtrMsg *m = data;
 
   for (guint i = 0; i < iters; i++)
     {
-      send_and_receive (m->a, m->b, m);
-      send_and_receive (m->b, m->a, m);
+      bench_otr_send_and_receive (m->a, m->b, m);
+      bench_otr_send_and_receive (m->b, m->a, m);
     }
 }
 
@@ -338,7 +314,7 @@ bench_privkey_generate (gpointer data, guint iters)
       g_unlink (file);
       err = otrl_privkey_generate (us, file, acct, PROTO);
       if (err)
-        fail ("otrl_privkey_generate", err);
+        bench_otr_fail ("otrl_privkey_generate", err);
       otrl_userstate_free (us);
       g_unlink (file);
     }
@@ -355,7 +331,7 @@ message_rows (Peer *a, Peer *b, gboolean quick)
 
   for (guint s = 0; s < G_N_ELEMENTS (msg_sizes); s++)
     {
-      MsgBench m = { a, b, g_malloc (msg_sizes[s] + 1), msg_sizes[s] };
+      BenchOtrMsg m = { a, b, g_malloc (msg_sizes[s] + 1), msg_sizes[s] };
       BenchCase cases[2] = {
         { "oneway", bench_oneway, &m, 0, NULL, 0 },
         { "alternating", bench_alternating, &m, 0, NULL, 0 },
@@ -367,7 +343,9 @@ message_rows (Peer *a, Peer *b, gboolean quick)
       bench_run_interleaved (cases, 2, reps, target);
       g_snprintf (key, sizeof key, "otr.oneway.%zu.ns", m.len);
       bench_emit (key, bench_median (cases[0].samples, cases[0].n_samples));
-      /* Two messages per iteration. */
+      /* Two messages per iteration: one turn (A sends, B answers). */
+      g_snprintf (key, sizeof key, "otr.turn.%zu.ns", m.len);
+      bench_emit (key, bench_median (cases[1].samples, cases[1].n_samples));
       g_snprintf (key, sizeof key, "otr.alternating.%zu.ns", m.len);
       bench_emit (key, bench_median (cases[1].samples, cases[1].n_samples) / 2.0);
       bench_case_clear (&cases[0]);
@@ -386,7 +364,7 @@ wire_rows (Peer *a, Peer *b)
       char *wire;
       char key[64];
       guint before;
-      MsgBench m = { a, b, text, len };
+      BenchOtrMsg m = { a, b, text, len };
 
       bench_fill_text (text, len);
       text[len] = '\0';
@@ -395,18 +373,18 @@ wire_rows (Peer *a, Peer *b)
        * reveals old MAC keys.  Measuring the second gives libotr its
        * smallest (steady one-way) overhead. */
       max_message_size = 0;
-      send_and_receive (a, b, &m);
-      wire = send_text (a, text, OTRL_FRAGMENT_SEND_SKIP);
+      bench_otr_send_and_receive (a, b, &m);
+      wire = bench_otr_send (a, text, OTRL_FRAGMENT_SEND_SKIP);
       g_snprintf (key, sizeof key, "otr.overhead.%zu.bytes", len);
       bench_emit (key, (double) strlen (wire) - (double) len);
       op_inject (a, a->name, PROTO, b->name, wire);
       otrl_message_free (wire);
-      check_shown (deliver_one (b), &m);
+      bench_otr_check_shown (bench_otr_deliver (b), &m);
 
       /* libotr fragments for us when the host states a size limit. */
       max_message_size = 400;
       before = a->injected;
-      wire = send_text (a, text, OTRL_FRAGMENT_SEND_ALL);
+      wire = bench_otr_send (a, text, OTRL_FRAGMENT_SEND_ALL);
       if (wire)
         otrl_message_free (wire);
       g_snprintf (key, sizeof key, "otr.fragments400.%zu.count", len);
@@ -428,7 +406,7 @@ write_fingerprint_file (const char *path, guint n)
   FILE *f = fopen (path, "w");
 
   if (f == NULL)
-    fail ("fopen fingerprints", 0);
+    bench_otr_fail ("fopen fingerprints", 0);
   for (guint i = 0; i < n; i++)
     {
       guint8 fp[20];
@@ -462,12 +440,12 @@ fingerprints_child (guint n, const char *path, guint reps)
       err = otrl_privkey_read_fingerprints (us, path, NULL, NULL);
       load[r] = (double) (bench_now_ns () - t0);
       if (err)
-        fail ("otrl_privkey_read_fingerprints", err);
+        bench_otr_fail ("otrl_privkey_read_fingerprints", err);
       t0 = bench_now_ns ();
       err = otrl_privkey_write_fingerprints (us, out);
       save[r] = (double) (bench_now_ns () - t0);
       if (err)
-        fail ("otrl_privkey_write_fingerprints", err);
+        bench_otr_fail ("otrl_privkey_write_fingerprints", err);
     }
   bench_emit ("load.ns", bench_median (load, reps));
   bench_emit ("save.ns", bench_median (save, reps));
@@ -577,6 +555,7 @@ main (int argc, char **argv)
 
   message_rows (&alice, &bob, quick);
   wire_rows (&alice, &bob);
+  bench_otr_v2_rows (&alice, &bob, workdir, quick);
 
   gen.dir = workdir;
   gen.n = 0;

@@ -1,0 +1,221 @@
+/* purple-e2ee benchmarks — libotr's side of the protocol v2 rows:
+ * otrl_message_sending alone (what a sender waits for; libotr writes
+ * nothing per message), and the operations its turns and its AKE are made
+ * of: a DH-1536 key pair, a DH-1536 session (its shared secret and keys),
+ * a DSA-1024 signature and its verification.  Also what libotr does write:
+ * its fingerprint file (fopen/fclose, no fsync), after an AKE with a new
+ * fingerprint or a trust change, never per message.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gcrypt.h>
+#include <glib/gstdio.h>
+#include <libotr/dh.h>
+#include <libotr/privkey.h>
+
+#include "bench-otr.h"
+#include "bench-util.h"
+
+typedef struct {
+  Peer *from;
+  char *text;
+} SendBench;
+
+static void
+send_iter (gpointer data, guint iters)
+{
+  SendBench *s = data;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      char *wire = bench_otr_send (s->from, s->text, OTRL_FRAGMENT_SEND_SKIP);
+
+      if (wire == NULL || strncmp (wire, "?OTR:", 5) != 0)
+        bench_otr_fail ("message was not encrypted", 0);
+      otrl_message_free (wire);
+    }
+}
+
+typedef struct {
+  DH_keypair ours, theirs;
+  OtrlPrivKey *priv;
+  gcry_sexp_t pub;
+  unsigned char hash[20];
+  unsigned char *sig;
+  size_t sig_len;
+  const char *fp_path;
+  OtrlUserState us;
+} PartBench;
+
+static void
+dh_keygen_iter (gpointer data, guint iters)
+{
+  for (guint i = 0; i < iters; i++)
+    {
+      DH_keypair kp;
+      gcry_error_t err;
+
+      otrl_dh_keypair_init (&kp);
+      if ((err = otrl_dh_gen_keypair (DH1536_GROUP_ID, &kp)))
+        bench_otr_fail ("otrl_dh_gen_keypair", err);
+      otrl_dh_keypair_free (&kp);
+    }
+}
+
+static void
+dh_session_iter (gpointer data, guint iters)
+{
+  PartBench *p = data;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      DH_sesskeys sess;
+      gcry_error_t err;
+
+      otrl_dh_session_blank (&sess);
+      if ((err = otrl_dh_session (&sess, &p->ours, p->theirs.pub)))
+        bench_otr_fail ("otrl_dh_session", err);
+      otrl_dh_session_free (&sess);
+    }
+}
+
+static void
+dsa_sign_iter (gpointer data, guint iters)
+{
+  PartBench *p = data;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      unsigned char *sig = NULL;
+      size_t len = 0;
+      gcry_error_t err = otrl_privkey_sign (&sig, &len, p->priv, p->hash, sizeof p->hash);
+
+      if (err)
+        bench_otr_fail ("otrl_privkey_sign", err);
+      free (sig);
+    }
+}
+
+static void
+dsa_verify_iter (gpointer data, guint iters)
+{
+  PartBench *p = data;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      gcry_error_t err = otrl_privkey_verify (p->sig, p->sig_len, OTRL_PUBKEY_TYPE_DSA,
+                                              p->pub, p->hash, sizeof p->hash);
+
+      if (err)
+        bench_otr_fail ("otrl_privkey_verify", err);
+    }
+}
+
+static void
+fpwrite_iter (gpointer data, guint iters)
+{
+  PartBench *p = data;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      gcry_error_t err = otrl_privkey_write_fingerprints (p->us, p->fp_path);
+
+      if (err)
+        bench_otr_fail ("otrl_privkey_write_fingerprints", err);
+    }
+}
+
+/* The public half of a libotr DSA key, as the peer holds it after the
+ * AKE: (public-key (dsa p q g y)). */
+static gcry_sexp_t
+dsa_public (gcry_sexp_t privkey)
+{
+  static const char *names[4] = { "p", "q", "g", "y" };
+  gcry_mpi_t m[4] = { NULL };
+  gcry_sexp_t pub = NULL;
+  gcry_error_t err;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      gcry_sexp_t t = gcry_sexp_find_token (privkey, names[i], 0);
+
+      if (t == NULL || (m[i] = gcry_sexp_nth_mpi (t, 1, GCRYMPI_FMT_USG)) == NULL)
+        bench_otr_fail ("DSA key component", 0);
+      gcry_sexp_release (t);
+    }
+  err = gcry_sexp_build (&pub, NULL, "(public-key(dsa(p%m)(q%m)(g%m)(y%m)))",
+                         m[0], m[1], m[2], m[3]);
+  if (err)
+    bench_otr_fail ("gcry_sexp_build", err);
+  for (guint i = 0; i < 4; i++)
+    gcry_mpi_release (m[i]);
+  return pub;
+}
+
+void
+bench_otr_v2_rows (Peer *a, Peer *b, const char *workdir, gboolean quick)
+{
+  static const gsize sizes[] = { 16, 1024 };
+  guint reps = quick ? 3 : 11;
+  gint64 target = quick ? 10 * 1000 * 1000 : 100 * 1000 * 1000;
+  g_autofree char *fp_path = g_build_filename (workdir, "otr-fingerprints-write.txt", NULL);
+  PartBench p;
+  gcry_error_t err;
+  char key[64];
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      SendBench s = { a, g_malloc (sizes[i] + 1) };
+      BenchCase c = { "send", send_iter, &s, 0, NULL, 0 };
+
+      bench_fill_text (s.text, sizes[i]);
+      s.text[sizes[i]] = '\0';
+      bench_run_interleaved (&c, 1, reps, target);
+      g_snprintf (key, sizeof key, "otr.send.%zu.ns", sizes[i]);
+      bench_emit (key, bench_median (c.samples, c.n_samples));
+      bench_case_clear (&c);
+      g_free (s.text);
+    }
+  /* The messages sent above were never delivered: libotr keeps no
+   * per-message state on the receiving side that this would disturb. */
+
+  memset (&p, 0, sizeof p);
+  otrl_dh_keypair_init (&p.ours);
+  otrl_dh_keypair_init (&p.theirs);
+  if ((err = otrl_dh_gen_keypair (DH1536_GROUP_ID, &p.ours))
+      || (err = otrl_dh_gen_keypair (DH1536_GROUP_ID, &p.theirs)))
+    bench_otr_fail ("otrl_dh_gen_keypair", err);
+  if (!(p.priv = otrl_privkey_find (a->us, a->name, PROTO)))
+    bench_otr_fail ("otrl_privkey_find", 0);
+  p.pub = dsa_public (p.priv->privkey);
+  gcry_create_nonce (p.hash, sizeof p.hash);
+  if ((err = otrl_privkey_sign (&p.sig, &p.sig_len, p.priv, p.hash, sizeof p.hash)))
+    bench_otr_fail ("otrl_privkey_sign", err);
+  p.fp_path = fp_path;
+  p.us = a->us;
+  {
+    BenchCase cases[5] = {
+      { "dh_keygen", dh_keygen_iter, &p, 0, NULL, 0 },
+      { "dh_session", dh_session_iter, &p, 0, NULL, 0 },
+      { "dsa_sign", dsa_sign_iter, &p, 0, NULL, 0 },
+      { "dsa_verify", dsa_verify_iter, &p, 0, NULL, 0 },
+      { "fpwrite", fpwrite_iter, &p, 0, NULL, 0 },
+    };
+
+    bench_run_interleaved (cases, G_N_ELEMENTS (cases), reps, target);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        g_snprintf (key, sizeof key, "otr.%s%s.ns", i < 4 ? "part." : "", cases[i].key);
+        bench_emit (key, bench_median (cases[i].samples, cases[i].n_samples));
+        bench_case_clear (&cases[i]);
+      }
+  }
+  g_unlink (fp_path);
+  free (p.sig);
+  gcry_sexp_release (p.pub);
+  otrl_dh_keypair_free (&p.ours);
+  otrl_dh_keypair_free (&p.theirs);
+  (void) b;
+}
