@@ -1,0 +1,120 @@
+/* Helpers for the protocol v2 property tests: peers whose keyrings are
+ * real SQLite files, copies of those files taken between operations, the
+ * raw bytes of a copy, the rows it holds, the keys the code derived (key
+ * log and random draws) and the ratchet headers of an armored envelope.
+ * Link e2ee-test-v2.c into a program instead of including
+ * e2ee-test-rng.h (it defines the test hooks).
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include "e2ee-ec.h"
+#include "e2ee-session.h"
+
+G_BEGIN_DECLS
+
+/* The clock hook of the session layer (PROTOCOL-v2 integration, decision
+ * 4).  Declared weak here so the tests build and fail (rather than not
+ * build) against a session layer without it; an identical typedef and a
+ * compatible declaration are allowed next to the real ones. */
+typedef gint64 (*E2eeClockFunc) (gpointer data);
+void e2ee_context_set_clock (E2eeContext *ctx, E2eeClockFunc func, gpointer data)
+  __attribute__ ((weak));
+
+/* 2026-01-01T00:00:00Z, the start of every simulated clock. */
+#define V2_T0 G_GINT64_CONSTANT (1767225600)
+
+typedef struct {
+  char *dir;                  /* the keyring's folder (0700) */
+  char *path;                 /* dir/keyring.json (the database is keyring.sqlite) */
+  char *name;                 /* account name */
+  E2eeContext *ctx;
+  E2eeAccountRecord *account;
+  gint64 *clock;              /* simulated Unix seconds, or NULL (real time) */
+  guint commits;              /* commit func calls that saved */
+} V2Peer;
+
+/* A peer with a new identity in @dir (created 0700, must not exist);
+ * every state change is saved by the commit func before the operation
+ * returns.  @clock (nullable) is read through the clock hook. */
+V2Peer *v2_peer_new (const char *dir, const char *name, gint64 *clock);
+/* A peer on an existing keyring in @dir (account @name must exist). */
+V2Peer *v2_peer_open (const char *dir, const char *name, gint64 *clock);
+/* Frees the context (closing the database) and opens it again. */
+void v2_peer_reload (V2Peer *peer);
+/* Closes the context but keeps the rest (v2_peer_reload opens it). */
+void v2_peer_close (V2Peer *peer);
+void v2_peer_free (V2Peer *peer);
+/* TRUE when the running session layer has the clock hook. */
+gboolean v2_have_clock (void);
+
+/* @to learns the key set @from publishes (own_keyset + learn_keys). */
+E2eeLearnResult v2_introduce (V2Peer *from, V2Peer *to);
+/* One armored piece from @from to account @to_name; asserts success. */
+char *v2_send (V2Peer *from, const char *to_name, const char *text);
+/* Delivers @wire; result as e2ee_context_receive gives it. */
+void v2_deliver (V2Peer *to, const char *from_name, const char *wire, E2eeRecvResult *r);
+/* Delivers @wire and asserts it is shown as @text. */
+void v2_deliver_ok (V2Peer *to, const char *from_name, const char *wire, const char *text);
+/* TRUE if delivering @wire shows (MESSAGE or WITHHELD) any text; the
+ * text shown, if any, in *@shown (nullable, g_free). */
+gboolean v2_opens (V2Peer *to, const char *from_name, const char *wire, char **shown);
+
+/* Copies the keyring database of @peer (keyring.sqlite and, if present,
+ * keyring.sqlite-wal, 0600) into the new folder @dst_dir (0700).  Call
+ * between operations: every change is then committed, and the two files
+ * together are a consistent snapshot. */
+void v2_copy_keyring (V2Peer *peer, const char *dst_dir);
+/* Copies the files of folder @src_dir the same way. */
+void v2_copy_dir (const char *src_dir, const char *dst_dir);
+/* Replaces @peer's database by the one in @src_dir (context closed first,
+ * reopened after), as a user restoring a file copy would. */
+void v2_restore_dir (V2Peer *peer, const char *src_dir);
+/* The bytes of keyring.sqlite followed by keyring.sqlite-wal in @dir. */
+GBytes *v2_dir_bytes (const char *dir);
+/* TRUE if @needle occurs in @hay. */
+gboolean v2_bytes_contain (GBytes *hay, const void *needle, gsize len);
+/* Every BLOB and TEXT value of every row of every table of the database
+ * in @dir, read through SQLite from a private copy (so the copy in @dir
+ * stays as it is), concatenated.  Only what a reader of the live rows
+ * sees: pages freed or superseded are not in it. */
+GBytes *v2_dir_live_values (const char *dir);
+
+/* The key log: every root, chain and message key the ratchet derives and
+ * every 32-byte key-kind random draw (ratchet, ephemeral and prekey
+ * scalars), in order.  Starting it seeds the deterministic generator
+ * with @label. */
+typedef struct {
+  char kind[8];               /* "rk", "ck", "mk" or "scalar" */
+  guint8 key[32];
+  guint seq;
+} V2LoggedKey;
+void v2_keylog_start (const char *label);
+/* Stops logging (the generator stays deterministic) and returns the log
+ * (array of V2LoggedKey; free with g_array_unref). */
+GArray *v2_keylog_stop (void);
+/* Re-seeds the deterministic generator (logging unchanged). */
+void v2_rng_seed (const char *label);
+/* Position in the log (keys logged so far). */
+guint v2_keylog_mark (void);
+
+/* One ratchet message of an envelope. */
+typedef struct {
+  guint8 type;
+  guint32 sender_device;
+  guint32 recipient_device;
+  guint8 dh[E2EE_EC_POINT_LEN];
+  guint32 pn;
+  guint32 n;
+} V2Slot;
+/* The ratchet headers in an armored v2 envelope (one piece), in order;
+ * FALSE (array empty) if @wire is not one. */
+gboolean v2_wire_slots (const char *wire, GArray *slots);
+
+/* Current and peak resident memory of this process in KiB. */
+void v2_memory_kib (guint64 *rss, guint64 *peak);
+
+/* A per-test temporary folder (0700); remove with v2_tmp_remove. */
+char *v2_tmp_dir (const char *label);
+void v2_tmp_remove (const char *dir);
+
+G_END_DECLS
