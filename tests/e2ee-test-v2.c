@@ -261,6 +261,18 @@ v2_dir_bytes (const char *dir)
   return g_byte_array_free_to_bytes (all);
 }
 
+GBytes *
+v2_file_bytes (const char *dir, const char *name)
+{
+  g_autofree char *p = g_build_filename (dir, name, NULL);
+  char *data = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (p, &data, &len, NULL))
+    return g_bytes_new (NULL, 0);
+  return g_bytes_new_take (data, len);
+}
+
 gboolean
 v2_bytes_contain (GBytes *hay, const void *needle, gsize len)
 {

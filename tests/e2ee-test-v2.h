@@ -71,6 +71,8 @@ void v2_copy_dir (const char *src_dir, const char *dst_dir);
 void v2_restore_dir (V2Peer *peer, const char *src_dir);
 /* The bytes of keyring.sqlite followed by keyring.sqlite-wal in @dir. */
 GBytes *v2_dir_bytes (const char *dir);
+/* The bytes of file @name in @dir (empty if missing). */
+GBytes *v2_file_bytes (const char *dir, const char *name);
 /* TRUE if @needle occurs in @hay. */
 gboolean v2_bytes_contain (GBytes *hay, const void *needle, gsize len);
 /* Every BLOB and TEXT value of every row of every table of the database

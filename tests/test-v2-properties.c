@@ -72,7 +72,8 @@ check_keys (const char *dir, GArray *keys, guint upto, const char *who)
 {
   g_autoptr (GBytes) raw = v2_dir_bytes (dir);
   g_autoptr (GBytes) live = v2_dir_live_values (dir);
-  guint found_live = 0, dead = 0, mk = 0;
+  g_autoptr (GBytes) wal = v2_file_bytes (dir, "keyring.sqlite-wal");
+  guint found_live = 0, dead = 0, dead_wal = 0, mk = 0;
 
   for (guint i = 0; i < upto && i < keys->len; i++)
     {
@@ -87,14 +88,17 @@ check_keys (const char *dir, GArray *keys, guint upto, const char *who)
         }
       else if (in_raw && !in_live)
         {
-          g_test_message ("%s: %s #%u is in the file bytes but in no live row",
-                          who, k->kind, k->seq);
+          gboolean in_wal = v2_bytes_contain (wal, k->key, 32);
+          g_test_message ("%s: %s #%u is in the %s but in no live row",
+                          who, k->kind, k->seq, in_wal ? "-wal file" : "database file");
           dead++;
+          dead_wal += in_wal;
         }
       found_live += in_live;
     }
-  g_test_message ("%s: %u keys logged, %u held by live rows, %u elsewhere, %u message keys",
-                  who, upto, found_live, dead, mk);
+  g_test_message ("%s: %u keys logged, %u held by live rows, %u elsewhere (%u in the -wal "
+                  "file, %u in the database file's free space), %u message keys",
+                  who, upto, found_live, dead, dead_wal, dead - dead_wal, mk);
   g_assert_cmpuint (mk, ==, 0);
   g_assert_cmpuint (dead, ==, 0);
   return found_live;
@@ -375,14 +379,23 @@ scalars (GArray *keys, guint from, guint to)
   return out;
 }
 
+/* How many of @values the files of @dir hold; *@live (nullable): how
+ * many of those a live row holds. */
 static guint
-count_in_dir (const char *dir, GPtrArray *values)
+count_in_dir (const char *dir, GPtrArray *values, guint *live)
 {
   g_autoptr (GBytes) raw = v2_dir_bytes (dir);
-  guint n = 0;
+  g_autoptr (GBytes) rows = v2_dir_live_values (dir);
+  guint n = 0, l = 0;
 
   for (guint i = 0; i < values->len; i++)
-    n += v2_bytes_contain (raw, g_bytes_get_data (values->pdata[i], NULL), 32);
+    {
+      const guint8 *v = g_bytes_get_data (values->pdata[i], NULL);
+      n += v2_bytes_contain (raw, v, 32);
+      l += v2_bytes_contain (rows, v, 32);
+    }
+  if (live != NULL)
+    *live = l;
   return n;
 }
 
@@ -411,6 +424,7 @@ test_start_replay_and_prekey_deletion (void)
   g_autofree char *alice_pre = g_build_filename (base, "alice-pre", NULL);
   g_autofree char *bob_mid = g_build_filename (base, "bob-mid", NULL);
   g_autofree char *bob_late = g_build_filename (base, "bob-late", NULL);
+  g_autofree char *bob_copy = g_build_filename (base, "bob-copy", NULL);
   g_autoptr (GArray) slots = g_array_new (FALSE, TRUE, sizeof (V2Slot));
   g_autoptr (GArray) keys = NULL;
   g_autoptr (GPtrArray) first_prekey = NULL;
@@ -466,15 +480,11 @@ test_start_replay_and_prekey_deletion (void)
   while (now < V2_T0 + E2EE_PREKEY_KEEP + 2 * 86400)
     {
       now += 86400;
-      g_assert_cmpint (v2_introduce (bob, alice), <=, E2EE_LEARN_FIRST_CONTACT);
+      g_assert_cmpint (v2_introduce (bob, alice), ==, E2EE_LEARN_NOTHING_NEW);
       round_trip (alice, bob, "daily", (guint) ((now - V2_T0) / 86400));
     }
-  keys = v2_keylog_stop ();
-  first_prekey = scalars (keys, k0, k1);
-  g_test_message ("%u scalars drawn while Bob made his first prekey", first_prekey->len);
-  g_assert_cmpuint (first_prekey->len, >=, 1);
-  g_assert_cmpuint (count_in_dir (bob_mid, first_prekey), >=, 1);
-  g_assert_cmpuint (count_in_dir (bob->dir, first_prekey), ==, 0);
+  /* What a thief copying Bob's files now would get (checked below). */
+  v2_copy_keyring (bob, bob_copy);
 
   /* Bob freshly loaded from his store: the first start is refused. */
   v2_peer_reload (bob);
@@ -493,6 +503,25 @@ test_start_replay_and_prekey_deletion (void)
   v2_peer_free (y);
   /* The conversation itself goes on. */
   round_trip (alice, bob, "after", 0);
+
+  /* The first prekey's scalar was stored, and is gone from every byte. */
+  keys = v2_keylog_stop ();
+  first_prekey = scalars (keys, k0, k1);
+  g_assert_cmpuint (first_prekey->len, >=, 1);
+  {
+    guint mid_live, copy_live, late_live, mid = count_in_dir (bob_mid, first_prekey, &mid_live);
+    guint copy = count_in_dir (bob_copy, first_prekey, &copy_live);
+    guint late = count_in_dir (bob->dir, first_prekey, &late_live);
+
+    g_test_message ("%u scalars drawn while Bob made his first prekey: in his files on day two "
+                    "%u (%u in live rows), after KEEP while running %u (%u), after a restart "
+                    "%u (%u)", first_prekey->len, mid, mid_live, copy, copy_live, late, late_live);
+    g_assert_cmpuint (mid_live, >=, 1);
+    g_assert_cmpuint (copy_live, ==, 0);
+    g_assert_cmpuint (late_live, ==, 0);
+    g_assert_cmpuint (late, ==, 0);
+    g_assert_cmpuint (copy, ==, 0);
+  }
 
   g_free (s0);
   g_free (s1);
