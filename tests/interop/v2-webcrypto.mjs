@@ -3,7 +3,8 @@
 // it verifies the prekey record, derives both session starts, and replays
 // the whole conversation with the same deterministic random stream, so
 // every message it seals must equal the C code's bytes and every message of
-// the C code must open (or be refused) as the vector says.
+// the C code must open (or be refused) as the vector says.  It also seals
+// and opens the v2 envelopes of tests/vectors/v2-envelope.json.
 // Usage: node v2-webcrypto.mjs <tests/vectors folder> [transcript.json ...]   (TAP)
 // SPDX-License-Identifier: GPL-2.0-or-later
 import { readFileSync } from 'node:fs';
@@ -146,11 +147,13 @@ class Ratchet {
     const n = this.ns++;
     const header = cat([2, this.prefix ? 2 : 1, 0], u32(this.local), u32(this.remote), this.dhs.point,
                        u32(this.pn), u32(n), this.prefix ?? [], await drbg.take(12));
-    const ct = await gcm(true, await msgKey(mk), header.slice(-12), cat(this.sid, header), enc.encode(text));
+    const pt = typeof text === 'string' ? enc.encode(text) : text;
+    const ct = await gcm(true, await msgKey(mk), header.slice(-12), cat(this.sid, header), pt);
     return cat(header, ct);
   }
-  // Returns {text, n, newChain, skippedKey} or {error}.
-  async open(wire) {
+  // Returns {text, n, newChain, skippedKey} or {error}; with raw, text is
+  // the plaintext bytes (an envelope slot), not decoded.
+  async open(wire, raw = false) {
     const type = wire[1], hl = type === 2 ? 167 : 96;
     if (wire[0] !== 2 || (type !== 1 && type !== 2) || wire[2] !== 0 || wire.length < hl + 16)
       return { error: 'format' };
@@ -160,8 +163,10 @@ class Ratchet {
     try { await publicKey(point); } catch { return { error: 'format' }; }
     const header = wire.slice(0, hl), body = wire.slice(hl);
     const tryOpen = async (mk) => {
-      try { return dec.decode(await gcm(false, await msgKey(mk), header.slice(-12), cat(this.sid, header), body)); }
-      catch { return null; }
+      try {
+        const pt = await gcm(false, await msgKey(mk), header.slice(-12), cat(this.sid, header), body);
+        return raw ? pt : dec.decode(pt);
+      } catch { return null; }
     };
     const idx = this.chains.findIndex((c) => eq(c.dh, point));
     const current = idx >= 0 && idx === this.chains.length - 1 && this.ckr !== null;
@@ -324,11 +329,149 @@ async function checkConversation(v, name) {
   ok((await bob.open(extra)).text === 'one more', `${name}: the unaltered message opens`);
 }
 
+// ---- v2 envelope (notes/spec-envelope-v2.md) -----------------------------
+const ENV_BODY = enc.encode('PE2E v2 body'), ENV_HASH = enc.encode('PE2E v2 body hash');
+
+function envParse(w) {
+  if (w.length < 1 || (w[0] & ~3) !== 0x20) return null;
+  const multi = (w[0] & 1) !== 0, padded = (w[0] & 2) !== 0;
+  if (!multi) return { multi, padded, slots: [w.slice(1)] };
+  if (w.length < 34) return null;
+  const n = w[1], iv = w.slice(2, 14), len = get32(w, 14), bodyEnd = 18 + len + 16;
+  if (n < 2 || n > 32 || len > 65536 || w.length < bodyEnd) return null;
+  const slots = [];
+  let o = bodyEnd;
+  for (let i = 0; i < n; i++) {
+    if (w.length - o < 2) return null;
+    const l = (w[o] << 8) | w[o + 1];
+    if (w.length - o - 2 < l) return null;
+    slots.push(w.slice(o + 2, o + 2 + l));
+    o += 2 + l;
+  }
+  return o === w.length ? { multi, padded, n, iv, bodyEnd, slots } : null;
+}
+function envUnpad(b) {
+  let n = b.length;
+  while (n > 0 && b[n - 1] === 0) n--;
+  return n > 0 && b[n - 1] === 0x80 ? b.slice(0, n - 1) : null;
+}
+// Opens slot @slot with @r (which advances on success of its slot, as a
+// copy would).  Returns {text, slotPlain} or {error}.
+async function envOpen(r, w, slot) {
+  const e = envParse(w);
+  if (!e || slot >= e.slots.length) return { error: 'envelope' };
+  const o = await r.open(e.slots[slot], true);
+  if (o.error) return o;
+  let body = o.text;
+  if (e.multi) {
+    if (body.length !== 64) return { error: 'envelope' };
+    if (!eq(await sha256(cat(ENV_HASH, w.slice(0, e.bodyEnd))), body.slice(32))) return { error: 'envelope' };
+    try {
+      body = await gcm(false, o.text.slice(0, 32), e.iv, cat(w.slice(0, 2), ENV_BODY), w.slice(18, e.bodyEnd));
+    } catch { return { error: 'envelope' }; }
+  }
+  if (e.padded && !(body = envUnpad(body))) return { error: 'trailing' };
+  if (body.includes(0)) return { error: 'trailing' };
+  try { return { text: dec.decode(body), slotPlain: o.text }; } catch { return { error: 'trailing' }; }
+}
+async function envSeal(drbg, sessions, text, block) {
+  const t = enc.encode(text);
+  let body = t;
+  if (block) {
+    const base = Math.ceil((t.length + 1) / block) * block;
+    const extra = Math.min((await drbg.take(1))[0] % 4, Math.floor((65536 - base) / block));
+    body = new Uint8Array(base + extra * block);
+    body.set(t);
+    body[t.length] = 0x80;
+  }
+  const flag = 0x20 | (block ? 2 : 0) | (sessions.length > 1 ? 1 : 0);
+  if (sessions.length === 1) return cat([flag], await sessions[0].seal(drbg, body));
+  const mk = await drbg.take(32), iv = await drbg.take(12);
+  const head = cat([flag, sessions.length], iv, u32(body.length));
+  const headBody = cat(head, await gcm(true, mk, iv, cat(head.slice(0, 2), ENV_BODY), body));
+  const slotPlain = cat(mk, await sha256(cat(ENV_HASH, headBody)));
+  const parts = [headBody];
+  for (const s of sessions) {
+    const m = await s.seal(drbg, slotPlain);
+    parts.push(u16(m.length), m);
+  }
+  return cat(...parts);
+}
+const probeOf = (r) => {
+  const p = Object.assign(Object.create(Ratchet.prototype), structuredClone({ ...r, dhs: null }));
+  p.dhs = r.dhs;
+  return p;
+};
+
+// tests/vectors/v2-envelope.json: Alice's sessions are started from the
+// stream and every envelope is sealed again byte for byte; each recipient
+// builds its session from the first slot for it and opens every listed slot.
+async function checkEnvelope(v) {
+  const a = await fromJwk(v.alice_identity_jwk);
+  const drbg = await new Drbg('envelope vector run').init();
+  const recips = {}, sent = {}, got = {};
+  for (const r of v.recipients) {
+    const me = await fromJwk(r.identity_jwk), spk = await fromScalar(unhex(r.prekey_d));
+    recips[r.name] = { ...r, me, spk };
+    const ek = await drbg.scalar();
+    const inf = info(1, a.tp, me.tp, v.alice_device, r.device, r.prekey_id, 2, 2, v.alice_account, r.account);
+    const ka = await startKeys(cat(await dh(a.priv, spk.pub), await dh(ek.priv, me.pub), await dh(ek.priv, spk.pub)), inf);
+    sent[r.name] = Ratchet.initiator({ ...ka, mode: 1, spkId: r.prekey_id }, ek, a.point, 2, v.alice_device, r.device);
+  }
+  // Bob's (or the phone's) half, from a start slot alone.
+  const respond = async (r, msg) => {
+    const ikI = msg.slice(85, 150), ek = await publicKey(msg.slice(11, 76)), devI = get32(msg, 3);
+    ok(msg[1] === 2 && eq(ikI, a.point), `envelope: ${r.name}'s first slot is a start naming Alice`);
+    const inf = info(msg[84], a.tp, r.me.tp, devI, r.device, get32(msg, 150), msg[154], 2, v.alice_account, r.account);
+    const kb = await startKeys(cat(await dh(r.spk.priv, await publicKey(ikI)), await dh(r.me.priv, ek),
+                                   await dh(r.spk.priv, ek)), inf);
+    return Ratchet.responder(kb, msg.slice(11, 76), r.device, devI);
+  };
+  let multiSeen = 0;
+  for (const [k, e] of v.envelopes.entries()) {
+    const w = unhex(e.wire), parsed = envParse(w);
+    const from = e.from === 'alice' ? e.opened_by.map((o) => sent[o.recipient]) : [got[e.from]];
+    ok(hex(await envSeal(drbg, from, e.plaintext, e.pad_block)) === e.wire,
+       `envelope ${k} (${e.layout}${e.pad_block ? ', padded' : ''}): sealed byte for byte`);
+    for (const o of e.opened_by) {
+      let r;
+      if (o.recipient === 'alice') r = sent[e.from];
+      else r = got[o.recipient] ??= await respond(recips[o.recipient], parsed.slots[o.slot]);
+      if (e.layout === 'multi' && o.slot === 0) {
+        // a co-recipient who knows MK makes its own body: refused by the hash
+        const res = await envOpen(probeOf(r), w, o.slot);
+        const forgedHead = cat(w.slice(0, 14), u32(6));
+        const fb = cat(forgedHead, await gcm(true, res.slotPlain.slice(0, 32), w.slice(2, 14),
+                                             cat(w.slice(0, 2), ENV_BODY), enc.encode('forged')));
+        const forged = cat(fb, w.slice(parsed.bodyEnd));
+        ok((await envOpen(probeOf(r), forged, o.slot)).error === 'envelope',
+           `envelope ${k}: a body made with MK by a co-recipient is refused (body hash)`);
+        let refused = 0;
+        for (let i = 0; i < parsed.bodyEnd; i++) {
+          const m = w.slice();
+          m[i] ^= 1;
+          if ((await envOpen(probeOf(r), m, o.slot)).error) refused++;
+        }
+        ok(refused === parsed.bodyEnd, `envelope ${k}: each of the ${parsed.bodyEnd} head and body bytes flipped is refused`);
+      }
+      const res = await envOpen(r, w, o.slot);
+      ok(res.text === e.plaintext, `envelope ${k}: ${o.recipient} opens slot ${o.slot}`);
+      if (e.body_key) {
+        multiSeen++;
+        ok(hex(res.slotPlain) === e.body_key + e.body_hash, `envelope ${k}: ${o.recipient}'s slot carries MK and the body hash`);
+      }
+      ok((await envOpen(probeOf(r), w, o.slot)).error === 'duplicate', `envelope ${k}: again for ${o.recipient} is a duplicate`);
+    }
+  }
+  ok(multiSeen >= 4, 'envelope: multi envelopes opened by two recipients each');
+}
+
 console.log('TAP version 13');
 try {
   await checkPrekey();
   await checkX3dh();
   await checkConversation(load('v2-conversation.json'), 'conversation');
+  await checkEnvelope(load('v2-envelope.json'));
   for (const f of process.argv.slice(3))
     await checkConversation(JSON.parse(readFileSync(f, 'utf8')), f.split('/').pop());
 } catch (e) {
