@@ -127,6 +127,38 @@ fpwrite_iter (gpointer data, guint iters)
     }
 }
 
+static gcry_sexp_t dsa_public (gcry_sexp_t privkey);
+
+static void
+part_init (PartBench *p, Peer *a, const char *fp_path)
+{
+  gcry_error_t err;
+
+  memset (p, 0, sizeof *p);
+  otrl_dh_keypair_init (&p->ours);
+  otrl_dh_keypair_init (&p->theirs);
+  if ((err = otrl_dh_gen_keypair (DH1536_GROUP_ID, &p->ours))
+      || (err = otrl_dh_gen_keypair (DH1536_GROUP_ID, &p->theirs)))
+    bench_otr_fail ("otrl_dh_gen_keypair", err);
+  if (!(p->priv = otrl_privkey_find (a->us, a->name, PROTO)))
+    bench_otr_fail ("otrl_privkey_find", 0);
+  p->pub = dsa_public (p->priv->privkey);
+  gcry_create_nonce (p->hash, sizeof p->hash);
+  if ((err = otrl_privkey_sign (&p->sig, &p->sig_len, p->priv, p->hash, sizeof p->hash)))
+    bench_otr_fail ("otrl_privkey_sign", err);
+  p->fp_path = fp_path;
+  p->us = a->us;
+}
+
+static void
+part_clear (PartBench *p)
+{
+  free (p->sig);
+  gcry_sexp_release (p->pub);
+  otrl_dh_keypair_free (&p->ours);
+  otrl_dh_keypair_free (&p->theirs);
+}
+
 /* The public half of a libotr DSA key, as the peer holds it after the
  * AKE: (public-key (dsa p q g y)). */
 static gcry_sexp_t
@@ -162,7 +194,6 @@ bench_otr_v2_rows (Peer *a, Peer *b, const char *workdir, gboolean quick)
   gint64 target = quick ? 10 * 1000 * 1000 : 100 * 1000 * 1000;
   g_autofree char *fp_path = g_build_filename (workdir, "otr-fingerprints-write.txt", NULL);
   PartBench p;
-  gcry_error_t err;
   char key[64];
 
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
@@ -181,20 +212,7 @@ bench_otr_v2_rows (Peer *a, Peer *b, const char *workdir, gboolean quick)
   /* The messages sent above were never delivered: libotr keeps no
    * per-message state on the receiving side that this would disturb. */
 
-  memset (&p, 0, sizeof p);
-  otrl_dh_keypair_init (&p.ours);
-  otrl_dh_keypair_init (&p.theirs);
-  if ((err = otrl_dh_gen_keypair (DH1536_GROUP_ID, &p.ours))
-      || (err = otrl_dh_gen_keypair (DH1536_GROUP_ID, &p.theirs)))
-    bench_otr_fail ("otrl_dh_gen_keypair", err);
-  if (!(p.priv = otrl_privkey_find (a->us, a->name, PROTO)))
-    bench_otr_fail ("otrl_privkey_find", 0);
-  p.pub = dsa_public (p.priv->privkey);
-  gcry_create_nonce (p.hash, sizeof p.hash);
-  if ((err = otrl_privkey_sign (&p.sig, &p.sig_len, p.priv, p.hash, sizeof p.hash)))
-    bench_otr_fail ("otrl_privkey_sign", err);
-  p.fp_path = fp_path;
-  p.us = a->us;
+  part_init (&p, a, fp_path);
   {
     BenchCase cases[5] = {
       { "dh_keygen", dh_keygen_iter, &p, 0, NULL, 0 },
@@ -213,9 +231,82 @@ bench_otr_v2_rows (Peer *a, Peer *b, const char *workdir, gboolean quick)
       }
   }
   g_unlink (fp_path);
-  free (p.sig);
-  gcry_sexp_release (p.pub);
-  otrl_dh_keypair_free (&p.ours);
-  otrl_dh_keypair_free (&p.theirs);
+  part_clear (&p);
   (void) b;
+}
+
+/* ---- callgrind targets -------------------------------------------------- */
+
+static void
+turn_iter (gpointer data, guint iters)
+{
+  BenchOtrMsg *m = data;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      bench_otr_send_and_receive (m->a, m->b, m);
+      bench_otr_send_and_receive (m->b, m->a, m);
+    }
+}
+
+static void
+oneway_iter (gpointer data, guint iters)
+{
+  BenchOtrMsg *m = data;
+
+  for (guint i = 0; i < iters; i++)
+    bench_otr_send_and_receive (m->a, m->b, m);
+}
+
+static void
+ake_iter (gpointer data, guint iters)
+{
+  BenchOtrMsg *m = data;
+
+  for (guint i = 0; i < iters; i++)
+    if (!bench_otr_run_ake (m->a, m->b))
+      bench_otr_fail ("AKE did not complete", 0);
+}
+
+int
+bench_otr_callgrind (Peer *a, Peer *b, const char *what)
+{
+  static char text[] = "hello, first msg";   /* 16 bytes */
+  BenchOtrMsg m = { a, b, text, sizeof text - 1 };
+  SendBench s = { a, text };
+  PartBench p;
+  BenchFunc fn = NULL;
+  gpointer data = &p;
+
+  part_init (&p, a, NULL);
+  if (strcmp (what, "otr-turn") == 0)
+    fn = turn_iter, data = &m;
+  else if (strcmp (what, "otr-existing") == 0)
+    fn = oneway_iter, data = &m;
+  else if (strcmp (what, "otr-send") == 0)
+    fn = send_iter, data = &s;
+  else if (strcmp (what, "otr-ake") == 0)
+    fn = ake_iter, data = &m;
+  else if (strcmp (what, "otr-dh-keygen") == 0)
+    fn = dh_keygen_iter;
+  else if (strcmp (what, "otr-dh-session") == 0)
+    fn = dh_session_iter;
+  else if (strcmp (what, "otr-dsa-sign") == 0)
+    fn = dsa_sign_iter;
+  else if (strcmp (what, "otr-dsa-verify") == 0)
+    fn = dsa_verify_iter;
+  else
+    {
+      fprintf (stderr, "bench-otr: unknown callgrind target %s\n", what);
+      return 2;
+    }
+  /* Warm-up: two turns put both sides' keys in their steady rotation. */
+  turn_iter (&m, 2);
+  if (fn == oneway_iter)
+    oneway_iter (&m, 1);
+  else if (fn != turn_iter)
+    fn (data, 1);
+  bench_cg_measure (fn, data);
+  part_clear (&p);
+  return 0;
 }

@@ -201,8 +201,8 @@ peer_init (Peer *p, const char *name, const char *keyfile, const char *instag_fi
 }
 
 /* Runs one AKE started by @a's query; TRUE when both sides went secure. */
-static gboolean
-run_ake (Peer *a, Peer *b)
+gboolean
+bench_otr_run_ake (Peer *a, Peer *b)
 {
   char *query = otrl_proto_default_query_msg (a->name, OTRL_POLICY_ALLOW_V3);
   guint sa = a->secure_count, sb = b->secure_count;
@@ -287,7 +287,7 @@ bench_ake (gpointer data, guint iters)
   AkeBench *k = data;
 
   for (guint i = 0; i < iters; i++)
-    if (!run_ake (k->a, k->b))
+    if (!bench_otr_run_ake (k->a, k->b))
       {
         fprintf (stderr, "bench-otr: AKE did not complete\n");
         exit (1);
@@ -510,6 +510,7 @@ main (int argc, char **argv)
   AkeBench ake;
   GenBench gen;
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  const char *callgrind = NULL;
 
   OTRL_INIT;
   setup_ops ();
@@ -523,9 +524,11 @@ main (int argc, char **argv)
         quick = TRUE;
       else if (strcmp (argv[i], "--workdir") == 0 && i + 1 < argc)
         workdir = argv[++i];
+      else if (strcmp (argv[i], "--callgrind") == 0 && i + 1 < argc)
+        callgrind = argv[++i];
       else
         {
-          fprintf (stderr, "usage: %s [--quick] --workdir DIR\n", argv[0]);
+          fprintf (stderr, "usage: %s [--quick] --workdir DIR [--callgrind TARGET]\n", argv[0]);
           return 2;
         }
     }
@@ -541,11 +544,13 @@ main (int argc, char **argv)
   alice.other = &bob;
   bob.other = &alice;
 
-  if (!run_ake (&alice, &bob))
+  if (!bench_otr_run_ake (&alice, &bob))
     {
       fprintf (stderr, "bench-otr: first AKE failed\n");
       return 1;
     }
+  if (callgrind)
+    return bench_otr_callgrind (&alice, &bob, callgrind);
 
   /* Full AKE (DH commit, DH key, reveal signature, signature), both sides
    * in one process, so the figure is the sum of both parties' work. */

@@ -47,8 +47,13 @@ void bench_otr_check_shown (char *shown, const BenchOtrMsg *m);
 /* One data message sent, delivered and checked. */
 void bench_otr_send_and_receive (Peer *from, Peer *to, const BenchOtrMsg *m);
 
+/* Runs one AKE started by @a's query; TRUE when both sides went secure. */
+gboolean bench_otr_run_ake (Peer *a, Peer *b);
+
 /* bench-otr-v2.c: sending alone, libotr's DH and DSA operations and its
  * fingerprint write, for the protocol v2 rows. */
 void bench_otr_v2_rows (Peer *a, Peer *b, const char *workdir, gboolean quick);
+/* One operation of @what under callgrind's toggle (bench/callgrind-v2.sh). */
+int bench_otr_callgrind (Peer *a, Peer *b, const char *what);
 
 G_END_DECLS

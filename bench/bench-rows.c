@@ -11,6 +11,7 @@
 
 #include "bench-e2ee.h"
 #include "bench-util.h"
+#include "bench-v2.h"
 #include "e2ee-aead.h"
 #include "e2ee-b64.h"
 #include "e2ee-envelope.h"
@@ -787,8 +788,11 @@ bench_callgrind (const char *what, guint key_index)
   RawEcdh ecdh;
   RawEcdhCt ct;
   FirstContact fc;
-  E2eeKey *peer = peer_key ();
+  E2eeKey *peer;
 
+  if (g_str_has_prefix (what, "v2-") || g_str_has_prefix (what, "p256-"))
+    return bench_v2_callgrind (what);
+  peer = peer_key ();
   if (strcmp (what, "raw-gcm-1k") == 0)
     raw_gcm_init (&raw, 1024), fn = raw_gcm_iter, data = &raw;
   else if (strcmp (what, "raw-gcm-64k") == 0)

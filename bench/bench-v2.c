@@ -516,3 +516,123 @@ bench_rows_v2 (BenchRun *run)
   rows_wire (run, &ids);
   bench_v2_ids_clear (&ids);
 }
+
+/* ---- callgrind targets (bench/callgrind-v2.sh) -------------------------- */
+
+typedef struct {
+  E2eeRatchet *from, *to;
+  const BenchV2Ids *ids;
+} HalfBench;
+
+/* One message on an existing chain or after a prepared step: seal by
+ * @from, open by @to. */
+static void
+half_iter (gpointer data, guint iters)
+{
+  HalfBench *h = data;
+  GError *error = NULL;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      GBytes *m = e2ee_ratchet_seal (h->from, (const guint8 *) start_text,
+                                     sizeof start_text - 1, &error);
+
+      if (m == NULL)
+        bench_v2_die ("e2ee_ratchet_seal", error);
+      bench_v2_open_check (h->to, m, h->ids->now, sizeof start_text - 1);
+      g_bytes_unref (m);
+    }
+}
+
+static void
+seal_only_iter (gpointer data, guint iters)
+{
+  HalfBench *h = data;
+  GError *error = NULL;
+
+  for (guint i = 0; i < iters; i++)
+    {
+      GBytes *m = e2ee_ratchet_seal (h->from, (const guint8 *) start_text,
+                                     sizeof start_text - 1, &error);
+
+      if (m == NULL)
+        bench_v2_die ("e2ee_ratchet_seal", error);
+      g_bytes_unref (m);
+    }
+}
+
+static void
+prepare_iter (gpointer data, guint iters)
+{
+  HalfBench *h = data;
+  GError *error = NULL;
+
+  for (guint i = 0; i < iters; i++)
+    if (!e2ee_ratchet_prepare (h->from, &error))
+      bench_v2_die ("e2ee_ratchet_prepare", error);
+}
+
+int
+bench_v2_callgrind (const char *what)
+{
+  BenchV2Ids ids;
+  TurnBench t;
+  HalfBench h;
+  StartBench st;
+  g_autoptr (E2eeEcSecret) secret = NULL;
+  g_autoptr (E2eeEcSecret) other = NULL;
+  PartBench p;
+
+  bench_v2_ids_init (&ids);
+  turn_init (&t, &ids, 16, FALSE, NULL);
+  turn_iter (&t, 2);                         /* warm-up, chains in steady state */
+  h.ids = &ids;
+  st.ids = &ids;
+  st.first = NULL;
+  secret = e2ee_ec_secret_generate (NULL);
+  other = e2ee_ec_secret_generate (NULL);
+  p.secret = secret;
+  p.peer = e2ee_ec_secret_get_public (other);
+  p.ids = &ids;
+  if (strcmp (what, "v2-turn") == 0)
+    bench_cg_measure (turn_iter, &t);
+  else if (strcmp (what, "v2-seal") == 0 || strcmp (what, "v2-existing") == 0)
+    {
+      /* A's chain is established (her last message was just answered and
+       * she has sent on the new chain): a seal, or a seal and an open. */
+      h.from = t.a, h.to = t.b;
+      half_iter (&h, 1);
+      bench_cg_measure (strcmp (what, "v2-seal") == 0 ? seal_only_iter : half_iter, &h);
+    }
+  else if (strcmp (what, "v2-half-prepared") == 0 || strcmp (what, "v2-prepare") == 0)
+    {
+      /* B has just opened A's message: his ratchet key is due. */
+      h.from = t.a, h.to = t.b;
+      half_iter (&h, 1);
+      h.from = t.b, h.to = t.a;
+      if (strcmp (what, "v2-prepare") == 0)
+        bench_cg_measure (prepare_iter, &h);
+      else
+        {
+          prepare_iter (&h, 1);
+          bench_cg_measure (half_iter, &h);
+        }
+    }
+  else if (strcmp (what, "v2-start") == 0)
+    start_iter (&st, 1), bench_cg_measure (start_iter, &st);
+  else if (strcmp (what, "v2-prekey-verify") == 0)
+    prekey_verify_iter (&p, 1), bench_cg_measure (prekey_verify_iter, &p);
+  else if (strcmp (what, "p256-ecdh") == 0)
+    part_ecdh_iter (&p, 1), bench_cg_measure (part_ecdh_iter, &p);
+  else if (strcmp (what, "p256-keygen") == 0)
+    part_keygen_iter (NULL, 1), bench_cg_measure (part_keygen_iter, NULL);
+  else
+    {
+      fprintf (stderr, "bench: unknown callgrind target %s\n", what);
+      return 2;
+    }
+  turn_clear (&t);
+  bench_v2_ids_clear (&ids);
+  return 0;
+}
+

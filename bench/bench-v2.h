@@ -49,6 +49,9 @@ void bench_v2_store_close (BenchV2Store *store);
  * the cost of one fdatasync. */
 void bench_rows_v2_commit (BenchRun *run, const BenchV2Ids *ids);
 
+/* bench-v2.c: one operation of @what under callgrind's toggle. */
+int bench_v2_callgrind (const char *what);
+
 void G_GNUC_NORETURN bench_v2_die (const char *what, GError *error);
 
 G_END_DECLS
