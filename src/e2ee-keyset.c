@@ -500,7 +500,7 @@ e2ee_keyset_compact_decode (const char *b64, gsize len, GError **error)
       if (keys->len == E2EE_KEYSET_MAX)
         {
           g_set_error (error, E2EE_ERROR, E2EE_ERROR_OFFER,
-                       "a key set must hold 1 to %d keys; more follow", E2EE_KEYSET_MAX);
+                       "a key set holds at most %d keys; more follow", E2EE_KEYSET_MAX);
           return NULL;
         }
       key = compact_read_key (raw, raw_len, &pos, v2, &local);

@@ -14,6 +14,7 @@
 #include "e2ee-envelope.h"
 #include "e2ee-error.h"
 #include "e2ee-offer.h"
+#include "e2ee-prekey.h"
 #include "e2ee-session.h"
 #include "e2ee-test-util.h"
 #include "e2ee-wipe.h"
@@ -999,6 +1000,236 @@ b_set_no_kid (const Case *c)
   return text_bytes (g_strdup_printf ("{\"keys\":[%s]}", e));
 }
 
+/* Protocol-v2 attachments (e2ee_sig, e2ee_pk) of Alice's identity key: a
+ * signing key and a genuine signed prekey record, made once. */
+static struct {
+  E2eeKey *sign_pub;
+  GBytes *record;
+} v2;
+
+static void
+v2_parts (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeSignKey) sk = NULL;
+  g_autoptr (E2eeEcSecret) secret = NULL;
+
+  if (v2.sign_pub != NULL)
+    return;
+  sk = e2ee_sign_key_generate (&error);
+  g_assert_no_error (error);
+  g_assert_true (e2ee_prekey_create (sk, fx.alice->identity, 1, 1, 1800000000, 0x03,
+                                     &secret, &v2.record, &error));
+  v2.sign_pub = e2ee_key_ref (e2ee_sign_key_get_public (sk));
+}
+
+/* base64url of the signing key's X || Y with byte @flip (-1: none) ^ 1. */
+static char *
+v2_sig (gssize flip)
+{
+  guint8 xy[64];
+
+  v2_parts ();
+  memcpy (xy, e2ee_key_get_x (v2.sign_pub), 32);
+  memcpy (xy + 32, e2ee_key_get_y (v2.sign_pub), 32);
+  if (flip >= 0)
+    xy[flip] ^= 1;
+  return b64_of (xy, sizeof xy);
+}
+
+/* base64url of the record cut or zero-extended to @len, byte @at set to
+ * @value (-1: none). */
+static char *
+v2_pk (gsize len, gssize at, guint8 value)
+{
+  gsize n;
+  const guint8 *rec;
+  g_autofree guint8 *buf = NULL;
+
+  v2_parts ();
+  rec = g_bytes_get_data (v2.record, &n);
+  buf = g_malloc0 (MAX (n, len));
+  memcpy (buf, rec, n);
+  if (at >= 0)
+    buf[at] = value;
+  return b64_of (buf, len);
+}
+
+/* Alice's public JWK with e2ee_v @v and the given members (NULL: left out). */
+static GBytes *
+v2_jwk (const char *v, const char *sig, const char *pk)
+{
+  g_autofree char *x = alice_x (), *y = alice_y ();
+  GString *extra = g_string_new (NULL);
+  g_autofree char *text = NULL;
+
+  g_string_append_printf (extra, ",\"e2ee_v\":%s", v);
+  if (sig)
+    g_string_append_printf (extra, ",\"e2ee_sig\":\"%s\"", sig);
+  if (pk)
+    g_string_append_printf (extra, ",\"e2ee_pk\":\"%s\"", pk);
+  text = jwk_text ("P-256", x, y, NULL, extra->str);
+  g_string_free (extra, TRUE);
+  return text_bytes (g_steal_pointer (&text));
+}
+
+static GBytes *
+b_v2_sig_only (const Case *c)
+{
+  g_autofree char *sig = v2_sig (-1);
+  return v2_jwk ("[1,2]", sig, NULL);
+}
+
+static GBytes *
+b_v2_pk_only (const Case *c)
+{
+  g_autofree char *pk = v2_pk (195, -1, 0);
+  return v2_jwk ("[1,2]", NULL, pk);
+}
+
+static GBytes *
+b_v2_without_v2 (const Case *c)
+{
+  g_autofree char *sig = v2_sig (-1), *pk = v2_pk (195, -1, 0);
+  return v2_jwk ("[1]", sig, pk);
+}
+
+static GBytes *
+b_v2_sig_off_curve (const Case *c)
+{
+  g_autofree char *sig = v2_sig (63), *pk = v2_pk (195, -1, 0);
+  return v2_jwk ("[1,2]", sig, pk);
+}
+
+static GBytes *
+b_v2_sig_identity (const Case *c)
+{
+  guint8 xy[64];
+  g_autofree char *sig = NULL, *pk = v2_pk (195, -1, 0);
+
+  memcpy (xy, e2ee_key_get_x (fx.alice->identity), 32);
+  memcpy (xy + 32, e2ee_key_get_y (fx.alice->identity), 32);
+  sig = b64_of (xy, sizeof xy);
+  return v2_jwk ("[1,2]", sig, pk);
+}
+
+static GBytes *
+b_v2_pk_193 (const Case *c)
+{
+  g_autofree char *sig = v2_sig (-1), *pk = v2_pk (193, -1, 0);
+  return v2_jwk ("[1,2]", sig, pk);
+}
+
+static GBytes *
+b_v2_pk_202 (const Case *c)
+{
+  g_autofree char *sig = v2_sig (-1), *pk = v2_pk (202, -1, 0);
+  return v2_jwk ("[1,2]", sig, pk);
+}
+
+static GBytes *
+b_v2_pk_label (const Case *c)
+{
+  g_autofree char *sig = v2_sig (-1), *pk = v2_pk (195, 0, 'Q');
+  return v2_jwk ("[1,2]", sig, pk);
+}
+
+static GBytes *
+b_v2_pk_format (const Case *c)
+{
+  g_autofree char *sig = v2_sig (-1), *pk = v2_pk (195, 14, 2);
+  return v2_jwk ("[1,2]", sig, pk);
+}
+
+static GBytes *
+b_v2_set_entry (const Case *c)
+{
+  g_autoptr (GBytes) entry = b_v2_pk_193 (c);
+  gsize n;
+  const char *e = g_bytes_get_data (entry, &n);
+
+  /* The entry with its kid, as a one-key set. */
+  return text_bytes (g_strdup_printf ("{\"keys\":[%.*s,\"kid\":\"%s\"}]}", (int) n - 1, e,
+                                      e2ee_key_get_kid (fx.alice->identity)));
+}
+
+/* The binary compact form of Alice's key with v2 data, then: byte @at
+ * (-1: none) set to @value, or XORed with it when @flip; @extra zero bytes
+ * appended; @cut bytes taken off the end. */
+static char *
+v2_compact (gssize at, guint8 value, gboolean flip, gsize extra, gsize cut)
+{
+  g_autoptr (E2eeKey) caps = NULL, key = NULL;
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  g_autofree char *good = NULL;
+  g_autofree guint8 *raw = NULL;
+  gsize len = 0;
+
+  v2_parts ();
+  caps = e2ee_key_with_caps (fx.alice->identity, E2EE_CAPS_V1 | E2EE_CAPS_V2);
+  key = e2ee_key_with_v2 (caps, v2.sign_pub, v2.record);
+  g_ptr_array_add (keys, e2ee_key_public_copy (key));
+  good = e2ee_offer_compact_encode (keys);
+  raw = e2ee_b64url_decode (good, strlen (good), &len, NULL);
+  g_assert_nonnull (raw);
+  raw = g_realloc (raw, len + extra);
+  memset (raw + len, 0, extra);
+  len += extra;
+  if (at >= 0)
+    raw[at] = flip ? raw[at] ^ value : value;
+  return b64_of (raw, len - cut);
+}
+
+/* Byte 130 is the record length; 131.. the record. */
+static GBytes *b_v2c_len_193 (const Case *c) { return text_bytes (v2_compact (130, 193, FALSE, 0, 2)); }
+static GBytes *b_v2c_len_202 (const Case *c) { return text_bytes (v2_compact (130, 202, FALSE, 7, 0)); }
+static GBytes *b_v2c_trailing (const Case *c) { return text_bytes (v2_compact (-1, 0, FALSE, 1, 0)); }
+static GBytes *b_v2c_cut (const Case *c) { return text_bytes (v2_compact (-1, 0, FALSE, 0, 1)); }
+static GBytes *b_v2c_label (const Case *c) { return text_bytes (v2_compact (131, 'Q', FALSE, 0, 0)); }
+static GBytes *b_v2c_sig_point (const Case *c) { return text_bytes (v2_compact (129, 1, TRUE, 0, 0)); }
+static GBytes *b_v2c_no_v2_data (const Case *c) { return text_bytes (compact_with (2, 1, FALSE, 1, 0)); }
+static GBytes *b_v2c_in_v1 (const Case *c) { return text_bytes (v2_compact (0, 1, FALSE, 0, 0)); }
+
+static GBytes *
+b_v2_status (const Case *c)
+{
+  g_autofree char *compact = v2_compact (129, 1, TRUE, 0, 0);
+  return text_bytes (g_strdup_printf ("away [e2ee:%s]", compact));
+}
+
+static GBytes *b_v2_offer (const Case *c) { return offer (v2_compact (130, 193, FALSE, 0, 2)); }
+
+static GBytes *
+b_v2_profile (const Case *c)
+{
+  g_autoptr (GBytes) json = b_v2_set_entry (c);
+  gsize n;
+  const guint8 *j = g_bytes_get_data (json, &n);
+  g_autofree char *b64 = b64_of (j, n);
+
+  return text_bytes (g_strdup_printf (E2EE_PROFILE_BEGIN "\nKeys.\n%s\n" E2EE_PROFILE_END, b64));
+}
+
+/* The v2 cases above are one edit away from inputs that parse. */
+static void
+test_v2_bases_valid (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *sig = v2_sig (-1), *pk = v2_pk (195, -1, 0);
+  g_autoptr (GBytes) jwk = v2_jwk ("[1,2]", sig, pk);
+  g_autoptr (E2eeKey) key = e2ee_key_from_jwk (g_bytes_get_data (jwk, NULL),
+                                               (gssize) g_bytes_get_size (jwk),
+                                               E2EE_KEY_EXPECT_PUBLIC, &error);
+  g_autofree char *compact = v2_compact (-1, 0, FALSE, 0, 0);
+  g_autoptr (GPtrArray) keys = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (e2ee_key_equal (e2ee_key_get_sign_pub (key), v2.sign_pub));
+  keys = e2ee_offer_compact_decode (compact, strlen (compact), &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (e2ee_key_get_prekey_record (keys->pdata[0]), v2.record));
+}
+
 /* Keyring files: the valid one in tests/catalog with one edit. */
 static char *
 keyring_template (void)
@@ -1194,6 +1425,28 @@ static const Case cases[] = {
   B ("keyset/duplicated-key", K_KEYSET, b_set_dup, E2EE_ERROR_JWK_SET),
   B ("keyset/private-key", K_KEYSET, b_set_private, E2EE_ERROR_JWK_UNEXPECTED_PRIVATE),
   B ("keyset/entry-without-kid", K_KEYSET, b_set_no_kid, E2EE_ERROR_JWK_SET),
+  /* Protocol-v2 attachments of a published key (PROTOCOL.md 3). */
+  B ("jwk/v2-signing-key-without-record", K_JWK_PUBLIC, b_v2_sig_only, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-record-without-signing-key", K_JWK_PUBLIC, b_v2_pk_only, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-data-without-version-2", K_JWK_PUBLIC, b_v2_without_v2, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-signing-key-off-curve", K_JWK_PUBLIC, b_v2_sig_off_curve, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-signing-key-is-identity", K_JWK_PUBLIC, b_v2_sig_identity, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-record-193-bytes", K_JWK_PUBLIC, b_v2_pk_193, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-record-202-bytes", K_JWK_PUBLIC, b_v2_pk_202, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-record-bad-label", K_JWK_PUBLIC, b_v2_pk_label, E2EE_ERROR_V2_BUNDLE),
+  B ("jwk/v2-record-format-2", K_JWK_PUBLIC, b_v2_pk_format, E2EE_ERROR_V2_BUNDLE),
+  B ("keyset/v2-entry-bad-record", K_KEYSET, b_v2_set_entry, E2EE_ERROR_V2_BUNDLE),
+  B ("compact/v2-record-193-bytes", K_COMPACT, b_v2c_len_193, E2EE_ERROR_OFFER),
+  B ("compact/v2-record-202-bytes", K_COMPACT, b_v2c_len_202, E2EE_ERROR_OFFER),
+  B ("compact/v2-trailing-byte", K_COMPACT, b_v2c_trailing, E2EE_ERROR_OFFER),
+  B ("compact/v2-record-cut", K_COMPACT, b_v2c_cut, E2EE_ERROR_OFFER),
+  B ("compact/v2-record-bad-label", K_COMPACT, b_v2c_label, E2EE_ERROR_OFFER),
+  B ("compact/v2-signing-key-off-curve", K_COMPACT, b_v2c_sig_point, E2EE_ERROR_OFFER),
+  B ("compact/v2-without-v2-data", K_COMPACT, b_v2c_no_v2_data, E2EE_ERROR_OFFER),
+  B ("compact/v2-data-in-version-1", K_COMPACT, b_v2c_in_v1, E2EE_ERROR_OFFER),
+  B ("status/v2-signing-key-off-curve", K_STATUS, b_v2_status, E2EE_ERROR_OFFER),
+  B ("inband/v2-record-193-bytes", K_INBAND, b_v2_offer, E2EE_ERROR_OFFER),
+  B ("profile/v2-entry-bad-record", K_PROFILE, b_v2_profile, E2EE_ERROR_OFFER),
   B ("compact/invalid-point", K_COMPACT, b_compact_point, E2EE_ERROR_OFFER),
   B ("compact/trailing-byte", K_COMPACT, b_compact_plus_byte, E2EE_ERROR_OFFER),
   T ("compact/empty", K_COMPACT, "", E2EE_ERROR_OFFER),
@@ -1625,6 +1878,7 @@ main (int argc, char **argv)
       g_autofree char *path = g_strconcat ("/catalog/", cases[i].name, NULL);
       g_test_add_data_func (path, &cases[i], run_case);
     }
+  g_test_add_func ("/catalog/v2/bases-valid", test_v2_bases_valid);
   g_test_add_func ("/catalog/bounds/fragment-flood-other-buddy", test_bounds_flood);
   g_test_add_func ("/catalog/bounds/fragment-total", test_bounds_total);
   g_test_add_func ("/catalog/bounds/offer-flood", test_bounds_offer_flood);
@@ -1633,5 +1887,7 @@ main (int argc, char **argv)
   g_test_add_func ("/catalog/keyring/passphrase", test_keyring_passphrase);
   status = g_test_run ();
   fixture_clear ();
+  g_clear_pointer (&v2.sign_pub, e2ee_key_unref);
+  g_clear_pointer (&v2.record, g_bytes_unref);
   return status;
 }

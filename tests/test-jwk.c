@@ -9,6 +9,7 @@
 #include "e2ee-error.h"
 #include "e2ee-jwk.h"
 #include "e2ee-keyset.h"
+#include "e2ee-prekey.h"
 #include "e2ee-wipe.h"
 #include "e2ee-test-util.h"
 
@@ -795,6 +796,533 @@ test_no_freed_d (void)
 #endif
 }
 
+/* ---- protocol-v2 attachments (e2ee_sig, e2ee_pk) ------------------------ */
+
+/* The fixed keys and record of tests/vectors/v2-prekey.json. */
+typedef struct {
+  E2eeKey *identity;    /* public, caps V1|V2 */
+  E2eeKey *sign_pub;
+  GBytes *record;
+  char *ix, *iy, *sig, *pk;  /* base64url of x, y, X||Y of the signing key, record */
+} V2Fixture;
+
+static void
+v2_fixture_load (V2Fixture *f)
+{
+  g_autoptr (JsonNode) root = e2ee_test_load_json ("vectors/v2-prekey.json");
+  JsonObject *o = json_node_get_object (root);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeKey) ik = NULL;
+  g_autoptr (E2eeKey) ik_pub = NULL;
+  guint8 xy[64];
+  gsize len;
+  g_autofree guint8 *rec = e2ee_test_unhex (json_object_get_string_member (o, "record"), &len);
+
+  ik = e2ee_key_from_jwk (json_object_get_string_member (o, "identity_jwk"), -1,
+                          E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_assert_no_error (error);
+  ik_pub = e2ee_key_public_copy (ik);
+  f->identity = e2ee_key_with_caps (ik_pub, E2EE_CAPS_V1 | E2EE_CAPS_V2);
+  f->sign_pub = e2ee_sign_public_from_jwk (json_object_get_string_member (o, "signing_jwk"),
+                                           -1, &error);
+  g_assert_no_error (error);
+  f->record = g_bytes_new (rec, len);
+  f->ix = e2ee_b64url_encode (e2ee_key_get_x (ik), 32);
+  f->iy = e2ee_b64url_encode (e2ee_key_get_y (ik), 32);
+  memcpy (xy, e2ee_key_get_x (f->sign_pub), 32);
+  memcpy (xy + 32, e2ee_key_get_y (f->sign_pub), 32);
+  f->sig = e2ee_b64url_encode (xy, 64);
+  f->pk = e2ee_b64url_encode (rec, len);
+}
+
+static void
+v2_fixture_clear (V2Fixture *f)
+{
+  e2ee_key_unref (f->identity);
+  e2ee_key_unref (f->sign_pub);
+  g_bytes_unref (f->record);
+  g_free (f->ix);
+  g_free (f->iy);
+  g_free (f->sig);
+  g_free (f->pk);
+}
+
+/* A public JWK of the fixture's identity with @tail members after "y". */
+static char *
+v2_jwk (const V2Fixture *f, const char *tail)
+{
+  return g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"%s}",
+                          f->ix, f->iy, tail);
+}
+
+static char *
+v2_tail (const char *v, const char *sig, const char *pk)
+{
+  GString *t = g_string_new (NULL);
+
+  if (v)
+    g_string_append_printf (t, ",\"e2ee_v\":%s", v);
+  if (sig)
+    g_string_append_printf (t, ",\"e2ee_sig\":%s", sig);
+  if (pk)
+    g_string_append_printf (t, ",\"e2ee_pk\":%s", pk);
+  return g_string_free (t, FALSE);
+}
+
+static char *
+quoted (const char *s)
+{
+  return g_strdup_printf ("\"%s\"", s);
+}
+
+static void
+assert_attachments (const E2eeKey *key, const V2Fixture *f)
+{
+  g_assert_nonnull (e2ee_key_get_sign_pub (key));
+  g_assert_true (e2ee_key_equal (e2ee_key_get_sign_pub (key), f->sign_pub));
+  g_assert_false (e2ee_key_has_private (e2ee_key_get_sign_pub (key)));
+  g_assert_true (g_bytes_equal (e2ee_key_get_prekey_record (key), f->record));
+  g_assert_cmpuint (e2ee_key_get_caps (key) & E2EE_CAPS_V2, ==, E2EE_CAPS_V2);
+}
+
+static void
+test_v2_export (void)
+{
+  V2Fixture f;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeKey) key = NULL, back = NULL, priv = NULL, priv_back = NULL;
+  g_autoptr (E2eeKey) plain = NULL;
+  g_autofree char *text = NULL, *expected = NULL, *no_meta = NULL, *ptext = NULL;
+
+  v2_fixture_load (&f);
+  key = e2ee_key_with_v2 (f.identity, f.sign_pub, f.record);
+  assert_attachments (key, &f);
+  /* Members in the contract's order, nothing else. */
+  expected = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\","
+                              "\"kid\":\"%s\",\"e2ee_v\":[1,2],\"e2ee_sig\":\"%s\","
+                              "\"e2ee_pk\":\"%s\"}", f.ix, f.iy, e2ee_key_get_kid (key),
+                              f.sig, f.pk);
+  text = e2ee_key_to_jwk (key, FALSE, TRUE);
+  g_assert_cmpstr (text, ==, expected);
+  /* Not in the thumbprint. */
+  g_assert_cmpstr (e2ee_key_get_kid (key), ==, e2ee_key_get_kid (f.identity));
+  g_assert_true (e2ee_key_equal (key, f.identity));
+  back = e2ee_key_from_jwk (text, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+  g_assert_no_error (error);
+  assert_attachments (back, &f);
+  g_assert_cmpuint (e2ee_key_get_caps (back), ==, E2EE_CAPS_V1 | E2EE_CAPS_V2);
+  /* Without meta: the plain JWK only. */
+  no_meta = e2ee_key_to_jwk (key, FALSE, FALSE);
+  g_assert_null (strstr (no_meta, "e2ee_"));
+  plain = e2ee_key_from_jwk (no_meta, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+  g_assert_no_error (error);
+  g_assert_null (e2ee_key_get_sign_pub (plain));
+  g_assert_null (e2ee_key_get_prekey_record (plain));
+
+  /* The private text form writes the same members after "d". */
+  {
+    g_autoptr (JsonNode) root = e2ee_test_load_json ("vectors/v2-prekey.json");
+    g_autoptr (E2eeKey) ik = e2ee_key_from_jwk (
+      json_object_get_string_member (json_node_get_object (root), "identity_jwk"), -1,
+      E2EE_KEY_EXPECT_PRIVATE, &error);
+    g_autoptr (E2eeKey) ik2 = e2ee_key_with_caps (ik, E2EE_CAPS_V1 | E2EE_CAPS_V2);
+    g_autofree char *tail = NULL;
+
+    g_assert_no_error (error);
+    priv = e2ee_key_with_v2 (ik2, f.sign_pub, f.record);
+    g_assert_true (e2ee_key_has_private (priv));
+    ptext = e2ee_key_to_jwk (priv, TRUE, TRUE);
+    tail = g_strdup_printf (",\"e2ee_v\":[1,2],\"e2ee_sig\":\"%s\",\"e2ee_pk\":\"%s\"}",
+                            f.sig, f.pk);
+    g_assert_true (g_str_has_suffix (ptext, tail));
+    g_assert_nonnull (strstr (ptext, "\"d\":"));
+    priv_back = e2ee_key_from_jwk (ptext, -1, E2EE_KEY_EXPECT_PRIVATE, &error);
+    g_assert_no_error (error);
+    assert_attachments (priv_back, &f);
+    g_assert_true (e2ee_key_has_private (priv_back));
+    /* The JsonObject form (JWK Sets, backups) is the same text. */
+    {
+      g_autoptr (JsonGenerator) gen = json_generator_new ();
+      g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+      g_autofree char *otext = NULL;
+
+      json_node_take_object (node, e2ee_key_to_jwk_object (priv, TRUE, TRUE));
+      json_generator_set_root (gen, node);
+      otext = json_generator_to_data (gen, NULL);
+      g_assert_cmpstr (otext, ==, ptext);
+      e2ee_wipe (otext, strlen (otext));
+    }
+    e2ee_wipe (ptext, strlen (ptext));
+  }
+  v2_fixture_clear (&f);
+}
+
+static void
+test_v2_copies (void)
+{
+  V2Fixture f;
+  g_autoptr (E2eeKey) key = NULL, copy = NULL, caps = NULL, v1 = NULL, none = NULL;
+  g_autoptr (E2eeKey) from_v1 = NULL;
+  g_autoptr (E2eeKey) v1_identity = NULL;
+  g_autoptr (GError) error = NULL;
+
+  v2_fixture_load (&f);
+  key = e2ee_key_with_v2 (f.identity, f.sign_pub, f.record);
+  copy = e2ee_key_public_copy (key);
+  assert_attachments (copy, &f);
+  caps = e2ee_key_with_caps (key, E2EE_CAPS_V1 | E2EE_CAPS_V2 | 0x04);
+  assert_attachments (caps, &f);
+  g_assert_cmpuint (e2ee_key_get_caps (caps), ==, 0x07);
+  /* Without v2 in the caps the attachments go (no parser would take them). */
+  v1 = e2ee_key_with_caps (key, E2EE_CAPS_V1);
+  g_assert_null (e2ee_key_get_sign_pub (v1));
+  g_assert_null (e2ee_key_get_prekey_record (v1));
+  none = e2ee_key_with_v2 (key, NULL, NULL);
+  g_assert_null (e2ee_key_get_sign_pub (none));
+  g_assert_cmpuint (e2ee_key_get_caps (none), ==, E2EE_CAPS_V1 | E2EE_CAPS_V2);
+  /* Attachments on a v1-only key bring v2 into its caps. */
+  v1_identity = e2ee_key_with_caps (f.identity, E2EE_CAPS_V1);
+  from_v1 = e2ee_key_with_v2 (v1_identity, f.sign_pub, f.record);
+  assert_attachments (from_v1, &f);
+  /* A private signing key is published by its public part only. */
+  {
+    g_autoptr (E2eeSignKey) sk = e2ee_sign_key_generate (&error);
+    g_autoptr (E2eeKey) with_priv = NULL;
+    g_autofree char *jwk = NULL;
+    g_autoptr (E2eeKey) back = NULL;
+    g_autoptr (E2eeKey) sk_pub_priv = NULL;
+
+    g_assert_no_error (error);
+    /* e2ee_sign_key_get_public is public already; make one with d. */
+    {
+      guint8 d[32];
+      g_autofree char *dj = NULL;
+      g_autofree char *dx = e2ee_b64url_encode (e2ee_key_get_x (e2ee_sign_key_get_public (sk)), 32);
+      g_autofree char *dy = e2ee_b64url_encode (e2ee_key_get_y (e2ee_sign_key_get_public (sk)), 32);
+      g_autofree char *dd = NULL;
+
+      g_assert_true (e2ee_sign_key_to_bytes (sk, d));
+      dd = e2ee_b64url_encode (d, 32);
+      e2ee_wipe (d, sizeof d);
+      dj = jwk3 (dx, dy, dd);
+      sk_pub_priv = e2ee_key_from_jwk (dj, -1, E2EE_KEY_EXPECT_PRIVATE, &error);
+      g_assert_no_error (error);
+    }
+    with_priv = e2ee_key_with_v2 (f.identity, sk_pub_priv, f.record);
+    g_assert_false (e2ee_key_has_private (e2ee_key_get_sign_pub (with_priv)));
+    g_assert_true (e2ee_key_equal (e2ee_key_get_sign_pub (with_priv), sk_pub_priv));
+    jwk = e2ee_key_to_jwk (with_priv, FALSE, TRUE);
+    back = e2ee_key_from_jwk (jwk, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+    g_assert_no_error (error);
+    g_assert_true (e2ee_key_equal (e2ee_key_get_sign_pub (back), sk_pub_priv));
+  }
+  v2_fixture_clear (&f);
+}
+
+/* Misuse of e2ee_key_with_v2 is a programming error: a critical, no key. */
+static void
+test_v2_with_v2_misuse (void)
+{
+  if (g_test_subprocess ())
+    {
+      V2Fixture f;
+      const char *which = g_getenv ("E2EE_V2_MISUSE");
+      g_autoptr (GBytes) short_rec = NULL;
+      E2eeKey *k = NULL;
+
+      v2_fixture_load (&f);
+      short_rec = g_bytes_new_from_bytes (f.record, 0, 193);
+      if (g_strcmp0 (which, "sign-only") == 0)
+        k = e2ee_key_with_v2 (f.identity, f.sign_pub, NULL);
+      else if (g_strcmp0 (which, "record-only") == 0)
+        k = e2ee_key_with_v2 (f.identity, NULL, f.record);
+      else if (g_strcmp0 (which, "short-record") == 0)
+        k = e2ee_key_with_v2 (f.identity, f.sign_pub, short_rec);
+      else
+        k = e2ee_key_with_v2 (f.identity, f.identity, f.record);
+      g_assert_null (k);
+      v2_fixture_clear (&f);
+      return;
+    }
+  static const char *const cases[] = { "sign-only", "record-only", "short-record",
+                                        "identity-signs" };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_setenv ("E2EE_V2_MISUSE", cases[i], TRUE);
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_failed ();
+      g_test_trap_assert_stderr ("*CRITICAL*e2ee_key_with_v2*");
+    }
+  g_unsetenv ("E2EE_V2_MISUSE");
+}
+
+static void
+expect_v2 (const V2Fixture *f, const char *v, const char *sig, const char *pk, gint code)
+{
+  g_autofree char *tail = v2_tail (v, sig, pk);
+  g_autofree char *json = v2_jwk (f, tail);
+
+  expect_code (json, -1, E2EE_KEY_EXPECT_PUBLIC, code);
+}
+
+/* b64 of the record with byte @at set to @value, cut or grown to @len. */
+static char *
+record_variant (const V2Fixture *f, gssize at, guint8 value, gsize len)
+{
+  gsize n;
+  const guint8 *rec = g_bytes_get_data (f->record, &n);
+  g_autofree guint8 *buf = g_malloc0 (MAX (len, n));
+  g_autofree char *b64 = NULL;
+
+  memcpy (buf, rec, n);
+  if (at >= 0)
+    buf[at] = value;
+  b64 = e2ee_b64url_encode (buf, len);
+  return quoted (b64);
+}
+
+static char *
+sign_variant (const V2Fixture *f, gssize at, guint8 value, gsize len)
+{
+  guint8 xy[65] = { 0 };
+  g_autofree char *b64 = NULL;
+
+  memcpy (xy, e2ee_key_get_x (f->sign_pub), 32);
+  memcpy (xy + 32, e2ee_key_get_y (f->sign_pub), 32);
+  if (at >= 0)
+    xy[at] = value;
+  b64 = e2ee_b64url_encode (xy, len);
+  return quoted (b64);
+}
+
+static void
+test_v2_reject (void)
+{
+  V2Fixture f;
+  g_autofree char *sig = NULL, *pk = NULL;
+  const gint B = E2EE_ERROR_V2_BUNDLE;
+
+  v2_fixture_load (&f);
+  sig = quoted (f.sig);
+  pk = quoted (f.pk);
+  expect_v2 (&f, "[1,2]", sig, pk, 0);
+  expect_v2 (&f, "[2,1]", sig, pk, 0);
+  expect_v2 (&f, "[1,2,7]", sig, pk, 0);
+  /* Both or neither. */
+  expect_v2 (&f, "[1,2]", sig, NULL, B);
+  expect_v2 (&f, "[1,2]", NULL, pk, B);
+  expect_v2 (&f, "[1,2]", NULL, NULL, 0);
+  /* 2 must be listed. */
+  expect_v2 (&f, "[1]", sig, pk, B);
+  expect_v2 (&f, NULL, sig, pk, B);
+  expect_v2 (&f, "[1,3,4]", sig, pk, B);
+  /* Strings of canonical unpadded base64url. */
+  {
+    g_autofree char *padded = g_strdup_printf ("\"%s==\"", f.sig);
+    g_autofree char *std = g_strdup (sig);
+    g_autofree char *pk_padded = g_strdup_printf ("\"%s=\"", f.pk);
+    g_autofree char *pk_space = g_strdup_printf ("\"%.20s %s\"", f.pk, f.pk + 20);
+    g_autofree char *trailing_bits = NULL;
+    char *c;
+
+    for (c = std; *c; c++)
+      if (*c == '-' || *c == '_')
+        *c = *c == '-' ? '+' : '/';
+    expect_v2 (&f, "[1,2]", padded, pk, B);
+    if (strcmp (std, sig) != 0)
+      expect_v2 (&f, "[1,2]", std, pk, B);
+    expect_v2 (&f, "[1,2]", sig, pk_padded, B);
+    expect_v2 (&f, "[1,2]", sig, pk_space, B);
+    expect_v2 (&f, "[1,2]", "1", pk, B);
+    expect_v2 (&f, "[1,2]", sig, "null", B);
+    expect_v2 (&f, "[1,2]", sig, "[]", B);
+    expect_v2 (&f, "[1,2]", "\"\"", pk, B);
+    expect_v2 (&f, "[1,2]", sig, "\"\"", B);
+    /* 64 bytes end in 2 spare bits of the last character: not zero. */
+    trailing_bits = g_strdup (sig);
+    c = trailing_bits + strlen (trailing_bits) - 2;
+    *c = *c == 'A' ? 'B' : (*c == 'Q' ? 'R' : (*c == 'g' ? 'h' : (*c == 'w' ? 'x' : *c + 1)));
+    expect_v2 (&f, "[1,2]", trailing_bits, pk, B);
+  }
+  /* The signing point: length, range, curve, infinity, not the identity. */
+  {
+    g_autofree char *s63 = sign_variant (&f, -1, 0, 63);
+    g_autofree char *s65 = sign_variant (&f, -1, 0, 65);
+    g_autofree char *off = sign_variant (&f, 63, e2ee_key_get_y (f.sign_pub)[31] ^ 1, 64);
+    g_autofree char *zero = NULL;
+    g_autofree char *same = NULL;
+    g_autofree char *above_p = NULL;
+    guint8 z[64] = { 0 }, xy[64];
+    g_autofree char *zb = e2ee_b64url_encode (z, 64);
+    gsize p_len;
+    g_autofree guint8 *p = e2ee_test_unhex (P256_P, &p_len);
+    g_autofree char *pb = NULL;
+
+    zero = quoted (zb);
+    memcpy (xy, e2ee_key_get_x (f.identity), 32);
+    memcpy (xy + 32, e2ee_key_get_y (f.identity), 32);
+    {
+      g_autofree char *b = e2ee_b64url_encode (xy, 64);
+      same = quoted (b);
+    }
+    memcpy (xy, p, 32);
+    memcpy (xy + 32, e2ee_key_get_y (f.sign_pub), 32);
+    pb = e2ee_b64url_encode (xy, 64);
+    above_p = quoted (pb);
+    expect_v2 (&f, "[1,2]", s63, pk, B);
+    expect_v2 (&f, "[1,2]", s65, pk, B);
+    expect_v2 (&f, "[1,2]", off, pk, B);
+    expect_v2 (&f, "[1,2]", zero, pk, B);
+    expect_v2 (&f, "[1,2]", same, pk, B);
+    expect_v2 (&f, "[1,2]", above_p, pk, B);
+  }
+  /* The record: 194..201 bytes, label, format 1.  Contents otherwise are
+   * the verifier's (these records do not verify, but parse here). */
+  {
+    static const struct { gsize len; gint code; } lens[] = {
+      { 0, E2EE_ERROR_V2_BUNDLE }, { 14, E2EE_ERROR_V2_BUNDLE }, { 193, E2EE_ERROR_V2_BUNDLE },
+      { 194, 0 }, { 195, 0 }, { 201, 0 }, { 202, E2EE_ERROR_V2_BUNDLE },
+      { 400, E2EE_ERROR_V2_BUNDLE },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS (lens); i++)
+      {
+        g_autofree char *r = record_variant (&f, -1, 0, lens[i].len);
+        g_test_message ("record of %" G_GSIZE_FORMAT " bytes", lens[i].len);
+        expect_v2 (&f, "[1,2]", sig, r, lens[i].code);
+      }
+    g_autofree char *label = record_variant (&f, 0, 'p', 195);
+    g_autofree char *label_end = record_variant (&f, 13, 'Y', 195);
+    g_autofree char *fmt0 = record_variant (&f, 14, 0, 195);
+    g_autofree char *fmt2 = record_variant (&f, 14, 2, 195);
+    expect_v2 (&f, "[1,2]", sig, label, B);
+    expect_v2 (&f, "[1,2]", sig, label_end, B);
+    expect_v2 (&f, "[1,2]", sig, fmt0, B);
+    expect_v2 (&f, "[1,2]", sig, fmt2, B);
+  }
+  /* Repeated members are JSON errors as for any other member. */
+  {
+    g_autofree char *tail = g_strdup_printf (",\"e2ee_v\":[1,2],\"e2ee_sig\":%s,\"e2ee_pk\":%s,"
+                                             "\"e2ee_sig\":%s", sig, pk, sig);
+    g_autofree char *json = v2_jwk (&f, tail);
+    expect_code (json, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_SYNTAX);
+  }
+  /* Identity-key errors still come first with their own codes. */
+  {
+    g_autofree char *tail = v2_tail ("[1,2]", sig, pk);
+    g_autofree char *json = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"%s}",
+                                             f.iy, f.ix, tail);
+    expect_code (json, -1, E2EE_KEY_EXPECT_PUBLIC, E2EE_ERROR_JWK_NOT_ON_CURVE);
+  }
+  /* A private JWK may carry them too. */
+  {
+    g_autoptr (JsonNode) root = e2ee_test_load_json ("vectors/v2-prekey.json");
+    const char *ij = json_object_get_string_member (json_node_get_object (root), "identity_jwk");
+    g_autofree char *tail = v2_tail ("[1,2]", sig, pk);
+    g_autofree char *json = g_strdup_printf ("%.*s%s}", (int) strlen (ij) - 1, ij, tail);
+    g_autofree char *bad_tail = v2_tail ("[1]", sig, pk);
+    g_autofree char *bad = g_strdup_printf ("%.*s%s}", (int) strlen (ij) - 1, ij, bad_tail);
+    expect_code (json, -1, E2EE_KEY_EXPECT_PRIVATE, 0);
+    expect_code (bad, -1, E2EE_KEY_EXPECT_PRIVATE, B);
+  }
+  v2_fixture_clear (&f);
+}
+
+/* v1 inputs are read and written exactly as before. */
+static void
+test_v2_v1_unchanged (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *in = g_strdup_printf ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\","
+                                         "\"kid\":\"%s\",\"e2ee_v\":[1]}", AX, AY, AKID);
+  g_autoptr (E2eeKey) key = e2ee_key_from_jwk (in, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+  g_autofree char *out = NULL;
+  g_autofree char *set = NULL;
+  g_autofree char *set_out = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
+
+  g_assert_no_error (error);
+  g_assert_null (e2ee_key_get_sign_pub (key));
+  g_assert_null (e2ee_key_get_prekey_record (key));
+  g_assert_cmpuint (e2ee_key_get_caps (key), ==, E2EE_CAPS_V1);
+  out = e2ee_key_to_jwk (key, FALSE, TRUE);
+  g_assert_cmpstr (out, ==, in);
+  set = g_strdup_printf ("{\"keys\":[%s]}", in);
+  keys = e2ee_keyset_parse (set, -1, &error);
+  g_assert_no_error (error);
+  g_assert_null (e2ee_key_get_sign_pub (keys->pdata[0]));
+  set_out = e2ee_keyset_to_json (keys);
+  g_assert_cmpstr (set_out, ==, set);
+  /* A v2-capable key without attachments: e2ee_v [1,2] and nothing more. */
+  {
+    g_autoptr (E2eeKey) v2 = e2ee_key_with_caps (key, E2EE_CAPS_V1 | E2EE_CAPS_V2);
+    g_autofree char *t = e2ee_key_to_jwk (v2, FALSE, TRUE);
+    g_assert_true (g_str_has_suffix (t, ",\"e2ee_v\":[1,2]}"));
+  }
+}
+
+/* JWK Sets keep each entry's attachments; the entry limit is unchanged. */
+static void
+test_v2_keyset (void)
+{
+  V2Fixture f;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  g_autoptr (GPtrArray) back = NULL;
+  g_autofree char *json = NULL;
+
+  v2_fixture_load (&f);
+  g_ptr_array_add (keys, e2ee_key_with_v2 (f.identity, f.sign_pub, f.record));
+  for (guint i = 1; i < E2EE_KEYSET_MAX; i++)
+    {
+      g_autoptr (E2eeKey) ik = e2ee_key_generate (&error);
+      g_autoptr (E2eeKey) pub = NULL;
+      g_autoptr (E2eeKey) v2 = NULL;
+      g_autoptr (E2eeSignKey) sk = e2ee_sign_key_generate (&error);
+      g_autoptr (E2eeEcSecret) secret = NULL;
+      g_autoptr (GBytes) rec = NULL;
+
+      g_assert_no_error (error);
+      g_assert_true (e2ee_prekey_create (sk, ik, i, i, 1800000000, 0x03, &secret, &rec, &error));
+      pub = e2ee_key_public_copy (ik);
+      /* Every third key without attachments: sets may mix them. */
+      v2 = e2ee_key_with_caps (pub, E2EE_CAPS_V1 | E2EE_CAPS_V2);
+      g_ptr_array_add (keys, i % 3 == 0 ? e2ee_key_ref (v2)
+                                        : e2ee_key_with_v2 (v2, e2ee_sign_key_get_public (sk), rec));
+    }
+  json = e2ee_keyset_to_json (keys);
+  back = e2ee_keyset_parse (json, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->len, ==, E2EE_KEYSET_MAX);
+  assert_attachments (back->pdata[0], &f);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const E2eeKey *a = keys->pdata[i], *b = back->pdata[i];
+      g_assert_true (e2ee_key_equal (a, b));
+      g_assert_cmpuint (e2ee_key_get_caps (a), ==, e2ee_key_get_caps (b));
+      g_assert_true ((e2ee_key_get_sign_pub (a) == NULL) == (e2ee_key_get_sign_pub (b) == NULL));
+      if (e2ee_key_get_sign_pub (a))
+        {
+          g_assert_true (e2ee_key_equal (e2ee_key_get_sign_pub (a), e2ee_key_get_sign_pub (b)));
+          g_assert_true (g_bytes_equal (e2ee_key_get_prekey_record (a),
+                                        e2ee_key_get_prekey_record (b)));
+        }
+    }
+  g_test_message ("JWK Set of 16 keys, 11 with v2 data: %" G_GSIZE_FORMAT " bytes", strlen (json));
+  /* An entry's bad attachment refuses the set with its own code. */
+  {
+    g_autofree char *tail = v2_tail ("[1,2]", "\"AAAA\"", "\"AAAA\"");
+    g_autofree char *entry = NULL;
+    g_autofree char *set = NULL;
+    g_autofree char *body = v2_jwk (&f, tail);
+
+    entry = g_strdup_printf ("%.*s,\"kid\":\"%s\"}", (int) strlen (body) - 1, body,
+                             e2ee_key_get_kid (f.identity));
+    set = g_strdup_printf ("{\"keys\":[%s]}", entry);
+    expect_set (set, E2EE_ERROR_V2_BUNDLE, 0);
+  }
+  v2_fixture_clear (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -817,5 +1345,11 @@ main (int argc, char **argv)
   g_test_add_func ("/jwk/ecdh", test_ecdh);
   g_test_add_func ("/jwk/ecdh-known", test_ecdh_known);
   g_test_add_func ("/jwk/keyset", test_keyset);
+  g_test_add_func ("/jwk/v2/export", test_v2_export);
+  g_test_add_func ("/jwk/v2/copies", test_v2_copies);
+  g_test_add_func ("/jwk/v2/with-v2-misuse", test_v2_with_v2_misuse);
+  g_test_add_func ("/jwk/v2/reject", test_v2_reject);
+  g_test_add_func ("/jwk/v2/v1-unchanged", test_v2_v1_unchanged);
+  g_test_add_func ("/jwk/v2/keyset", test_v2_keyset);
   return g_test_run ();
 }

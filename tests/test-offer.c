@@ -5,6 +5,7 @@
 #include "e2ee-b64.h"
 #include "e2ee-error.h"
 #include "e2ee-offer.h"
+#include "e2ee-prekey.h"
 #include "e2ee-test-util.h"
 
 /* Keys made once; generation costs a few ms each. */
@@ -761,6 +762,402 @@ test_inband_reject (void)
     }
 }
 
+/* ---- protocol-v2 attachments -------------------------------------------- */
+
+/* @key with a new signing key and a prekey record listing @versions
+ * (0x03: 195 bytes; 0xFF, eight versions: 201 bytes, the largest). */
+static E2eeKey *
+with_v2_data (const E2eeKey *key, guint8 versions)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (E2eeSignKey) sign = e2ee_sign_key_generate (&error);
+  g_autoptr (E2eeEcSecret) secret = NULL;
+  g_autoptr (GBytes) record = NULL;
+  g_autoptr (E2eeKey) v2caps = e2ee_key_with_caps (key, e2ee_key_get_caps (key) | E2EE_CAPS_V2);
+
+  g_assert_no_error (error);
+  g_assert_true (e2ee_prekey_create (sign, key, 0x1234, 7, 1800000000, versions, &secret,
+                                     &record, &error));
+  g_assert_no_error (error);
+  return e2ee_key_with_v2 (v2caps, e2ee_sign_key_get_public (sign), record);
+}
+
+static GPtrArray *
+make_v2_keys (guint n, guint8 versions)
+{
+  GPtrArray *keys = make_keys (n);
+
+  for (guint i = 0; i < n; i++)
+    {
+      E2eeKey *k = with_v2_data (keys->pdata[i], versions);
+      e2ee_key_unref (keys->pdata[i]);
+      keys->pdata[i] = k;
+    }
+  return keys;
+}
+
+/* Same points, caps and attachments, in the same order. */
+static void
+assert_same_v2 (GPtrArray *a, GPtrArray *b)
+{
+  assert_same_keys (a, b);
+  for (guint i = 0; i < a->len; i++)
+    {
+      const E2eeKey *sa = e2ee_key_get_sign_pub (a->pdata[i]);
+      const E2eeKey *sb = e2ee_key_get_sign_pub (b->pdata[i]);
+
+      g_assert_true ((sa == NULL) == (sb == NULL));
+      g_assert_true ((e2ee_key_get_prekey_record (a->pdata[i]) == NULL) == (sa == NULL));
+      g_assert_true ((e2ee_key_get_prekey_record (b->pdata[i]) == NULL) == (sb == NULL));
+      if (sa == NULL)
+        continue;
+      g_assert_true (e2ee_key_equal (sa, sb));
+      g_assert_true (g_bytes_equal (e2ee_key_get_prekey_record (a->pdata[i]),
+                                    e2ee_key_get_prekey_record (b->pdata[i])));
+    }
+}
+
+static void
+test_compact_v2_roundtrip (void)
+{
+  static const guint counts[] = { 1, 2, 5, E2EE_KEYSET_MAX };
+  static const guint8 versions[] = { 0x03, 0xFF };
+
+  for (gsize v = 0; v < G_N_ELEMENTS (versions); v++)
+    for (gsize c = 0; c < G_N_ELEMENTS (counts); c++)
+      {
+        g_autoptr (GPtrArray) keys = make_v2_keys (counts[c], versions[v]);
+        g_autoptr (GPtrArray) back = NULL;
+        g_autoptr (GError) error = NULL;
+        g_autofree char *b64 = e2ee_offer_compact_encode (keys);
+        g_autofree guint8 *raw = NULL;
+        gsize raw_len = 0, pos = 1, rlen = versions[v] == 0x03 ? 195 : 201;
+
+        raw = e2ee_b64url_decode (b64, strlen (b64), &raw_len, &error);
+        g_assert_no_error (error);
+        g_assert_cmpuint (raw_len, ==, 1 + keys->len * (1 + 64 + 64 + 1 + rlen));
+        g_assert_cmpuint (raw[0], ==, 2);
+        for (guint i = 0; i < keys->len; i++)
+          {
+            const E2eeKey *k = keys->pdata[i];
+            const E2eeKey *sp = e2ee_key_get_sign_pub (k);
+
+            g_assert_cmpuint (raw[pos], ==, e2ee_key_get_caps (k));
+            g_assert_cmpuint (raw[pos] & E2EE_CAPS_V2, ==, E2EE_CAPS_V2);
+            g_assert_cmpmem (raw + pos + 1, 32, e2ee_key_get_x (k), 32);
+            g_assert_cmpmem (raw + pos + 33, 32, e2ee_key_get_y (k), 32);
+            g_assert_cmpmem (raw + pos + 65, 32, e2ee_key_get_x (sp), 32);
+            g_assert_cmpmem (raw + pos + 97, 32, e2ee_key_get_y (sp), 32);
+            g_assert_cmpuint (raw[pos + 129], ==, rlen);
+            g_assert_cmpmem (raw + pos + 130, rlen,
+                             g_bytes_get_data (e2ee_key_get_prekey_record (k), NULL), rlen);
+            pos += 130 + rlen;
+          }
+        g_test_message ("compact v2, %u key(s), %" G_GSIZE_FORMAT "-byte records: %"
+                        G_GSIZE_FORMAT " bytes, %" G_GSIZE_FORMAT " characters",
+                        keys->len, rlen, raw_len, strlen (b64));
+        g_assert_cmpuint (strlen (b64), ==, e2ee_b64url_encoded_len (raw_len));
+        back = decode_str (b64, &error);
+        g_assert_no_error (error);
+        assert_same_v2 (keys, back);
+        if (keys->len == E2EE_KEYSET_MAX && rlen == 201)
+          g_assert_cmpuint (raw_len, ==, E2EE_KEYSET_COMPACT_MAX);
+      }
+}
+
+/* A set without v2 data is written as version 1, byte for byte as before;
+ * one with v2 data marks exactly the keys that carry some. */
+static void
+test_compact_v2_mixed (void)
+{
+  g_autoptr (GPtrArray) keys = make_keys (3);
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *v1 = NULL, *v1_again = NULL, *mixed = NULL;
+  g_autofree guint8 *raw = NULL;
+  gsize raw_len = 0;
+  E2eeKey *k;
+
+  /* Key 2 speaks v2 but has nothing published yet. */
+  k = e2ee_key_with_caps (keys->pdata[1], E2EE_CAPS_V1 | E2EE_CAPS_V2 | 0x04);
+  e2ee_key_unref (keys->pdata[1]);
+  keys->pdata[1] = k;
+  v1 = e2ee_offer_compact_encode (keys);
+  raw = e2ee_b64url_decode (v1, strlen (v1), &raw_len, NULL);
+  g_assert_cmpuint (raw_len, ==, 1 + 3 * 65);
+  g_assert_cmpuint (raw[0], ==, 1);
+  g_assert_cmpuint (raw[1 + 65], ==, 0x07);
+  g_clear_pointer (&raw, g_free);
+  back = decode_str (v1, &error);
+  g_assert_no_error (error);
+  assert_same_v2 (keys, back);
+  g_clear_pointer (&back, g_ptr_array_unref);
+
+  /* Key 3 gets attachments: version 2; key 2 loses its v2 bit there (it
+   * would announce attachments), key 1 is written as before. */
+  k = with_v2_data (keys->pdata[2], 0x03);
+  e2ee_key_unref (keys->pdata[2]);
+  keys->pdata[2] = k;
+  mixed = e2ee_offer_compact_encode (keys);
+  raw = e2ee_b64url_decode (mixed, strlen (mixed), &raw_len, NULL);
+  g_assert_cmpuint (raw_len, ==, 1 + 65 + 65 + 65 + 65 + 195);
+  g_assert_cmpuint (raw[0], ==, 2);
+  g_assert_cmpuint (raw[1], ==, e2ee_key_get_caps (keys->pdata[0]));
+  g_assert_cmpuint (raw[1 + 65], ==, 0x05);
+  g_assert_cmpuint (raw[1 + 130], ==, 0x03);
+  back = decode_str (mixed, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->len, ==, 3);
+  g_assert_null (e2ee_key_get_sign_pub (back->pdata[0]));
+  g_assert_null (e2ee_key_get_sign_pub (back->pdata[1]));
+  g_assert_cmpuint (e2ee_key_get_caps (back->pdata[1]), ==, 0x05);
+  g_assert_nonnull (e2ee_key_get_sign_pub (back->pdata[2]));
+  g_assert_true (e2ee_key_equal (e2ee_key_get_sign_pub (back->pdata[2]),
+                                 e2ee_key_get_sign_pub (keys->pdata[2])));
+
+  /* Dropping the attachments again gives the version-1 text back. */
+  k = e2ee_key_with_v2 (keys->pdata[2], NULL, NULL);
+  e2ee_key_unref (keys->pdata[2]);
+  keys->pdata[2] = e2ee_key_with_caps (k, E2EE_CAPS_V1);
+  e2ee_key_unref (k);
+  v1_again = e2ee_offer_compact_encode (keys);
+  g_assert_cmpstr (v1_again, ==, v1);
+}
+
+static void
+test_compact_v2_vectors (void)
+{
+  g_autofree char *path = e2ee_test_data_path ("vectors/offer-compact-v2.txt");
+  g_autofree char *contents = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint accepted = 0, rejected = 0;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint l = 0; lines[l]; l++)
+    {
+      g_auto (GStrv) f = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) keys = NULL;
+
+      if (lines[l][0] == '#' || lines[l][0] == '\0')
+        continue;
+      f = g_strsplit (lines[l], " ", -1);
+      g_test_message ("vector %s %s", f[0], f[1]);
+      if (g_strcmp0 (f[0], "accept") == 0)
+        {
+          gsize len, raw_len;
+          guint with_v2 = 0;
+          g_autofree guint8 *bin = NULL, *raw = NULL;
+          g_autofree char *again = NULL;
+
+          g_assert_cmpuint (g_strv_length (f), ==, 6);
+          bin = e2ee_test_unhex (f[4], &len);
+          raw = e2ee_b64url_decode (f[5], strlen (f[5]), &raw_len, NULL);
+          g_assert_cmpmem (bin, len, raw, raw_len);
+          keys = decode_str (f[5], &error);
+          g_assert_no_error (error);
+          g_assert_cmpuint (keys->len, ==, g_ascii_strtoull (f[2], NULL, 10));
+          for (guint i = 0; i < keys->len; i++)
+            {
+              gboolean has = e2ee_key_get_sign_pub (keys->pdata[i]) != NULL;
+              with_v2 += has;
+              g_assert_cmpuint (!!(e2ee_key_get_caps (keys->pdata[i]) & E2EE_CAPS_V2), ==, has);
+            }
+          g_assert_cmpuint (with_v2, ==, g_ascii_strtoull (f[3], NULL, 10));
+          again = e2ee_offer_compact_encode (keys);
+          g_assert_cmpstr (again, ==, f[5]);
+          accepted++;
+        }
+      else
+        {
+          g_assert_cmpstr (f[0], ==, "reject");
+          g_assert_cmpuint (g_strv_length (f), ==, 3);
+          keys = decode_str (f[2], &error);
+          g_assert_null (keys);
+          assert_offer_error (error);
+          g_test_message ("  -> %s", error->message);
+          rejected++;
+        }
+    }
+  g_assert_cmpuint (accepted, ==, 5);
+  g_assert_cmpuint (rejected, ==, 22);
+}
+
+/* Rewrites byte @at of the binary form of @b64 (or appends @append). */
+static char *
+patched (const char *b64, gssize at, guint8 value, gsize cut)
+{
+  gsize len = 0;
+  g_autofree guint8 *raw = e2ee_b64url_decode (b64, strlen (b64), &len, NULL);
+
+  g_assert_nonnull (raw);
+  if (at >= 0)
+    raw[at] = value;
+  return e2ee_b64url_encode (raw, len - cut);
+}
+
+static void
+test_compact_v2_reject (void)
+{
+  g_autoptr (GPtrArray) keys = make_v2_keys (2, 0x03);
+  g_autofree char *good = e2ee_offer_compact_encode (keys);
+  const gsize key_len = 65 + 65 + 195;
+  gsize n = strlen (good);
+  GError *error = NULL;
+  GPtrArray *back;
+
+  /* Every cut fails but the one at the end of the first key. */
+  for (gsize cut = 0; cut < n; cut++)
+    {
+      back = e2ee_offer_compact_decode (good, cut, &error);
+      if (cut == e2ee_b64url_encoded_len (1 + key_len))
+        {
+          g_assert_no_error (error);
+          g_assert_cmpuint (back->len, ==, 1);
+          g_ptr_array_unref (back);
+          continue;
+        }
+      g_assert_null (back);
+      assert_offer_error (error);
+      g_clear_error (&error);
+    }
+  /* Record length byte: 193 and 202 (the data around it unchanged, so the
+   * set is also misaligned) and one beyond the end. */
+  static const guint8 bad_len[] = { 0, 193, 194, 196, 201, 202, 255 };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_len); i++)
+    {
+      g_autofree char *t = patched (good, 1 + 129, bad_len[i], 0);
+      back = decode_str (t, &error);
+      g_assert_null (back);
+      assert_offer_error (error);
+      g_clear_error (&error);
+    }
+  /* Label, format byte, signing point; caps bit 2 cleared (the attachments
+   * are then trailing garbage); version 1 with v2 data. */
+  {
+    static const struct { gsize at; guint8 v; } edits[] = {
+      { 1 + 130, 'X' }, { 1 + 130 + 14, 2 }, { 1 + 130 + 14, 0 },
+      { 1 + 128, 0 }, { 1, 0x01 }, { 1, 0x02 }, { 0, 0x01 }, { 0, 0x03 },
+      { 1 + key_len, 0x01 },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS (edits); i++)
+      {
+        g_autofree char *t = patched (good, (gssize) edits[i].at, edits[i].v, 0);
+        g_autofree char *orig = patched (good, -1, 0, 0);
+        g_assert_cmpstr (orig, ==, good);
+        back = decode_str (t, &error);
+        g_assert_null (back);
+        assert_offer_error (error);
+        g_test_message ("edit %" G_GSIZE_FORMAT ": %s", i, error->message);
+        g_clear_error (&error);
+      }
+  }
+  /* The same identity key twice, even with other attachments. */
+  {
+    g_autoptr (GPtrArray) dup = make_v2_keys (1, 0x03);
+    g_autofree char *t = NULL;
+    g_ptr_array_add (dup, with_v2_data (dup->pdata[0], 0xFF));
+    t = e2ee_offer_compact_encode (dup);
+    back = decode_str (t, &error);
+    g_assert_null (back);
+    assert_offer_error (error);
+    g_assert_nonnull (strstr (error->message, "same key"));
+    g_clear_error (&error);
+  }
+  /* 17 v2 keys. */
+  {
+    g_autoptr (GPtrArray) many = make_v2_keys (E2EE_KEYSET_MAX, 0x03);
+    g_autofree char *t16 = e2ee_offer_compact_encode (many);
+    g_autofree guint8 *raw = NULL;
+    g_autofree guint8 *raw17 = NULL;
+    g_autofree char *t17 = NULL;
+    gsize len = 0;
+
+    raw = e2ee_b64url_decode (t16, strlen (t16), &len, NULL);
+    raw17 = g_malloc (len + key_len);
+    memcpy (raw17, raw, len);
+    memcpy (raw17 + len, raw + 1, key_len); /* a 17th (and repeated) key */
+    t17 = e2ee_b64url_encode (raw17, len + key_len);
+    back = decode_str (t17, &error);
+    g_assert_null (back);
+    assert_offer_error (error);
+    g_assert_nonnull (strstr (error->message, "16 keys"));
+    g_clear_error (&error);
+  }
+}
+
+/* 16 devices with v2 data through every published form, and back. */
+static void
+test_v2_all_forms (void)
+{
+  g_autoptr (GPtrArray) keys = make_v2_keys (E2EE_KEYSET_MAX, 0x03);
+  g_autoptr (GPtrArray) from_jwk = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
+  g_autoptr (GPtrArray) from_json = NULL, from_profile = NULL, from_status = NULL;
+  g_autoptr (GPtrArray) from_offer = NULL, from_answer = NULL, from_compact = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *json = NULL;
+  g_autofree char *profile = NULL, *status = NULL, *offer = NULL, *answer = NULL;
+  g_autofree char *compact = NULL;
+  E2eeOfferKind kind;
+
+  /* Each key alone as a JWK (a PEP item), then the set of them. */
+  for (guint i = 0; i < keys->len; i++)
+    {
+      g_autofree char *jwk = e2ee_key_to_jwk (keys->pdata[i], FALSE, TRUE);
+      E2eeKey *k = e2ee_key_from_jwk (jwk, -1, E2EE_KEY_EXPECT_PUBLIC, &error);
+
+      g_assert_no_error (error);
+      g_ptr_array_add (from_jwk, k);
+    }
+  assert_same_v2 (keys, from_jwk);
+  json = e2ee_keyset_to_json (from_jwk);
+  from_json = e2ee_keyset_parse (json, -1, &error);
+  g_assert_no_error (error);
+  assert_same_v2 (keys, from_json);
+  profile = e2ee_offer_profile_block (from_json);
+  from_profile = e2ee_offer_profile_parse (profile, &error);
+  g_assert_no_error (error);
+  assert_same_v2 (keys, from_profile);
+  status = e2ee_offer_status_replace ("out for lunch", from_profile);
+  from_status = e2ee_offer_status_parse (status, &error);
+  g_assert_no_error (error);
+  assert_same_v2 (keys, from_status);
+  offer = e2ee_offer_inband (E2EE_OFFER_KIND_OFFER, from_status);
+  from_offer = e2ee_offer_inband_parse (offer, &kind, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (kind, ==, E2EE_OFFER_KIND_OFFER);
+  assert_same_v2 (keys, from_offer);
+  answer = e2ee_offer_inband (E2EE_OFFER_KIND_ANSWER, from_offer);
+  from_answer = e2ee_offer_inband_parse (answer, &kind, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (kind, ==, E2EE_OFFER_KIND_ANSWER);
+  assert_same_v2 (keys, from_answer);
+  compact = e2ee_offer_compact_encode (from_answer);
+  from_compact = decode_str (compact, &error);
+  g_assert_no_error (error);
+  assert_same_v2 (keys, from_compact);
+  /* The line printable and free of the characters some transports mangle. */
+  for (const char *p = offer; *p; p++)
+    g_assert_true (g_ascii_isprint (*p) && !strchr ("<>&\"'", *p));
+  g_test_message ("16 v2 keys: JWK Set %" G_GSIZE_FORMAT ", profile block %" G_GSIZE_FORMAT
+                  ", compact %" G_GSIZE_FORMAT ", status tag %" G_GSIZE_FORMAT
+                  ", offer %" G_GSIZE_FORMAT " bytes", strlen (json), strlen (profile),
+                  strlen (compact), strlen (status) - strlen ("out for lunch "),
+                  strlen (offer));
+  {
+    g_autoptr (GPtrArray) one = make_v2_keys (1, 0x03);
+    g_autofree char *j1 = e2ee_keyset_to_json (one);
+    g_autofree char *o1 = e2ee_offer_inband (E2EE_OFFER_KIND_OFFER, one);
+    g_autofree char *c1 = e2ee_offer_compact_encode (one);
+    g_autofree char *p1 = e2ee_offer_profile_block (one);
+    g_test_message ("1 v2 key: JWK Set %" G_GSIZE_FORMAT ", profile block %" G_GSIZE_FORMAT
+                    ", compact %" G_GSIZE_FORMAT ", offer %" G_GSIZE_FORMAT " bytes",
+                    strlen (j1), strlen (p1), strlen (c1), strlen (o1));
+    g_assert_cmpuint (strlen (c1), ==, e2ee_b64url_encoded_len (1 + 65 + 65 + 195));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -786,6 +1183,11 @@ main (int argc, char **argv)
   g_test_add_func ("/offer/status/reject", test_status_reject);
   g_test_add_func ("/offer/inband/roundtrip", test_inband);
   g_test_add_func ("/offer/inband/reject", test_inband_reject);
+  g_test_add_func ("/offer/v2/compact-roundtrip", test_compact_v2_roundtrip);
+  g_test_add_func ("/offer/v2/compact-mixed", test_compact_v2_mixed);
+  g_test_add_func ("/offer/v2/compact-vectors", test_compact_v2_vectors);
+  g_test_add_func ("/offer/v2/compact-reject", test_compact_v2_reject);
+  g_test_add_func ("/offer/v2/all-forms", test_v2_all_forms);
   ret = g_test_run ();
 
   for (gsize i = 0; i < G_N_ELEMENTS (gen_keys); i++)
