@@ -15,6 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${E2EE_FUZZ_BUILD:-$root/build-fuzz}
 targets=(envelope fragment jwk keyset offer keyring session-receive backup database)
+targets+=(envelope-v2)
 
 command -v clang >/dev/null || { echo "clang is needed for fuzzing"; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
@@ -29,6 +30,7 @@ max_len() {
   case $1 in
     session-receive|keyring) echo 8192 ;;
     backup) echo 16384 ;;
+    envelope-v2) echo 16384 ;;
     database) echo 65536 ;;
     *) echo 4096 ;;
   esac
