@@ -27,8 +27,10 @@
  *    not valid UTF-8, pad block above 1024, body above the limit) is
  *    E2EE_ERROR_V2_ENVELOPE and touches no session.  Once sealing starts,
  *    every session may have advanced, also when it fails (a ratchet error
- *    such as E2EE_ERROR_V2_STATE): save them all before sending, and
- *    after a failure too (nothing was sent, so no key is ever reused).
+ *    such as E2EE_ERROR_V2_STATE, or E2EE_ERROR_V2_ENVELOPE for sessions
+ *    with different local device tags, seen only while sealing): save them
+ *    all before sending, and after a failure too (nothing was sent, so no
+ *    key is ever reused).
  *  - Parse: strict, and every fault is E2EE_ERROR_V2_ENVELOPE.
  *  - Open: on a copy of the session.  The caller's session is replaced
  *    (the old one freed) only when the ratchet message authenticates, and
