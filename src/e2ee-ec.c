@@ -8,10 +8,36 @@
 #include "e2ee-random.h"
 #include "e2ee-wipe.h"
 
+/* The scalar lives in our own locked arena (e2ee-wipe.h), not in
+ * libgcrypt's secure pool: that pool is small and the host's (a few
+ * hundred sessions would exhaust it).  Each operation scans it into a
+ * short-lived secure MPI, which keeps libgcrypt on its constant-time path. */
 struct _E2eeEcSecret {
-  gcry_mpi_t d;     /* secure MPI */
+  guint8 *d;        /* 32 bytes, e2ee_secure_alloc */
   E2eeKey *pub;
 };
+
+/* A secure MPI holding @d (release it with gcry_mpi_release), or NULL. */
+static gcry_mpi_t
+secure_mpi (const guint8 d_in[E2EE_KEY_COORD_LEN])
+{
+  guint8 *buf = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
+  gcry_mpi_t d = NULL;
+
+  if (buf == NULL)
+    return NULL;
+  memcpy (buf, d_in, E2EE_KEY_COORD_LEN);
+  /* Scanning from secure memory gives a secure MPI (constant-time path). */
+  if (gcry_mpi_scan (&d, GCRYMPI_FMT_USG, buf, E2EE_KEY_COORD_LEN, NULL) != 0
+      || !gcry_mpi_get_flag (d, GCRYMPI_FLAG_SECURE))
+    {
+      gcry_mpi_release (d);
+      d = NULL;
+    }
+  e2ee_wipe (buf, E2EE_KEY_COORD_LEN);
+  gcry_free (buf);
+  return d;
+}
 
 /* A P-256 context of our own (libgcrypt contexts are not thread-safe). */
 static GMutex ec_lock;
@@ -85,7 +111,6 @@ scalar_mul (gcry_ctx_t ctx, gcry_mpi_t d, gcry_mpi_point_t point,
 E2eeEcSecret *
 e2ee_ec_secret_from_bytes (const guint8 d_in[E2EE_KEY_COORD_LEN], GError **error)
 {
-  guint8 *buf;
   gcry_mpi_t d = NULL, n;
   gcry_ctx_t ctx;
   gcry_mpi_point_t g;
@@ -96,26 +121,13 @@ e2ee_ec_secret_from_bytes (const guint8 d_in[E2EE_KEY_COORD_LEN], GError **error
 
   if (!e2ee_gcrypt_init (error))
     return NULL;
-  /* Scanning from secure memory gives a secure MPI (constant-time path). */
-  buf = gcry_malloc_secure (E2EE_KEY_COORD_LEN);
-  if (buf == NULL)
+  d = secure_mpi (d_in);
+  if (d == NULL)
     {
-      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO, "no secure memory");
-      return NULL;
-    }
-  memcpy (buf, d_in, E2EE_KEY_COORD_LEN);
-  if (gcry_mpi_scan (&d, GCRYMPI_FMT_USG, buf, E2EE_KEY_COORD_LEN, NULL) != 0
-      || !gcry_mpi_get_flag (d, GCRYMPI_FLAG_SECURE))
-    {
-      e2ee_wipe (buf, E2EE_KEY_COORD_LEN);
-      gcry_free (buf);
-      gcry_mpi_release (d);
       g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
                            "cannot hold the scalar in secure memory");
       return NULL;
     }
-  e2ee_wipe (buf, E2EE_KEY_COORD_LEN);
-  gcry_free (buf);
 
   if (!(ctx = ctx_acquire (error)))
     {
@@ -150,8 +162,10 @@ e2ee_ec_secret_from_bytes (const guint8 d_in[E2EE_KEY_COORD_LEN], GError **error
       gcry_mpi_release (d);
       return NULL;
     }
+  gcry_mpi_release (d);   /* secure MPIs are wiped when released */
   secret = g_new0 (E2eeEcSecret, 1);
-  secret->d = d;
+  secret->d = e2ee_secure_alloc (E2EE_KEY_COORD_LEN);
+  memcpy (secret->d, d_in, E2EE_KEY_COORD_LEN);
   secret->pub = pub;
   return secret;
 }
@@ -198,11 +212,7 @@ e2ee_ec_secret_generate_long_term (GError **error)
 gboolean
 e2ee_ec_secret_to_bytes (const E2eeEcSecret *secret, guint8 d[E2EE_KEY_COORD_LEN])
 {
-  if (!mpi_to_32 (secret->d, d))
-    {
-      e2ee_wipe (d, E2EE_KEY_COORD_LEN);
-      return FALSE;
-    }
+  memcpy (d, secret->d, E2EE_KEY_COORD_LEN);
   return TRUE;
 }
 
@@ -213,9 +223,9 @@ e2ee_ec_secret_get_public (const E2eeEcSecret *secret)
 }
 
 gpointer
-e2ee_ec_secret_get_scalar (const E2eeEcSecret *secret)
+e2ee_ec_secret_dup_scalar (const E2eeEcSecret *secret)
 {
-  return secret->d;
+  return secure_mpi (secret->d);
 }
 
 void
@@ -223,7 +233,7 @@ e2ee_ec_secret_free (E2eeEcSecret *secret)
 {
   if (secret == NULL)
     return;
-  gcry_mpi_release (secret->d); /* secure MPIs are wiped when released */
+  e2ee_secure_free (secret->d, E2EE_KEY_COORD_LEN);
   e2ee_key_unref (secret->pub);
   g_free (secret);
 }
@@ -233,17 +243,27 @@ e2ee_ec_secret_ecdh (const E2eeEcSecret *secret, const E2eeKey *remote,
                      guint8 out[E2EE_KEY_COORD_LEN], GError **error)
 {
   gcry_ctx_t ctx;
-  gcry_mpi_t qx = NULL, qy = NULL, one;
+  gcry_mpi_t qx = NULL, qy = NULL, one, d;
   gcry_mpi_point_t q;
   gboolean ok;
 
+  if (!(d = secure_mpi (secret->d)))
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                           "cannot hold the scalar in secure memory");
+      return FALSE;
+    }
   if (!(ctx = ctx_acquire (error)))
-    return FALSE;
+    {
+      gcry_mpi_release (d);
+      return FALSE;
+    }
   gcry_mpi_scan (&qx, GCRYMPI_FMT_USG, e2ee_key_get_x (remote), E2EE_KEY_COORD_LEN, NULL);
   gcry_mpi_scan (&qy, GCRYMPI_FMT_USG, e2ee_key_get_y (remote), E2EE_KEY_COORD_LEN, NULL);
   one = gcry_mpi_set_ui (NULL, 1);
   q = gcry_mpi_point_set (NULL, qx, qy, one);
-  ok = qx != NULL && qy != NULL && scalar_mul (ctx, secret->d, q, out, NULL);
+  ok = qx != NULL && qy != NULL && scalar_mul (ctx, d, q, out, NULL);
+  gcry_mpi_release (d);
   gcry_mpi_point_release (q);
   gcry_mpi_release (qx);
   gcry_mpi_release (qy);

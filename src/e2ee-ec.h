@@ -1,8 +1,9 @@
 /* purple-e2ee — short-lived P-256 private keys for protocol v2: ratchet
  * keys, X3DH ephemeral keys, signed prekeys and ECDSA signing keys.
  *
- * An E2eeEcSecret owns a private scalar (libgcrypt secure memory, so the
- * constant-time ladder is taken; wiped on free) and its public point as
+ * An E2eeEcSecret owns a private scalar (in the locked arena of
+ * e2ee-wipe.h; scanned into a short-lived libgcrypt secure MPI for each
+ * operation, so the constant-time ladder is taken; wiped on free) and its public point as
  * a validated E2eeKey.  Unlike E2eeKey (jwk.h) it can be made from and
  * written to raw bytes, which the v2 state blob needs, and it draws its
  * randomness from e2ee-random.h, which tests can replay.
@@ -33,8 +34,9 @@ gboolean e2ee_ec_secret_to_bytes (const E2eeEcSecret *secret,
                                   guint8 d[E2EE_KEY_COORD_LEN]);
 /* Borrowed public key (lives as long as @secret). */
 E2eeKey *e2ee_ec_secret_get_public (const E2eeEcSecret *secret);
-/* Borrowed secure MPI scalar, for e2ee-sign.c. */
-gpointer e2ee_ec_secret_get_scalar (const E2eeEcSecret *secret);
+/* A new secure MPI holding the scalar, for e2ee-sign.c (gcry_mpi_release
+ * it at once after use), or NULL when libgcrypt's secure pool is full. */
+gpointer e2ee_ec_secret_dup_scalar (const E2eeEcSecret *secret);
 void e2ee_ec_secret_free (E2eeEcSecret *secret);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeEcSecret, e2ee_ec_secret_free)
 

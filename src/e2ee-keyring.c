@@ -34,6 +34,8 @@ struct _E2eeKeyring {
   GHashTable *bases;            /* E2eeAccountRecord* -> Base* */
   guint64 epoch;                /* bumped when another process committed */
   guint saves_since_full;       /* saves that compared only touched buddies */
+  E2eeKeyringSaveFunc save_func; /* protocol v2 state */
+  gpointer save_data;
   E2eeKeyringSaveHook hook;     /* tests only */
   gpointer hook_data;
 };
@@ -225,6 +227,25 @@ e2ee_keyring_free (E2eeKeyring *keyring)
   g_free (keyring->path);
   g_free (keyring->db_path);
   g_free (keyring);
+}
+
+void
+e2ee_keyring_set_save_func (E2eeKeyring *keyring, E2eeKeyringSaveFunc func, gpointer data)
+{
+  keyring->save_func = func;
+  keyring->save_data = data;
+}
+
+struct _E2eeStore *
+e2ee_keyring_get_store (E2eeKeyring *keyring)
+{
+  return keyring->store;
+}
+
+const struct _E2eeSeal *
+e2ee_keyring_get_seal (E2eeKeyring *keyring)
+{
+  return keyring->seal;
 }
 
 void
@@ -590,6 +611,8 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
     for (guint i = 0; ok && i < keyring->accounts->len; i++)
       ok = save_account (keyring, keyring->accounts->pdata[i], full, error);
   }
+  if (ok && keyring->save_func != NULL)
+    ok = keyring->save_func (keyring, FALSE, keyring->save_data, error);
   if (!ok)
     {
       e2ee_store_rollback (keyring->store);
@@ -600,6 +623,8 @@ e2ee_keyring_save (E2eeKeyring *keyring, GError **error)
   run_hook (keyring, "after");
   for (guint i = 0; i < keyring->accounts->len; i++)
     saved_account (keyring, keyring->accounts->pdata[i]);
+  if (keyring->save_func != NULL)
+    (void) keyring->save_func (keyring, TRUE, keyring->save_data, NULL);
   /* PRAGMA data_version does not move for our own commits: one it shows
    * now is another process's, made after ours, and stays news for the
    * next lookup or save. */

@@ -131,6 +131,20 @@ typedef void (*E2eeKeyringSaveHook) (E2eeKeyring *keyring, const char *point, gp
 void e2ee_keyring_set_save_hook (E2eeKeyring *keyring, E2eeKeyringSaveHook hook,
                                  gpointer data);
 
+/* Protocol v2 state (e2ee-v2store.h) joins every save: @func runs inside
+ * the save's write transaction after the accounts' rows are written
+ * (@committed FALSE; returning FALSE rolls the whole save back) and once
+ * more after the commit (@committed TRUE, the return value ignored).
+ * NULL removes it. */
+typedef gboolean (*E2eeKeyringSaveFunc) (E2eeKeyring *keyring, gboolean committed,
+                                         gpointer data, GError **error);
+void e2ee_keyring_set_save_func (E2eeKeyring *keyring, E2eeKeyringSaveFunc func,
+                                 gpointer data);
+/* The open database (NULL before the first load or save) and the seal its
+ * secrets are written under (NULL: not protected). */
+struct _E2eeStore *e2ee_keyring_get_store (E2eeKeyring *keyring);
+const struct _E2eeSeal *e2ee_keyring_get_seal (E2eeKeyring *keyring);
+
 void e2ee_keyring_free (E2eeKeyring *keyring);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (E2eeKeyring, e2ee_keyring_free)
 

@@ -5,11 +5,10 @@
 #include <string.h>
 
 #include "e2ee-envelope.h"
+#include "e2ee-envelope-v2.h"
 #include "e2ee-error.h"
 #include "e2ee-session-private.h"
 #include "e2ee-wipe.h"
-
-#define REPLAY_WINDOW 64
 
 /* Malformed-fragment reports (receive_full): one per conversation per
  * window, at most REPORTS_PER_WINDOW in all per window, and at most
@@ -79,63 +78,6 @@ receive_offer (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
     }
 }
 
-/* The window of the last 64 accepted messages (e2ee-replay.h), set up
- * from the persisted fields on first use. */
-static E2eeReplayWindow *
-replay_window (E2eeDeviceRecord *dev)
-{
-  if (!dev->replay_recent.loaded)
-    e2ee_replay_window_load (&dev->replay_recent, dev->replay_init, dev->replay_high,
-                             dev->replay_window);
-  return &dev->replay_recent;
-}
-
-/* TRUE if @counter is new for @dev; does not record it. */
-static gboolean
-replay_fresh (E2eeDeviceRecord *dev, guint64 counter)
-{
-  return e2ee_replay_window_fresh (replay_window (dev), counter);
-}
-
-static void
-replay_record (E2eeDeviceRecord *dev, guint64 counter)
-{
-  e2ee_replay_window_record (replay_window (dev), counter, &dev->replay_init,
-                             &dev->replay_high, &dev->replay_window);
-}
-
-/* The devices that may have sent an envelope with @sender_id: the buddy's,
- * or, for copies of our own messages, our other devices'. */
-static E2eeDeviceRecord *
-find_sender (E2eeContext *ctx, E2eeBuddyRecord *buddy, const guint8 *sender_id, const E2eeEnvelope *env,
-             E2eeAccountRecord *account, guint index, guint8 **plaintext, gsize *len,
-             GError **error)
-{
-  for (guint i = 0; buddy && i < buddy->devices->len; i++)
-    {
-      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
-      g_autoptr (GError) attempt = NULL;
-
-      if (memcmp (e2ee_key_get_device_id (dev->key), sender_id, E2EE_DEVICE_ID_LEN) != 0)
-        continue;
-      E2eeAead *aead;
-
-      if (!ensure_device_keys (account, buddy->name, dev, error)
-          || !(aead = cached_aead (ctx, dev->k_recv, error)))
-        return NULL;
-      /* Device ids are short, so two devices may share one: the tag
-       * decides which of them sent it. */
-      if (e2ee_envelope_open_aead (env, index, aead, plaintext, len, &attempt))
-        return dev;
-      if (!g_error_matches (attempt, E2EE_ERROR, E2EE_ERROR_AEAD_TAG))
-        {
-          g_propagate_error (error, g_steal_pointer (&attempt));
-          return NULL;
-        }
-    }
-  return NULL;
-}
-
 static gboolean
 plaintext_acceptable (const guint8 *text, gsize len)
 {
@@ -144,17 +86,47 @@ plaintext_acceptable (const guint8 *text, gsize len)
 
 /* TRUE if the envelope names one of this account's other installations. */
 static gboolean
-addressed_to_own_device (E2eeAccountRecord *account, const E2eeEnvelope *env)
+addressed_to_own_device (E2eeAccountRecord *account, const E2eeEnvelopeV2 *env)
 {
   E2eeBuddyRecord *self = e2ee_account_lookup_buddy (account, account->name);
 
   for (guint i = 0; self && i < self->devices->len; i++)
     {
       E2eeDeviceRecord *dev = self->devices->pdata[i];
-      if (e2ee_envelope_find_recipient (env, e2ee_key_get_device_id (dev->key)) >= 0)
-        return TRUE;
+      for (guint j = 0; j < env->n_slots; j++)
+        if (env->slots[j].recipient_device == e2ee_v2_device_tag (dev->key))
+          return TRUE;
     }
   return FALSE;
+}
+
+static gboolean
+addressed_to_us (E2eeAccountRecord *account, const E2eeEnvelopeV2 *env)
+{
+  guint32 tag = e2ee_v2_device_tag (account->identity);
+
+  for (guint j = 0; j < env->n_slots; j++)
+    if (env->slots[j].recipient_device == tag)
+      return TRUE;
+  return FALSE;
+}
+
+/* The envelope, or NULL with *error (v1 envelopes are no longer read). */
+static gboolean
+parse_envelope (GBytes *raw, E2eeEnvelopeV2 *env, GError **error)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (raw, &len);
+
+  if (len > 0 && (data[0] >> 4) == 1)
+    {
+      g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_V1_RETIRED,
+                           "an encrypted message in the retired version 1 format arrived "
+                           "(no forward secrecy); it is not read: the sender must update "
+                           "purple-e2ee");
+      return FALSE;
+    }
+  return e2ee_envelope_v2_parse (data, len, env, error);
 }
 
 static void
@@ -163,24 +135,19 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
 {
   GError *error = NULL;
   g_autoptr (GBytes) raw = e2ee_armor_decode (text, &error);
-  g_autoptr (E2eeEnvelope) env = NULL;
+  E2eeEnvelopeV2 env;
   E2eeBuddyRecord *buddy;
   E2eeDeviceRecord *dev = NULL;
-  const guint8 *own_id = e2ee_key_get_device_id (account->identity);
-  guint8 *plaintext = NULL;
-  gsize len = 0;
-  gint index;
+  char *plaintext = NULL;
+  gboolean weak = FALSE;
 
-  if (raw == NULL)
+  memset (&env, 0, sizeof env);
+  if (raw == NULL || !parse_envelope (raw, &env, &error))
     goto fail;
-  env = e2ee_envelope_parse (g_bytes_get_data (raw, NULL), g_bytes_get_size (raw), &error);
-  if (env == NULL)
-    goto fail;
-  index = e2ee_envelope_find_recipient (env, own_id);
-  if (index < 0)
+  if (!addressed_to_us (account, &env))
     {
       error = g_error_new_literal (E2EE_ERROR, E2EE_ERROR_NOT_FOR_US,
-                                   addressed_to_own_device (account, env)
+                                   addressed_to_own_device (account, &env)
                                    ? "an encrypted message arrived for another device of "
                                      "this account, not for this one"
                                    : "an encrypted message arrived that is not addressed "
@@ -203,26 +170,31 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
                              "for %s", buddy_name, buddy_name);
       goto fail;
     }
-  dev = find_sender (ctx, buddy, e2ee_envelope_get_sender_id (env), env, account, (guint) index,
-                     &plaintext, &len, &error);
-  if (dev == NULL)
+  if (!e2ee_session_v2_open (ctx, account, buddy, &env, &dev, &plaintext, &weak, &error))
     {
-      if (error == NULL)
-        error = g_error_new (E2EE_ERROR, E2EE_ERROR_AEAD_TAG,
-                             "an encrypted message from %s could not be authenticated "
-                             "(altered in transit, or from an unknown device)", buddy_name);
+      if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_V2_DUPLICATE))
+        {
+          /* Duplicates (a transport repeating itself, a replay) are
+           * dropped without a word. */
+          g_error_free (error);
+              result->kind = E2EE_RECV_PENDING;
+          return;
+        }
+      /* A session that does not open is replaced by a new authenticated
+       * start, sent back at once as an empty message (rate-limited per
+       * device; the start itself proves who we are, and nothing the
+       * failed message said is believed). */
+      {
+        g_autoptr (GBytes) heal = e2ee_session_v2_heal (ctx, account, buddy_name);
+
+        if (heal != NULL && e2ee_session_commit (ctx, NULL))
+          result->reply = e2ee_armor_encode (heal);
+        else
+          notify_changed (ctx);
+      }
       goto fail;
     }
-  /* The replay check comes after authentication, so an altered envelope
-   * that reuses a seen counter is reported as altered, and only the
-   * sender's own counters can move the window. */
-  if (!replay_fresh (dev, e2ee_envelope_get_counter (env)))
-    {
-      error = g_error_new (E2EE_ERROR, E2EE_ERROR_REPLAY,
-                           "a message from %s was received before (replayed or "
-                           "duplicated) and was dropped", buddy_name);
-      goto fail;
-    }
+  result->weak = weak;
   if (dev->trust == E2EE_TRUST_REJECTED)
     {
       error = g_error_new (E2EE_ERROR, E2EE_ERROR_REJECTED,
@@ -231,9 +203,10 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
                            e2ee_key_get_kid (dev->key), buddy_name,
                            e2ee_key_get_kid (dev->key));
       result->sender_kid = g_strdup (e2ee_key_get_kid (dev->key));
+      notify_changed (ctx);
       goto fail;
     }
-  if (!plaintext_acceptable (plaintext, len))
+  if (!plaintext_acceptable ((const guint8 *) plaintext, strlen (plaintext)))
     {
       error = g_error_new (E2EE_ERROR, E2EE_ERROR_ENVELOPE_TRAILING,
                            "an encrypted message from %s is not valid UTF-8 text", buddy_name);
@@ -246,15 +219,15 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
        * its words are held back until the user trusts it. */
       g_autofree char *conv = e2ee_session_conv_key (account, buddy_name);
       const char *kid = e2ee_key_get_kid (dev->key);
-      gint64 when = g_get_real_time () / G_USEC_PER_SEC;
+      gint64 when = (gint64) e2ee_session_now (ctx);
 
-      replay_record (dev, e2ee_envelope_get_counter (env));
       dev->last_seen = when;
+      if (!e2ee_session_commit (ctx, &error))
+        goto fail;
       result->kind = E2EE_RECV_WITHHELD;
       result->sender_trust = dev->trust;
       result->sender_kid = g_strdup (kid);
-      result->withheld_dropped = e2ee_withheld_add (ctx->withheld, conv, kid,
-                                                    (char *) plaintext, when);
+      result->withheld_dropped = e2ee_withheld_add (ctx->withheld, conv, kid, plaintext, when);
       plaintext = NULL;
       if (e2ee_session_is_own (account, buddy_name))
         result->error = g_error_new (E2EE_ERROR, E2EE_ERROR_WITHHELD,
@@ -268,26 +241,30 @@ receive_envelope (E2eeContext *ctx, E2eeAccountRecord *account, const char *budd
                                      "not accepted, is withheld and not shown; compare "
                                      "its safety number (/e2ee verify), then /e2ee trust "
                                      "%.8s shows it", kid, buddy_name, kid);
-      notify_changed (ctx);
       return;
     }
-  replay_record (dev, e2ee_envelope_get_counter (env));
-  dev->last_seen = g_get_real_time () / G_USEC_PER_SEC;
+  dev->last_seen = (gint64) e2ee_session_now (ctx);
   buddy->had_encrypted = TRUE;
-  /* The replay state is on disk before the text is shown: a message shown
-   * once is never shown again, even after a crash right now. */
+  /* The session state is on disk before the text is shown: a message
+   * shown once is never shown again, even after a crash right now. */
   if (!e2ee_session_commit (ctx, &error))
     goto fail;
+  if (*plaintext == '\0')
+    {
+      /* An empty message only turns the ratchet (a heartbeat). */
+      e2ee_string_free (plaintext);
+      result->kind = E2EE_RECV_PENDING;
+      return;
+    }
   result->kind = E2EE_RECV_MESSAGE;
-  result->plaintext = (char *) plaintext;
+  result->plaintext = plaintext;
   plaintext = NULL;
   result->sender_trust = dev->trust;
   result->sender_kid = g_strdup (e2ee_key_get_kid (dev->key));
   return;
 
 fail:
-  if (plaintext)
-    e2ee_secret_free (plaintext, len + 1);
+  e2ee_string_free (plaintext);
   set_error (result, error);
 }
 

@@ -6,6 +6,9 @@
 #include "e2ee-aead.h"
 #include "e2ee-session.h"
 #include "e2ee-strangers.h"
+#include "e2ee-v2own.h"
+#include "e2ee-v2peer.h"
+#include "e2ee-v2store.h"
 #include "e2ee-withheld.h"
 
 G_BEGIN_DECLS
@@ -33,6 +36,14 @@ struct _E2eeContext {
   guint64 malformed_total;
   gint64 report_window_start;
   guint reports_in_window;
+  /* Protocol v2 (e2ee-session-v2.c): pending rows for the keyring's
+   * saves, this device's material per account (E2eeAccountRecord* ->
+   * E2eeV2Own*) and buddies' devices ("conv\nkid" -> E2eeV2Peer*). */
+  E2eeV2Store *v2;
+  GHashTable *v2_own;
+  GHashTable *v2_peers;
+  E2eeClockFunc clock;
+  gpointer clock_data;
 };
 
 /* The context's withheld messages and strangers' cache. */
@@ -66,5 +77,40 @@ void e2ee_session_notify_changed (E2eeContext *ctx);
 /* Makes the last change durable through the host's commit func (or just
  * notifies the changed func); FALSE with *error when the host could not. */
 gboolean e2ee_session_commit (E2eeContext *ctx, GError **error);
+
+/* ---- protocol v2 (e2ee-session-v2.c, e2ee-receive-v2.c) ---- */
+struct _E2eeEnvelopeV2;
+/* Unix seconds from the context's clock. */
+guint64 e2ee_session_now (E2eeContext *ctx);
+/* This device's v2 material for @account, made or rotated as due. */
+E2eeV2Own *e2ee_session_v2_own (E2eeContext *ctx, E2eeAccountRecord *account, GError **error);
+void e2ee_session_v2_own_changed (E2eeContext *ctx, E2eeAccountRecord *account, E2eeV2Own *own);
+/* Our identity as published: public, caps v1|v2, signing key and prekey. */
+E2eeKey *e2ee_session_v2_publish_key (E2eeContext *ctx, E2eeAccountRecord *account);
+/* A device's state (cached; NULL only if its row is unreadable). */
+E2eeV2Peer *e2ee_session_v2_peer (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
+                                  const E2eeKey *device, GError **error);
+void e2ee_session_v2_peer_changed (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
+                                   const E2eeKey *device, E2eeV2Peer *peer);
+/* After a key set of @buddy was learned: takes in the v2 data of its
+ * pinned devices. */
+void e2ee_session_v2_learn_set (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
+                                GPtrArray *keys);
+/* A device key with the v2 data it last showed (new ref). */
+E2eeKey *e2ee_session_v2_device_key (E2eeContext *ctx, E2eeAccountRecord *account,
+                                     const char *buddy, const E2eeKey *device);
+/* Seals @text to the usable devices of @buddy and our own: the sessions'
+ * states are pending for the next save (the caller commits before sending). */
+GBytes *e2ee_session_v2_seal (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy,
+                              const char *text, GError **error);
+/* After a message from @buddy did not open: an envelope (an empty
+ * message) that starts new sessions with the buddy's devices whose session
+ * looks broken, at most once per device every 10 minutes; NULL if none is
+ * due.  Pending for the save like any seal. */
+GBytes *e2ee_session_v2_heal (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy);
+/* Opens a parsed envelope from @buddy. */
+gboolean e2ee_session_v2_open (E2eeContext *ctx, E2eeAccountRecord *account, E2eeBuddyRecord *buddy,
+                               const struct _E2eeEnvelopeV2 *env, E2eeDeviceRecord **dev,
+                               char **text, gboolean *weak, GError **error);
 
 G_END_DECLS

@@ -37,6 +37,10 @@ e2ee_context_new (E2eeKeyring *keyring)
   ctx->withheld = e2ee_withheld_new (E2EE_WITHHELD_PER_BUDDY, E2EE_WITHHELD_TOTAL);
   ctx->strangers = e2ee_strangers_new (E2EE_STRANGERS_MAX);
   ctx->malformed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  ctx->v2 = e2ee_v2store_new (keyring);
+  ctx->v2_own = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) e2ee_v2own_free);
+  ctx->v2_peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) e2ee_v2peer_free);
   return ctx;
 }
 
@@ -50,6 +54,9 @@ e2ee_context_free (E2eeContext *ctx)
   e2ee_withheld_free (ctx->withheld);
   e2ee_strangers_free (ctx->strangers);
   g_hash_table_destroy (ctx->malformed);
+  g_hash_table_destroy (ctx->v2_peers);
+  g_hash_table_destroy (ctx->v2_own);
+  e2ee_v2store_free (ctx->v2);
   e2ee_keyring_free (ctx->keyring);
   g_free (ctx);
 }
@@ -211,16 +218,16 @@ e2ee_context_own_keyset (E2eeContext *ctx, E2eeAccountRecord *account)
   GPtrArray *keys = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_key_unref);
   E2eeBuddyRecord *self = e2ee_account_lookup_buddy (account, account->name);
 
-  (void) ctx;
   if (account->identity_unsaved)
     return keys;
-  g_ptr_array_add (keys, e2ee_key_public_copy (account->identity));
+  g_ptr_array_add (keys, e2ee_session_v2_publish_key (ctx, account));
   /* Confirmed own devices only: a pending one is never republished. */
   for (guint i = 0; self && i < self->devices->len && keys->len < E2EE_KEYSET_MAX; i++)
     {
       E2eeDeviceRecord *dev = self->devices->pdata[i];
       if (trust_is_usable (dev->trust) && !e2ee_key_equal (dev->key, account->identity))
-        g_ptr_array_add (keys, e2ee_key_ref (dev->key));
+        g_ptr_array_add (keys, e2ee_session_v2_device_key (ctx, account, account->name,
+                                                           dev->key));
     }
   return keys;
 }
@@ -321,56 +328,14 @@ e2ee_session_device_keys (E2eeAccountRecord *account, const char *buddy_name,
   return TRUE;
 }
 
-/* Counters follow the clock (10 ms ticks), or one more than the last one
- * sent if that is higher.  A device restored from an old keyring backup
- * therefore still sends counters above anything its buddies have seen (as
- * long as its clock moved forward). */
-static gboolean
-next_counter (E2eeAccountRecord *account, guint64 *counter, GError **error)
-{
-  /* Bounded clock errors: e2ee_envelope_next_counter. */
-  return e2ee_envelope_next_counter (&account->last_counter, counter, error);
-}
-
-static void
-add_recipients (E2eeContext *ctx, GArray *recipients, E2eeAccountRecord *account,
-                E2eeBuddyRecord *buddy, GError **error)
-{
-  for (guint i = 0; buddy && i < buddy->devices->len; i++)
-    {
-      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
-      E2eeRecipient r = { { 0 }, NULL };
-      gboolean dup = FALSE;
-
-      if (!trust_is_usable (dev->trust) || e2ee_key_equal (dev->key, account->identity))
-        continue;
-      memcpy (r.id, e2ee_key_get_device_id (dev->key), E2EE_DEVICE_ID_LEN);
-      for (guint j = 0; j < recipients->len; j++)
-        dup |= memcmp (g_array_index (recipients, E2eeRecipient, j).id, r.id,
-                       E2EE_DEVICE_ID_LEN) == 0;
-      if (dup || recipients->len >= E2EE_ENVELOPE_MAX_RECIPIENTS)
-        continue;
-      if (!ensure_device_keys (account, buddy->name, dev, error)
-          || !(r.aead = cached_aead (ctx, dev->k_send, error)))
-        return;
-      r.key = dev->k_send;
-      g_array_append_val (recipients, r);
-    }
-}
-
 char **
 e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
                       const char *buddy_name, const char *plaintext, gsize budget,
                       GError **error)
 {
-  E2eeBuddyRecord *buddy;
-  E2eeBuddyRecord *self = NULL;
-  g_autoptr (GArray) recipients = g_array_new (FALSE, TRUE, sizeof (E2eeRecipient));
-  E2eeSealParams params = { 0 };
   GBytes *envelope = NULL;
   char *armored = NULL;
   char **pieces = NULL;
-  GError *local = NULL;
 
   if (!identity_usable (account, error))
     return NULL;
@@ -381,34 +346,22 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
                      "encryption is turned off for %s", buddy_name);
       return NULL;
     }
-  buddy = e2ee_account_lookup_buddy (account, buddy_name);
-  add_recipients (ctx, recipients, account, buddy, &local);
-  if (g_strcmp0 (buddy_name, account->name) != 0)
-    self = e2ee_account_lookup_buddy (account, account->name);
-  if (local == NULL)
-    add_recipients (ctx, recipients, account, self, &local);
-  if (local != NULL)
+  envelope = e2ee_session_v2_seal (ctx, account, buddy_name, plaintext, error);
+  if (envelope == NULL)
     {
-      g_propagate_error (error, local);
+      /* Sessions may have moved (a start made, a key drawn): saved
+       * anyway, so no message number is ever used twice. */
+      e2ee_session_notify_changed (ctx);
       return NULL;
     }
-
-  params.caps = e2ee_key_get_caps (account->identity);
-  memcpy (params.sender_id, e2ee_key_get_device_id (account->identity), E2EE_DEVICE_ID_LEN);
-  if (!next_counter (account, &params.counter, error))
-    return NULL;
-  params.recipients = (const E2eeRecipient *) recipients->data;
-  params.n_recipients = recipients->len;
-  params.pad_block = ctx->pad_block;
-  envelope = e2ee_envelope_seal (&params, (const guint8 *) plaintext, strlen (plaintext), error);
-  if (envelope == NULL)
-    return NULL;
   armored = e2ee_armor_encode (envelope);
   g_bytes_unref (envelope);
   pieces = budget ? e2ee_fragment_split (armored, budget, error)
                   : g_strdupv ((char *[]) { armored, NULL });
   g_free (armored);
-  /* The counter moved: it is on disk before any piece leaves. */
+  /* Save before send: the sessions' new state is on disk before any
+   * piece leaves, so a crash can lose a message but never send two
+   * under one message key. */
   if (pieces != NULL && !e2ee_session_commit (ctx, error))
     g_clear_pointer (&pieces, g_strfreev);
   return pieces;

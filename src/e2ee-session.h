@@ -49,6 +49,17 @@ typedef gboolean (*E2eeCommitFunc) (E2eeContext *ctx, gpointer user_data, GError
 void e2ee_context_set_commit_func (E2eeContext *ctx, E2eeCommitFunc func,
                                    gpointer user_data);
 
+/* The clock used for prekey rotation and deletion and the age of skipped
+ * message keys: Unix seconds (NULL: the system's real time).  For tests. */
+typedef gint64 (*E2eeClockFunc) (gpointer data);
+void e2ee_context_set_clock (E2eeContext *ctx, E2eeClockFunc func, gpointer data);
+
+/* TRUE while the session we send to @buddy on was started without a
+ * prekey and has had no reply: what we send is not forward-secret until
+ * then (tell the user). */
+gboolean e2ee_context_session_weak (E2eeContext *ctx, E2eeAccountRecord *account,
+                                    const char *buddy);
+
 /* Names: buddy and account names must be non-empty UTF-8 of at most
  * E2EE_NAME_MAX bytes without control characters; every function below
  * refuses others (E2EE_ERROR_NAME, or the failing result value) and never
@@ -193,7 +204,9 @@ typedef struct {
                                 encrypted before (also while its keys are
                                 rejected, undecided or changed) */
   E2eeLearnResult learned;   /* OFFER (and ERROR for a refused offer) */
-  char *reply;               /* OFFER: an answer to send back, or NULL */
+  char *reply;               /* OFFER: an answer to send back; ERROR: a new
+                                session start (an empty message) to send back so
+                                a broken session heals; or NULL */
   GPtrArray *new_devices;    /* OFFER: E2eeKey of newly seen devices, or NULL */
   GError *error;             /* ERROR; WITHHELD (explanation).  An offer whose key
                                 set is refused is an ERROR with
@@ -204,6 +217,9 @@ typedef struct {
                                 the previous report */
   guint withheld_dropped;    /* WITHHELD: older withheld messages dropped to make
                                 room (0 or 1) */
+  gboolean weak;             /* MESSAGE, WITHHELD: sent in a session started
+                                without a prekey, before our reply: whoever later
+                                steals our identity key can read it */
 } E2eeRecvResult;
 
 /* Handles one incoming message text (markup already stripped) from @buddy,

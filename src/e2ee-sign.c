@@ -157,9 +157,20 @@ e2ee_sign (const E2eeSignKey *key, const guint8 *msg, gsize len,
   gcry_md_hash_buffer (GCRY_MD_SHA256, hash, msg, len);
   e2ee_ec_point_encode (e2ee_sign_key_get_public (key), q);
   /* A secure MPI makes libgcrypt keep the S-expression in secure memory. */
-  err = gcry_sexp_build (&skey, NULL,
-                         "(private-key (ecc (curve \"NIST P-256\") (q %b) (d %m)))",
-                         (int) sizeof q, q, e2ee_ec_secret_get_scalar (key->secret));
+  {
+    gcry_mpi_t d = e2ee_ec_secret_dup_scalar (key->secret);
+
+    if (d == NULL)
+      {
+        g_set_error_literal (error, E2EE_ERROR, E2EE_ERROR_CRYPTO,
+                             "cannot hold the signing key in secure memory");
+        return FALSE;
+      }
+    err = gcry_sexp_build (&skey, NULL,
+                           "(private-key (ecc (curve \"NIST P-256\") (q %b) (d %m)))",
+                           (int) sizeof q, q, d);
+    gcry_mpi_release (d);
+  }
   if (!err)
     err = gcry_sexp_build (&data, NULL, "(data (flags rfc6979) (hash sha256 %b))",
                            (int) sizeof hash, hash);

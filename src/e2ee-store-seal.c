@@ -6,6 +6,7 @@
 #include "e2ee-error.h"
 #include "e2ee-store-records.h"
 #include "e2ee-store-rows.h"
+#include "e2ee-store-v2.h"
 #include "e2ee-wipe.h"
 
 /* ---- seal ------------------------------------------------------------ */
@@ -205,6 +206,7 @@ e2ee_records_reseal (E2eeStore *store, const E2eeSeal *from, const E2eeSeal *to,
             }
         }
     }
+  ok = ok && e2ee_store_v2_reseal (store, from, to, error);
   if (!ok)
     {
       e2ee_store_rollback (store);

@@ -60,6 +60,13 @@ static const char *const migrations[] = {
    * host to announce (E2eeAccountRecord.own_reconfirm). */
   "ALTER TABLE account ADD COLUMN own_reconfirm INTEGER NOT NULL DEFAULT 0"
   "  CHECK (own_reconfirm >= 0);",
+  /* 2 -> 3: protocol v2 state (e2ee-store-v2.h): OWN rows (name '', ref
+   * empty) and PEER rows (buddy name, device thumbprint). */
+  "CREATE TABLE v2 ("
+  "  account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,"
+  "  kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"
+  "  name TEXT NOT NULL, ref BLOB NOT NULL, value BLOB NOT NULL,"
+  "  PRIMARY KEY (account_id, kind, name, ref)) WITHOUT ROWID;",
 };
 
 gboolean

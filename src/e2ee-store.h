@@ -10,7 +10,7 @@
 G_BEGIN_DECLS
 
 /* PRAGMA user_version of the newest schema this code knows. */
-#define E2EE_STORE_SCHEMA_VERSION 2
+#define E2EE_STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id: 'E2EK'. */
 #define E2EE_STORE_APPLICATION_ID 0x4532454b
 /* How long a statement waits for another process's write lock before

@@ -254,6 +254,8 @@ e2ee_context_learn_keys_full (E2eeContext *ctx, E2eeAccountRecord *account,
         }
       e2ee_session_notify_changed (ctx);
     }
+  /* Signing keys are pinned, prekeys refreshed, for devices on record. */
+  e2ee_session_v2_learn_set (ctx, account, buddy_name, keys);
 
   if (new_devices)
     *new_devices = fresh;

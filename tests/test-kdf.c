@@ -287,43 +287,6 @@ test_unknown_key_share (void)
   e2ee_context_free (bob.ctx);
 }
 
-/* Direction keys cached in a device record by the derivation before the
- * account binding (caps without the revision nibble, as an older keyring
- * file holds them) are never used: they are derived again. */
-static void
-test_cache_revision (void)
-{
-  UksSide alice, bob;
-  E2eeBuddyRecord *buddy;
-  E2eeDeviceRecord *dev;
-  g_autofree char *text = NULL;
-  guint8 caps;
-
-  uks_side (&alice, "alice@example.test");
-  uks_side (&bob, "bob@example.test");
-  uks_learn (&bob, "alice@example.test", &alice);
-  uks_learn (&alice, "bob@example.test", &bob);
-  buddy = e2ee_account_lookup_buddy (alice.account, "bob@example.test");
-  g_assert_nonnull (buddy);
-  dev = buddy->devices->pdata[0];
-  caps = e2ee_key_get_caps (alice.account->identity);
-  /* What a revision-0 cache looks like: caps as such, keys of another
-   * derivation (here simply other bytes). */
-  dev->have_keys = TRUE;
-  dev->keys_local_caps = caps;
-  dev->keys_remote_caps = e2ee_key_get_caps (dev->key);
-  memset (dev->k_send, 0x5a, sizeof dev->k_send);
-  memset (dev->k_recv, 0xa5, sizeof dev->k_recv);
-
-  text = uks_encrypt (&alice, "bob@example.test");
-  g_assert_cmpint (uks_receive (&bob, "alice@example.test", text), ==, E2EE_RECV_MESSAGE);
-  g_assert_cmpuint (dev->keys_local_caps, ==, e2ee_kdf_cache_caps (caps));
-  g_assert_cmpuint (dev->keys_local_caps >> 4, ==, E2EE_KDF_REVISION);
-
-  e2ee_context_free (alice.ctx);
-  e2ee_context_free (bob.ctx);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -333,6 +296,5 @@ main (int argc, char **argv)
   g_test_add_func ("/kdf/direction-keys", test_direction_keys);
   g_test_add_func ("/kdf/account-binding", test_account_binding);
   g_test_add_func ("/kdf/unknown-key-share", test_unknown_key_share);
-  g_test_add_func ("/kdf/cache-revision", test_cache_revision);
   return g_test_run ();
 }

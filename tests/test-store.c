@@ -324,7 +324,7 @@ test_migrate_1 (Fx *f, gconstpointer data)
 
   g_assert_true (e2ee_records_put_account (store, NULL, a0, &error));
   g_assert_true (e2ee_store_exec (store, "ALTER TABLE account DROP COLUMN own_reconfirm;"
-                                  "PRAGMA user_version = 1", &error));
+                                  "DROP TABLE v2; PRAGMA user_version = 1", &error));
   g_assert_no_error (error);
   e2ee_store_close (store);
   store = open_ok (f->path);
