@@ -189,7 +189,7 @@ table_lines_v2 (void)
 
       g_snprintf (label, sizeof label, "v2.1 seal+commit %s", size_name (s, sz, sizeof sz));
       g_snprintf (ok, sizeof ok, "v2.seal_commit.%zu.ns", s);
-      g_snprintf (rk, sizeof rk, "otr.send.%zu.ns", s);
+      g_snprintf (rk, sizeof rk, "otr.v2.send.%zu.ns", s);
       add_line (lines, label, ok, "libotr sending (no write)", rk, UNIT_NS, 0);
       g_snprintf (ok, sizeof ok, "v2.seal.%zu.ns", s);
       add_line (lines, "  (seal alone)", ok, "libotr sending (no write)", rk, UNIT_NS, 0);
@@ -202,7 +202,7 @@ table_lines_v2 (void)
 
       g_snprintf (label, sizeof label, "v2.2 turn %s unprepared", size_name (s, sz, sizeof sz));
       g_snprintf (ok, sizeof ok, "v2.turn.%zu.ns", s);
-      g_snprintf (rk, sizeof rk, "otr.turn.%zu.ns", s);
+      g_snprintf (rk, sizeof rk, "otr.v2.turn.%zu.ns", s);
       add_line (lines, label, ok, "libotr alternating turn", rk, UNIT_NS, 0);
       g_snprintf (ok, sizeof ok, "v2.turn_prepared.%zu.ns", s);
       add_line (lines, "  prepared: critical path", ok, "libotr alternating turn", rk, UNIT_NS, 0);
@@ -214,8 +214,8 @@ table_lines_v2 (void)
       add_line (lines, "  all + 6 commits", ok, "libotr alternating turn", rk, UNIT_NS, 0);
     }
   add_line (lines, "v2.3 start, prekey checked", "v2.start_verify.ns", "libotr full AKE",
-            "otr.ake.ns", UNIT_NS, 0);
-  add_line (lines, "  (without the check)", "v2.start.ns", "libotr full AKE", "otr.ake.ns",
+            "otr.v2.ake.ns", UNIT_NS, 0);
+  add_line (lines, "  (without the check)", "v2.start.ns", "libotr full AKE", "otr.v2.ake.ns",
             UNIT_NS, 0);
   add_line (lines, "  (initiator half)", "v2.start_initiator.ns", NULL, NULL, UNIT_NS, 0);
   add_line (lines, "  (responder half)", "v2.start_responder.ns", NULL, NULL, UNIT_NS, 0);
@@ -231,14 +231,14 @@ table_lines_v2 (void)
       add_line (lines, "  (with start prefix)", ok, "libotr data message", rk, UNIT_BYTES, 0);
     }
   add_line (lines, "part P-256 ECDH", "part.p256_ecdh.ns", "libotr DH-1536 session",
-            "otr.part.dh_session.ns", UNIT_NS, 0);
+            "otr.v2.part.dh_session.ns", UNIT_NS, 0);
   add_line (lines, "part P-256 key generation", "part.p256_keygen.ns", "libotr DH-1536 keypair",
-            "otr.part.dh_keygen.ns", UNIT_NS, 0);
+            "otr.v2.part.dh_keygen.ns", UNIT_NS, 0);
   add_line (lines, "part prekey record check", "v2.prekey_verify.ns", "libotr DSA-1024 verify",
-            "otr.part.dsa_verify.ns", UNIT_NS, 0);
-  add_line (lines, "", NULL, "libotr DSA-1024 sign", "otr.part.dsa_sign.ns", UNIT_NS, 0);
+            "otr.v2.part.dsa_verify.ns", UNIT_NS, 0);
+  add_line (lines, "", NULL, "libotr DSA-1024 sign", "otr.v2.part.dsa_sign.ns", UNIT_NS, 0);
   add_line (lines, "part fdatasync of 4 KiB", "part.fdatasync.ns", "libotr fingerprint write",
-            "otr.fpwrite.ns", UNIT_NS, 0);
+            "otr.v2.fpwrite.ns", UNIT_NS, 0);
   add_line (lines, "  (appended 4 KiB)", "part.fdatasync_append.ns", NULL, NULL, UNIT_NS, 0);
   add_line (lines, "part GCM handle, per msg", "part.gcm_new.ns", NULL, NULL, UNIT_NS, 0);
   add_line (lines, "part HMAC handle, per msg", "part.hmac_open.ns", NULL, NULL, UNIT_NS, 0);
@@ -305,10 +305,10 @@ print_targets (GHashTable *r)
   if (bench_lookup (r, "ours.overhead.16.bytes", &a) && bench_lookup (r, "otr.overhead.16.bytes", &b))
     printf ("  row 3, 16 B overhead at most 1/5 of libotr's: %s (%.0f B vs %.0f B, %.2f)\n",
             a * 5 <= b ? "met" : "MISSED", a, b, a / b);
-  if (bench_lookup (r, "v2.turn_prepared.16.ns", &a) && bench_lookup (r, "otr.turn.16.ns", &b))
+  if (bench_lookup (r, "v2.turn_prepared.16.ns", &a) && bench_lookup (r, "otr.v2.turn.16.ns", &b))
     printf ("  v2 row 2, alternating turn (prepared) at most 1/2 of libotr's: %s (%.2f)\n",
             a * 2 <= b ? "met" : "MISSED", a / b);
-  if (bench_lookup (r, "v2.turn.16.ns", &a) && bench_lookup (r, "otr.turn.16.ns", &b))
+  if (bench_lookup (r, "v2.turn.16.ns", &a) && bench_lookup (r, "otr.v2.turn.16.ns", &b))
     printf ("  v2 row 2, alternating turn (not prepared) at most 1/2 of libotr's: %s (%.2f)\n",
             a * 2 <= b ? "met" : "MISSED", a / b);
   if (bench_lookup (r, "v2.wire.16.bytes", &a) && bench_lookup (r, "otr.overhead.16.bytes", &b))
@@ -405,6 +405,8 @@ main (int argc, char **argv)
 
   fprintf (stderr, "bench: %s mode, libgcrypt %s, work folder %s\n",
            run.quick ? "quick" : "full", gcry_check_version (NULL), run.workdir);
+  if (otr_path && g_file_test (otr_path, G_FILE_TEST_IS_EXECUTABLE))
+    run.otr = otr_path;
   bench_rows_message (&run);
   bench_rows_session (&run);
   bench_rows_first_contact (&run);
@@ -412,7 +414,7 @@ main (int argc, char **argv)
   bench_rows_keygen (&run);
   bench_rows_keyring (&run);
   bench_rows_v2 (&run);
-  if (otr_path && g_file_test (otr_path, G_FILE_TEST_IS_EXECUTABLE))
+  if (run.otr)
     have_otr = run_otr (&run, otr_path);
   else
     fprintf (stderr, "bench: libotr not available: its reference rows are skipped\n");

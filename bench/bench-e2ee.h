@@ -12,6 +12,7 @@ typedef struct {
   gboolean quick;
   const char *workdir;     /* caches: keyrings, libotr keys */
   const char *self;        /* this executable, for child processes */
+  const char *otr;         /* the libotr program, or NULL */
   GHashTable *results;     /* key -> double* */
 } BenchRun;
 

@@ -6,6 +6,9 @@
  * ran in the same process.  Prints "<key> <value>" lines (bench-util.h).
  *
  * Usage: bench-otr [--quick] --workdir DIR
+ *        bench-otr [--quick] --workdir DIR --v2-round  (one sample of each
+ *          protocol v2 reference, bench-otr-v2.c)
+ *        bench-otr --workdir DIR --callgrind TARGET
  *        bench-otr --fingerprints-child N FILE REPS   (internal)
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdio.h>
@@ -343,9 +346,7 @@ message_rows (Peer *a, Peer *b, gboolean quick)
       bench_run_interleaved (cases, 2, reps, target);
       g_snprintf (key, sizeof key, "otr.oneway.%zu.ns", m.len);
       bench_emit (key, bench_median (cases[0].samples, cases[0].n_samples));
-      /* Two messages per iteration: one turn (A sends, B answers). */
-      g_snprintf (key, sizeof key, "otr.turn.%zu.ns", m.len);
-      bench_emit (key, bench_median (cases[1].samples, cases[1].n_samples));
+      /* Two messages per iteration. */
       g_snprintf (key, sizeof key, "otr.alternating.%zu.ns", m.len);
       bench_emit (key, bench_median (cases[1].samples, cases[1].n_samples) / 2.0);
       bench_case_clear (&cases[0]);
@@ -511,6 +512,7 @@ main (int argc, char **argv)
   GenBench gen;
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
   const char *callgrind = NULL;
+  gboolean v2_round = FALSE;
 
   OTRL_INIT;
   setup_ops ();
@@ -526,9 +528,11 @@ main (int argc, char **argv)
         workdir = argv[++i];
       else if (strcmp (argv[i], "--callgrind") == 0 && i + 1 < argc)
         callgrind = argv[++i];
+      else if (strcmp (argv[i], "--v2-round") == 0)
+        v2_round = TRUE;
       else
         {
-          fprintf (stderr, "usage: %s [--quick] --workdir DIR [--callgrind TARGET]\n", argv[0]);
+          fprintf (stderr, "usage: %s [--quick] --workdir DIR [--v2-round | --callgrind TARGET]\n", argv[0]);
           return 2;
         }
     }
@@ -551,6 +555,8 @@ main (int argc, char **argv)
     }
   if (callgrind)
     return bench_otr_callgrind (&alice, &bob, callgrind);
+  if (v2_round)
+    return bench_otr_v2_round (&alice, &bob, workdir, quick);
 
   /* Full AKE (DH commit, DH key, reveal signature, signature), both sides
    * in one process, so the figure is the sum of both parties' work. */
@@ -560,7 +566,6 @@ main (int argc, char **argv)
 
   message_rows (&alice, &bob, quick);
   wire_rows (&alice, &bob);
-  bench_otr_v2_rows (&alice, &bob, workdir, quick);
 
   gen.dir = workdir;
   gen.n = 0;

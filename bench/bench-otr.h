@@ -50,9 +50,11 @@ void bench_otr_send_and_receive (Peer *from, Peer *to, const BenchOtrMsg *m);
 /* Runs one AKE started by @a's query; TRUE when both sides went secure. */
 gboolean bench_otr_run_ake (Peer *a, Peer *b);
 
-/* bench-otr-v2.c: sending alone, libotr's DH and DSA operations and its
- * fingerprint write, for the protocol v2 rows. */
-void bench_otr_v2_rows (Peer *a, Peer *b, const char *workdir, gboolean quick);
+/* bench-otr-v2.c: one sample of each reference of the protocol v2 rows
+ * (sending alone, turns, the AKE, libotr's DH and DSA operations, its
+ * fingerprint write), printed as result lines; the main program runs
+ * this once per round, between its own samples. */
+int bench_otr_v2_round (Peer *a, Peer *b, const char *workdir, gboolean quick);
 /* One operation of @what under callgrind's toggle (bench/callgrind-v2.sh). */
 int bench_otr_callgrind (Peer *a, Peer *b, const char *what);
 

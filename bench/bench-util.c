@@ -82,6 +82,26 @@ bench_run_interleaved (BenchCase *cases, guint n_cases, guint reps,
 }
 
 void
+bench_run_round (BenchCase *cases, guint n_cases, guint max_reps, gint64 target_ns)
+{
+  for (guint i = 0; i < n_cases; i++)
+    {
+      BenchCase *c = &cases[i];
+
+      if (c->samples == NULL)
+        {
+          c->samples = g_new0 (double, max_reps);
+          c->n_samples = 0;
+        }
+      if (c->iters == 0)
+        c->iters = bench_calibrate (c->func, c->data, target_ns);
+    }
+  for (guint i = 0; i < n_cases; i++)
+    if (cases[i].n_samples < max_reps)
+      bench_sample (&cases[i]);
+}
+
+void
 bench_case_clear (BenchCase *c)
 {
   g_clear_pointer (&c->samples, g_free);

@@ -37,6 +37,11 @@ void bench_run_interleaved (BenchCase *cases, guint n_cases, guint reps,
                             gint64 target_ns);
 void bench_case_clear (BenchCase *c);
 
+/* One more sample of every case (calibrated first when ->iters is 0),
+ * appended to ->samples, which holds at most @max_reps.  Rounds of these
+ * can be interleaved with work elsewhere (another process). */
+void bench_run_round (BenchCase *cases, guint n_cases, guint max_reps, gint64 target_ns);
+
 /* Median of @n values (the array is sorted in place). */
 double bench_median (double *values, guint n);
 

@@ -238,26 +238,45 @@ fdatasync_iter (gpointer data, guint iters)
     }
 }
 
-void
-bench_rows_v2_commit (BenchRun *run, const BenchV2Ids *ids)
+/* Both message sizes share one session and one store; the parts are
+ * measured in the same rounds. */
+#define N_CASES 9
+
+struct _BenchV2Commit {
+  E2eeRatchet *a, *b;
+  BenchV2Store *store;
+  CommitBench msg[2];
+  SyncBench sync, append;
+  char *sync_path, *append_path;
+  BenchCase cases[N_CASES];
+};
+
+static const gsize sizes[] = { 16, 1024 };
+
+BenchV2Commit *
+bench_v2_commit_new (BenchRun *run, const BenchV2Ids *ids)
 {
-  static const gsize sizes[] = { 16, 1024 };
+  BenchV2Commit *c = g_new0 (BenchV2Commit, 1);
   g_autofree char *db_path = g_build_filename (run->workdir, "v2-state.sqlite", NULL);
-  g_autofree char *sync_path = g_build_filename (run->workdir, "v2-fdatasync.bin", NULL);
-  g_autofree char *append_path = g_build_filename (run->workdir, "v2-fdatasync-append.bin", NULL);
-  E2eeRatchet *a = NULL, *b = NULL;
-  CommitBench c = { 0 };
-  SyncBench s, sa;
   GError *error = NULL;
-  guint reps = run->quick ? 3 : 11;
-  gint64 target = run->quick ? 10 * 1000 * 1000 : 100 * 1000 * 1000;
+  BenchCase cases[N_CASES] = {
+    { "seal.16", seal_iter, &c->msg[0], 0, NULL, 0 },
+    { "seal_commit.16", seal_commit_iter, &c->msg[0], 0, NULL, 0 },
+    { "seal.1024", seal_iter, &c->msg[1], 0, NULL, 0 },
+    { "seal_commit.1024", seal_commit_iter, &c->msg[1], 0, NULL, 0 },
+    { "commit", commit_iter, &c->msg[0], 0, NULL, 0 },
+    { "fdatasync", fdatasync_iter, &c->sync, 0, NULL, 0 },
+    { "fdatasync_append", fdatasync_iter, &c->append, 0, NULL, 0 },
+    { "gcm_new", gcm_new_iter, NULL, 0, NULL, 0 },
+    { "hmac_open", hmac_open_iter, NULL, 0, NULL, 0 },
+  };
 
   /* An existing chain: the start, Bob's reply, then Alice's ratchet step;
    * her further messages reuse that chain. */
-  bench_v2_start (ids, "hello, first msg", 16, &a, &b);
+  bench_v2_start (ids, "hello, first msg", 16, &c->a, &c->b);
   for (guint i = 0; i < 2; i++)
     {
-      E2eeRatchet *from = i == 0 ? b : a, *to = i == 0 ? a : b;
+      E2eeRatchet *from = i == 0 ? c->b : c->a, *to = i == 0 ? c->a : c->b;
       GBytes *m = e2ee_ratchet_seal (from, (const guint8 *) "hello, next msg.", 16, &error);
 
       if (m == NULL)
@@ -265,63 +284,68 @@ bench_rows_v2_commit (BenchRun *run, const BenchV2Ids *ids)
       bench_v2_open_check (to, m, ids->now, 16);
       g_bytes_unref (m);
     }
-  c.a = a;
-  c.store = bench_v2_store_open (db_path);
-  memset (&s, 0, sizeof s);
-  memset (s.page, 'p', sizeof s.page);
-  sa = s;
-  sa.append = TRUE;
-  s.fd = open (sync_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  sa.fd = open (append_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (s.fd < 0 || sa.fd < 0)
-    bench_v2_die ("open fdatasync file", NULL);
-
-  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+  c->store = bench_v2_store_open (db_path);
+  for (guint i = 0; i < 2; i++)
     {
-      BenchCase cases[7] = {
-        { "seal", seal_iter, &c, 0, NULL, 0 },
-        { "seal_commit", seal_commit_iter, &c, 0, NULL, 0 },
-        { "commit", commit_iter, &c, 0, NULL, 0 },
-        { "fdatasync", fdatasync_iter, &s, 0, NULL, 0 },
-        { "fdatasync_append", fdatasync_iter, &sa, 0, NULL, 0 },
-        { "gcm_new", gcm_new_iter, NULL, 0, NULL, 0 },
-        { "hmac_open", hmac_open_iter, NULL, 0, NULL, 0 },
-      };
-      /* The commit and the parts do not depend on the size. */
-      guint n_cases = i == 0 ? G_N_ELEMENTS (cases) : 2;
-      char key[64];
-
-      c.len = sizes[i];
-      c.text = g_malloc (c.len + 1);
-      bench_fill_text (c.text, c.len);
-      c.text[c.len] = '\0';
-      bench_run_interleaved (cases, n_cases, reps, target);
-      g_snprintf (key, sizeof key, "v2.seal.%zu.ns", c.len);
-      bench_record (run, key, bench_median (cases[0].samples, cases[0].n_samples));
-      g_snprintf (key, sizeof key, "v2.seal_commit.%zu.ns", c.len);
-      bench_record (run, key, bench_median (cases[1].samples, cases[1].n_samples));
-      if (n_cases > 2)
-        {
-          GBytes *blob = e2ee_ratchet_serialize (a);
-
-          bench_record (run, "v2.commit.ns", bench_median (cases[2].samples, cases[2].n_samples));
-          for (guint k = 3; k < n_cases; k++)
-            {
-              g_snprintf (key, sizeof key, "part.%s.ns", cases[k].key);
-              bench_record (run, key, bench_median (cases[k].samples, cases[k].n_samples));
-            }
-          bench_record (run, "v2.blob.bytes", (double) g_bytes_get_size (blob));
-          e2ee_bytes_free (blob);
-        }
-      for (guint k = 0; k < n_cases; k++)
-        bench_case_clear (&cases[k]);
-      g_free (c.text);
+      c->msg[i].a = c->a;
+      c->msg[i].store = c->store;
+      c->msg[i].len = sizes[i];
+      c->msg[i].text = g_malloc (sizes[i] + 1);
+      bench_fill_text (c->msg[i].text, sizes[i]);
+      c->msg[i].text[sizes[i]] = '\0';
     }
-  close (s.fd);
-  close (sa.fd);
-  g_unlink (sync_path);
-  g_unlink (append_path);
-  bench_v2_store_close (c.store);
-  e2ee_ratchet_free (a);
-  e2ee_ratchet_free (b);
+  memset (c->sync.page, 'p', sizeof c->sync.page);
+  c->append = c->sync;
+  c->append.append = TRUE;
+  c->sync_path = g_build_filename (run->workdir, "v2-fdatasync.bin", NULL);
+  c->append_path = g_build_filename (run->workdir, "v2-fdatasync-append.bin", NULL);
+  c->sync.fd = open (c->sync_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  c->append.fd = open (c->append_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (c->sync.fd < 0 || c->append.fd < 0)
+    bench_v2_die ("open fdatasync file", NULL);
+  memcpy (c->cases, cases, sizeof cases);
+  return c;
+}
+
+void
+bench_v2_commit_round (BenchV2Commit *c, guint max_reps, gint64 target_ns)
+{
+  bench_run_round (c->cases, N_CASES, max_reps, target_ns);
+}
+
+void
+bench_v2_commit_record (BenchV2Commit *c, BenchRun *run)
+{
+  GBytes *blob = e2ee_ratchet_serialize (c->a);
+  char key[64];
+
+  for (guint i = 0; i < N_CASES; i++)
+    {
+      BenchCase *k = &c->cases[i];
+
+      /* Messages and the commit are v2 rows; the rest are parts. */
+      g_snprintf (key, sizeof key, "%s.%s.ns", i < 5 ? "v2" : "part", k->key);
+      bench_record (run, key, bench_median (k->samples, k->n_samples));
+    }
+  bench_record (run, "v2.blob.bytes", (double) g_bytes_get_size (blob));
+  e2ee_bytes_free (blob);
+}
+
+void
+bench_v2_commit_free (BenchV2Commit *c)
+{
+  for (guint i = 0; i < N_CASES; i++)
+    bench_case_clear (&c->cases[i]);
+  close (c->sync.fd);
+  close (c->append.fd);
+  g_unlink (c->sync_path);
+  g_unlink (c->append_path);
+  g_free (c->sync_path);
+  g_free (c->append_path);
+  for (guint i = 0; i < 2; i++)
+    g_free (c->msg[i].text);
+  bench_v2_store_close (c->store);
+  e2ee_ratchet_free (c->a);
+  e2ee_ratchet_free (c->b);
+  g_free (c);
 }

@@ -277,44 +277,58 @@ start_responder_iter (gpointer data, guint iters)
     }
 }
 
+#define N_START 7
+
+typedef struct {
+  StartBench s;
+  PartBench p;
+  E2eeEcSecret *secret, *other;
+  E2eeRatchet *a;
+  BenchCase cases[N_START];
+} StartGroup;
+
 static void
-rows_start (BenchRun *run, const BenchV2Ids *ids)
+start_group_init (StartGroup *g, const BenchV2Ids *ids)
 {
-  E2eeRatchet *a = NULL;
-  StartBench s = { ids, NULL };
-  g_autoptr (E2eeEcSecret) secret = NULL;
-  g_autoptr (E2eeEcSecret) other = NULL;
-  PartBench p = { NULL, NULL, ids };
   GError *error = NULL;
-  BenchCase cases[7] = {
-    { "start", start_iter, &s, 0, NULL, 0 },
-    { "start_verify", start_verify_iter, &s, 0, NULL, 0 },
-    { "initiator", start_initiator_iter, &s, 0, NULL, 0 },
-    { "responder", start_responder_iter, &s, 0, NULL, 0 },
-    { "prekey_verify", prekey_verify_iter, &p, 0, NULL, 0 },
-    { "ecdh", part_ecdh_iter, &p, 0, NULL, 0 },
-    { "keygen", part_keygen_iter, NULL, 0, NULL, 0 },
-  };
-  static const char *keys[7] = {
-    "v2.start.ns", "v2.start_verify.ns", "v2.start_initiator.ns", "v2.start_responder.ns",
-    "v2.prekey_verify.ns", "part.p256_ecdh.ns", "part.p256_keygen.ns",
+  BenchCase cases[N_START] = {
+    { "v2.start.ns", start_iter, &g->s, 0, NULL, 0 },
+    { "v2.start_verify.ns", start_verify_iter, &g->s, 0, NULL, 0 },
+    { "v2.start_initiator.ns", start_initiator_iter, &g->s, 0, NULL, 0 },
+    { "v2.start_responder.ns", start_responder_iter, &g->s, 0, NULL, 0 },
+    { "v2.prekey_verify.ns", prekey_verify_iter, &g->p, 0, NULL, 0 },
+    { "part.p256_ecdh.ns", part_ecdh_iter, &g->p, 0, NULL, 0 },
+    { "part.p256_keygen.ns", part_keygen_iter, NULL, 0, NULL, 0 },
   };
 
-  if (!(secret = e2ee_ec_secret_generate (&error)) || !(other = e2ee_ec_secret_generate (&error)))
+  memset (g, 0, sizeof *g);
+  if (!(g->secret = e2ee_ec_secret_generate (&error))
+      || !(g->other = e2ee_ec_secret_generate (&error)))
     bench_v2_die ("e2ee_ec_secret_generate", error);
-  p.secret = secret;
-  p.peer = e2ee_ec_secret_get_public (other);
-  s.first = start_initiator (ids, start_text, sizeof start_text - 1, &a);
-  /* A start is several ms: a handful per sample. */
-  bench_run_interleaved (cases, G_N_ELEMENTS (cases), run->quick ? 3 : 11,
-                         run->quick ? 20 * 1000 * 1000 : 100 * 1000 * 1000);
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      bench_record (run, keys[i], bench_median (cases[i].samples, cases[i].n_samples));
-      bench_case_clear (&cases[i]);
-    }
-  g_bytes_unref (s.first);
-  e2ee_ratchet_free (a);
+  g->p.secret = g->secret;
+  g->p.peer = e2ee_ec_secret_get_public (g->other);
+  g->p.ids = ids;
+  g->s.ids = ids;
+  g->s.first = start_initiator (ids, start_text, sizeof start_text - 1, &g->a);
+  memcpy (g->cases, cases, sizeof cases);
+}
+
+static void
+start_group_record (StartGroup *g, BenchRun *run)
+{
+  for (guint i = 0; i < N_START; i++)
+    bench_record (run, g->cases[i].key, bench_median (g->cases[i].samples, g->cases[i].n_samples));
+}
+
+static void
+start_group_clear (StartGroup *g)
+{
+  for (guint i = 0; i < N_START; i++)
+    bench_case_clear (&g->cases[i]);
+  g_bytes_unref (g->s.first);
+  e2ee_ratchet_free (g->a);
+  e2ee_ec_secret_free (g->secret);
+  e2ee_ec_secret_free (g->other);
 }
 
 /* ---- v2 row 2: alternating turns ---------------------------------------- */
@@ -398,51 +412,80 @@ turn_clear (TurnBench *t)
   g_free (t->text);
 }
 
-/* Like bench_run_interleaved, but each sample splits its time into the
- * critical path and the prepared part. */
+/* Three variants (unprepared, prepared, prepared with commits) at two
+ * sizes; each sample splits its time into the critical path and the
+ * prepared part. */
+static const gsize turn_sizes[] = { 16, 1024 };
+static const char *turn_names[] = { "v2.turn", "v2.turn_prepared", "v2.turn_prepared_commit" };
+
+typedef struct {
+  BenchV2Store *store;
+  TurnBench t[2][3];
+  guint iters[2][3];
+  double path[2][3][BENCH_V2_MAX_REPS], total[2][3][BENCH_V2_MAX_REPS];
+  guint n;
+} TurnGroup;
+
 static void
-rows_turn (BenchRun *run, const BenchV2Ids *ids)
+turn_group_init (TurnGroup *g, BenchRun *run, const BenchV2Ids *ids)
 {
-  static const gsize sizes[] = { 16, 1024 };
-  static const char *names[] = { "v2.turn", "v2.turn_prepared", "v2.turn_prepared_commit" };
   g_autofree char *db_path = g_build_filename (run->workdir, "v2-turn.sqlite", NULL);
-  BenchV2Store *store = bench_v2_store_open (db_path);
-  guint reps = run->quick ? 3 : 11;
-  gint64 target = run->quick ? 20 * 1000 * 1000 : 100 * 1000 * 1000;
 
-  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+  memset (g, 0, sizeof *g);
+  g->store = bench_v2_store_open (db_path);
+  for (guint s = 0; s < 2; s++)
     {
-      TurnBench t[3];
-      guint iters[3];
-      double path[3][11], total[3][11];
-      char key[64];
-
-      turn_init (&t[0], ids, sizes[s], FALSE, NULL);
-      turn_init (&t[1], ids, sizes[s], TRUE, NULL);
-      turn_init (&t[2], ids, sizes[s], TRUE, store);
-      for (guint c = 0; c < 3; c++)
-        iters[c] = bench_calibrate (turn_iter, &t[c], target);
-      for (guint r = 0; r < reps; r++)
-        for (guint c = 0; c < 3; c++)
-          {
-            t[c].path_ns = t[c].prepare_ns = 0;
-            turn_iter (&t[c], iters[c]);
-            path[c][r] = (double) t[c].path_ns / iters[c];
-            total[c][r] = (double) (t[c].path_ns + t[c].prepare_ns) / iters[c];
-          }
-      for (guint c = 0; c < 3; c++)
-        {
-          g_snprintf (key, sizeof key, "%s.%zu.ns", names[c], sizes[s]);
-          bench_record (run, key, bench_median (path[c], reps));
-          if (c > 0)
-            {
-              g_snprintf (key, sizeof key, "%s_total.%zu.ns", names[c], sizes[s]);
-              bench_record (run, key, bench_median (total[c], reps));
-            }
-          turn_clear (&t[c]);
-        }
+      turn_init (&g->t[s][0], ids, turn_sizes[s], FALSE, NULL);
+      turn_init (&g->t[s][1], ids, turn_sizes[s], TRUE, NULL);
+      turn_init (&g->t[s][2], ids, turn_sizes[s], TRUE, g->store);
     }
-  bench_v2_store_close (store);
+}
+
+static void
+turn_group_round (TurnGroup *g, gint64 target_ns)
+{
+  if (g->n >= BENCH_V2_MAX_REPS)
+    return;
+  for (guint s = 0; s < 2; s++)
+    for (guint c = 0; c < 3; c++)
+      {
+        TurnBench *t = &g->t[s][c];
+
+        if (g->iters[s][c] == 0)
+          g->iters[s][c] = bench_calibrate (turn_iter, t, target_ns);
+        t->path_ns = t->prepare_ns = 0;
+        turn_iter (t, g->iters[s][c]);
+        g->path[s][c][g->n] = (double) t->path_ns / g->iters[s][c];
+        g->total[s][c][g->n] = (double) (t->path_ns + t->prepare_ns) / g->iters[s][c];
+      }
+  g->n++;
+}
+
+static void
+turn_group_record (TurnGroup *g, BenchRun *run)
+{
+  char key[64];
+
+  for (guint s = 0; s < 2; s++)
+    for (guint c = 0; c < 3; c++)
+      {
+        g_snprintf (key, sizeof key, "%s.%zu.ns", turn_names[c], turn_sizes[s]);
+        bench_record (run, key, bench_median (g->path[s][c], g->n));
+        if (c > 0)
+          {
+            g_snprintf (key, sizeof key, "%s_total.%zu.ns", turn_names[c], turn_sizes[s]);
+            bench_record (run, key, bench_median (g->total[s][c], g->n));
+          }
+      }
+}
+
+static void
+turn_group_clear (TurnGroup *g)
+{
+  for (guint s = 0; s < 2; s++)
+    for (guint c = 0; c < 3; c++)
+      turn_clear (&g->t[s][c]);
+  bench_v2_store_close (g->store);
 }
 
 /* ---- v2 row 4: wire size -------------------------------------------------- */
@@ -504,15 +547,96 @@ rows_wire (BenchRun *run, const BenchV2Ids *ids)
     }
 }
 
+/* ---- libotr's side, one round at a time -------------------------------- */
+
+/* Runs the libotr program for one round of its v2 reference cases (one
+ * sample each) and appends each value to @acc (key -> GArray of double). */
+static void
+otr_round (BenchRun *run, GHashTable *acc)
+{
+  char *argv[] = { (char *) run->otr, (char *) "--workdir", (char *) run->workdir,
+                   (char *) "--v2-round", run->quick ? (char *) "--quick" : NULL, NULL };
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) res = NULL;
+  GHashTableIter it;
+  gpointer k, v;
+  long rss;
+
+  if (!bench_run_child (argv, &out, &rss, &error))
+    {
+      fprintf (stderr, "bench: libotr round failed: %s\n", error->message);
+      return;
+    }
+  res = bench_parse_results (out);
+  g_hash_table_iter_init (&it, res);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    {
+      GArray *a = g_hash_table_lookup (acc, k);
+
+      if (a == NULL)
+        {
+          a = g_array_new (FALSE, FALSE, sizeof (double));
+          g_hash_table_insert (acc, g_strdup (k), a);
+        }
+      g_array_append_val (a, *(double *) v);
+    }
+}
+
+static void
+otr_record (BenchRun *run, GHashTable *acc)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  char key[96];
+
+  g_hash_table_iter_init (&it, acc);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    {
+      GArray *a = v;
+
+      g_snprintf (key, sizeof key, "otr.v2.%s", (const char *) k);
+      bench_record (run, key, bench_median ((double *) (void *) a->data, a->len));
+    }
+}
+
+/* Every v2 case and libotr's counterparts in rounds: one sample of each
+ * of ours, then one run of the libotr program, and again; so a slow
+ * patch of a shared machine hits both sides alike and the ratios hold. */
 void
 bench_rows_v2 (BenchRun *run)
 {
   BenchV2Ids ids;
+  BenchV2Commit *commit;
+  TurnGroup turns;
+  StartGroup start;
+  guint reps = run->quick ? 3 : BENCH_V2_MAX_REPS;
+  gint64 target = run->quick ? 10 * 1000 * 1000 : 100 * 1000 * 1000;
+  g_autoptr (GHashTable) otr = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                      (GDestroyNotify) g_array_unref);
 
+  fprintf (stderr, "bench: protocol v2, %u rounds%s\n", reps,
+           run->otr ? " interleaved with libotr" : "");
   bench_v2_ids_init (&ids);
-  bench_rows_v2_commit (run, &ids);
-  rows_turn (run, &ids);
-  rows_start (run, &ids);
+  commit = bench_v2_commit_new (run, &ids);
+  turn_group_init (&turns, run, &ids);
+  start_group_init (&start, &ids);
+  for (guint r = 0; r < reps; r++)
+    {
+      bench_v2_commit_round (commit, reps, target);
+      /* Turns and starts are milliseconds each: longer samples. */
+      turn_group_round (&turns, 2 * target);
+      bench_run_round (start.cases, N_START, reps, 2 * target);
+      if (run->otr)
+        otr_round (run, otr);
+    }
+  bench_v2_commit_record (commit, run);
+  turn_group_record (&turns, run);
+  start_group_record (&start, run);
+  otr_record (run, otr);
+  bench_v2_commit_free (commit);
+  turn_group_clear (&turns);
+  start_group_clear (&start);
   rows_wire (run, &ids);
   bench_v2_ids_clear (&ids);
 }

@@ -10,6 +10,9 @@
 
 G_BEGIN_DECLS
 
+/* Rounds in full mode (quick mode: 3). */
+#define BENCH_V2_MAX_REPS 11
+
 /* Alice (initiator) and Bob (responder, with a signed prekey), as two
  * devices that have exchanged their published keys. */
 typedef struct {
@@ -46,8 +49,14 @@ void bench_v2_store_commit (BenchV2Store *store, gint64 row, const E2eeRatchet *
 void bench_v2_store_close (BenchV2Store *store);
 
 /* bench-v2-commit.c: per message with the durable commit (v2 row 1) and
- * the cost of one fdatasync. */
-void bench_rows_v2_commit (BenchRun *run, const BenchV2Ids *ids);
+ * the parts under it (fdatasync, per-message handles), measured in
+ * rounds so that they interleave with libotr's process. */
+typedef struct _BenchV2Commit BenchV2Commit;
+
+BenchV2Commit *bench_v2_commit_new (BenchRun *run, const BenchV2Ids *ids);
+void bench_v2_commit_round (BenchV2Commit *c, guint max_reps, gint64 target_ns);
+void bench_v2_commit_record (BenchV2Commit *c, BenchRun *run);
+void bench_v2_commit_free (BenchV2Commit *c);
 
 /* bench-v2.c: one operation of @what under callgrind's toggle. */
 int bench_v2_callgrind (const char *what);
