@@ -196,6 +196,10 @@ table_lines_v2 (void)
     }
   add_line (lines, "  (commit alone)", "v2.commit.ns", "fdatasync of 4 KiB",
             "part.fdatasync.ns", UNIT_NS, 0);
+  add_line (lines, "  session send 16 B", "v2.session_send.16.ns", "libotr sending (no write)",
+            "otr.v2.send.16.ns", UNIT_NS, 0);
+  add_line (lines, "  session send 1 KiB", "v2.session_send.1024.ns",
+            "libotr sending (no write)", "otr.v2.send.1024.ns", UNIT_NS, 0);
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
     {
       gsize s = sizes[i];
@@ -212,6 +216,9 @@ table_lines_v2 (void)
       add_line (lines, "  path + 4 commits", ok, "libotr alternating turn", rk, UNIT_NS, 0);
       g_snprintf (ok, sizeof ok, "v2.turn_prepared_commit_total.%zu.ns", s);
       add_line (lines, "  all + 6 commits", ok, "libotr alternating turn", rk, UNIT_NS, 0);
+      g_snprintf (ok, sizeof ok, "v2.session_turn.%zu.ns", s);
+      if (s == 16)
+        add_line (lines, "  session, 4 saves", ok, "libotr alternating turn", rk, UNIT_NS, 0);
     }
   add_line (lines, "v2.3 start, prekey checked", "v2.start_verify.ns", "libotr full AKE",
             "otr.v2.ake.ns", UNIT_NS, 0);

@@ -608,6 +608,7 @@ bench_rows_v2 (BenchRun *run)
 {
   BenchV2Ids ids;
   BenchV2Commit *commit;
+  BenchV2Session *session;
   TurnGroup turns;
   StartGroup start;
   guint reps = run->quick ? 3 : BENCH_V2_MAX_REPS;
@@ -621,22 +622,26 @@ bench_rows_v2 (BenchRun *run)
   commit = bench_v2_commit_new (run, &ids);
   turn_group_init (&turns, run, &ids);
   start_group_init (&start, &ids);
+  session = bench_v2_session_new (run);
   for (guint r = 0; r < reps; r++)
     {
       bench_v2_commit_round (commit, reps, target);
       /* Turns and starts are milliseconds each: longer samples. */
       turn_group_round (&turns, 2 * target);
       bench_run_round (start.cases, N_START, reps, 2 * target);
+      bench_v2_session_round (session, reps, target);
       if (run->otr)
         otr_round (run, otr);
     }
   bench_v2_commit_record (commit, run);
   turn_group_record (&turns, run);
   start_group_record (&start, run);
+  bench_v2_session_record (session, run);
   otr_record (run, otr);
   bench_v2_commit_free (commit);
   turn_group_clear (&turns);
   start_group_clear (&start);
+  bench_v2_session_free (session);
   rows_wire (run, &ids);
   bench_v2_ids_clear (&ids);
 }

@@ -58,6 +58,15 @@ void bench_v2_commit_round (BenchV2Commit *c, guint max_reps, gint64 target_ns);
 void bench_v2_commit_record (BenchV2Commit *c, BenchRun *run);
 void bench_v2_commit_free (BenchV2Commit *c);
 
+/* bench-v2-session.c: the same through the session layer with the
+ * plugin's commit (e2ee_keyring_save, passphrase-protected keyring). */
+typedef struct _BenchV2Session BenchV2Session;
+
+BenchV2Session *bench_v2_session_new (BenchRun *run);
+void bench_v2_session_round (BenchV2Session *s, guint max_reps, gint64 target_ns);
+void bench_v2_session_record (BenchV2Session *s, BenchRun *run);
+void bench_v2_session_free (BenchV2Session *s);
+
 /* bench-v2.c: one operation of @what under callgrind's toggle. */
 int bench_v2_callgrind (const char *what);
 
