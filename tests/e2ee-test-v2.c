@@ -390,6 +390,109 @@ v2_keylog_mark (void)
   return key_log != NULL ? key_log->len : 0;
 }
 
+/* ---- conversations ------------------------------------------------------ */
+
+void
+v2_sent_free (gpointer p)
+{
+  V2Sent *s = p;
+
+  if (s == NULL)
+    return;
+  g_free (s->wire);
+  g_free (s->text);
+  g_free (s);
+}
+
+/* Sends a distinctive text and records it (not delivered yet). */
+V2Sent *
+v2_compose (V2Peer *from, V2Peer *to, const char *tag, guint i, GPtrArray *log)
+{
+  V2Sent *s = g_new0 (V2Sent, 1);
+
+  s->text = g_strdup_printf ("%s %s #%03u: quartz-%08x", tag, from->name, i,
+                             g_str_hash (tag) ^ (i * 2654435761u));
+  s->wire = v2_send (from, to->name, s->text);
+  if (log != NULL)
+    g_ptr_array_add (log, s);
+  return s;
+}
+
+/* The same, delivered at once. */
+V2Sent *
+v2_say (V2Peer *from, V2Peer *to, const char *tag, guint i, GPtrArray *log)
+{
+  V2Sent *s = v2_compose (from, to, tag, i, log);
+
+  v2_deliver_ok (to, from->name, s->wire, s->text);
+  return s;
+}
+
+void
+v2_pair_new (const char *base, gint64 *clock, V2Peer **a, V2Peer **b)
+{
+  g_autofree char *da = g_build_filename (base, "alice", NULL);
+  g_autofree char *db = g_build_filename (base, "bob", NULL);
+
+  *a = v2_peer_new (da, V2_ALICE, clock);
+  *b = v2_peer_new (db, V2_BOB, clock);
+  g_assert_cmpint (v2_introduce (*b, *a), ==, E2EE_LEARN_FIRST_CONTACT);
+  g_assert_cmpint (v2_introduce (*a, *b), ==, E2EE_LEARN_FIRST_CONTACT);
+}
+
+/* A fresh context on a private copy of the snapshot in @snap. */
+V2Peer *
+v2_open_copy (const char *snap, const char *name, const char *as, gint64 *clock)
+{
+  g_autofree char *dir = g_strconcat (snap, ".", as, NULL);
+  v2_copy_dir (snap, dir);
+  return v2_peer_open (dir, name, clock);
+}
+
+/* Keys of @kind logged in [from, to). */
+GPtrArray *
+v2_logged (GArray *keys, guint from, guint to, const char *kind)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
+  for (guint i = from; i < to && i < keys->len; i++)
+    {
+      V2LoggedKey *k = &g_array_index (keys, V2LoggedKey, i);
+      if (strcmp (k->kind, kind) == 0)
+        g_ptr_array_add (out, g_bytes_new (k->key, 32));
+    }
+  return out;
+}
+
+/* How many of @values the files of @dir hold; *@live (nullable): how
+ * many of those a live row holds. */
+guint
+v2_count_in_dir (const char *dir, GPtrArray *values, guint *live)
+{
+  g_autoptr (GBytes) raw = v2_dir_bytes (dir);
+  g_autoptr (GBytes) rows = v2_dir_live_values (dir);
+  guint n = 0, l = 0;
+
+  for (guint i = 0; i < values->len; i++)
+    {
+      const guint8 *v = g_bytes_get_data (values->pdata[i], NULL);
+      n += v2_bytes_contain (raw, v, 32);
+      l += v2_bytes_contain (rows, v, 32);
+    }
+  if (live != NULL)
+    *live = l;
+  return n;
+}
+
+/* Turns the ratchet: Alice and Bob each send one message, delivered. */
+void
+v2_round_trip (V2Peer *alice, V2Peer *bob, const char *tag, guint i)
+{
+  v2_sent_free (v2_say (alice, bob, tag, i, NULL));
+  v2_sent_free (v2_say (bob, alice, tag, i, NULL));
+}
+
+
 /* ---- wire --------------------------------------------------------------- */
 
 static gboolean

@@ -99,6 +99,36 @@ void v2_rng_seed (const char *label);
 /* Position in the log (keys logged so far). */
 guint v2_keylog_mark (void);
 
+/* ---- conversations between two peers ---- */
+
+#define V2_ALICE "alice@example.org"
+#define V2_BOB "bob@example.org"
+
+/* A message sent: its one armored piece and its (distinctive) text. */
+typedef struct {
+  char *wire;
+  char *text;
+} V2Sent;
+void v2_sent_free (gpointer sent);
+/* Sends "@tag @from #@i: <tag>" from @from to @to; appended to @log
+ * (nullable, which then owns it).  Not delivered. */
+V2Sent *v2_compose (V2Peer *from, V2Peer *to, const char *tag, guint i, GPtrArray *log);
+/* The same, delivered at once (asserted shown). */
+V2Sent *v2_say (V2Peer *from, V2Peer *to, const char *tag, guint i, GPtrArray *log);
+/* Alice and Bob in @base/alice and @base/bob, key sets exchanged. */
+void v2_pair_new (const char *base, gint64 *clock, V2Peer **alice, V2Peer **bob);
+/* Alice, then Bob, sends one message, delivered. */
+void v2_round_trip (V2Peer *alice, V2Peer *bob, const char *tag, guint i);
+/* A fresh context for account @name on a private copy (@snap.@as) of
+ * the database in @snap. */
+V2Peer *v2_open_copy (const char *snap, const char *name, const char *as, gint64 *clock);
+
+/* Keys of @kind logged in [from, to) (array of GBytes). */
+GPtrArray *v2_logged (GArray *keys, guint from, guint to, const char *kind);
+/* How many of @values (32-byte GBytes) the files of @dir hold; *@live
+ * (nullable): how many of them a live row holds. */
+guint v2_count_in_dir (const char *dir, GPtrArray *values, guint *live);
+
 /* One ratchet message of an envelope. */
 typedef struct {
   guint8 type;
