@@ -1123,6 +1123,19 @@ test_v2_all_forms (void)
   from_status = e2ee_offer_status_parse (status, &error);
   g_assert_no_error (error);
   assert_same_v2 (keys, from_status);
+  /* A v1 tag is replaced in place by a v2 one, and removed again. */
+  {
+    g_autoptr (GPtrArray) v1 = make_keys (2);
+    g_autofree char *old = e2ee_offer_status_replace ("back at 3", v1);
+    g_autofree char *upgraded = e2ee_offer_status_replace (old, keys);
+    g_autofree char *removed = e2ee_offer_status_replace (upgraded, NULL);
+    g_autoptr (GPtrArray) parsed = e2ee_offer_status_parse (upgraded, &error);
+
+    g_assert_no_error (error);
+    assert_same_v2 (keys, parsed);
+    g_assert_true (g_str_has_prefix (upgraded, "back at 3 [e2ee:Ag"));
+    g_assert_cmpstr (removed, ==, "back at 3");
+  }
   offer = e2ee_offer_inband (E2EE_OFFER_KIND_OFFER, from_status);
   from_offer = e2ee_offer_inband_parse (offer, &kind, &error);
   g_assert_no_error (error);
