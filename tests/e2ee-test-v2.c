@@ -181,6 +181,40 @@ v2_opens (V2Peer *to, const char *from_name, const char *wire, char **shown)
   return opened;
 }
 
+gboolean
+v2_deliver_host (V2Peer *to, V2Peer *from, const char *wire, char **shown, guint *replies)
+{
+  E2eeRecvResult r;
+  char *reply;
+  gboolean opened;
+  V2Peer *a = from, *b = to;
+
+  v2_deliver (to, from->name, wire, &r);
+  opened = r.kind == E2EE_RECV_MESSAGE || r.kind == E2EE_RECV_WITHHELD;
+  if (!opened)
+    g_assert_null (r.plaintext);
+  if (shown != NULL)
+    *shown = r.plaintext != NULL ? g_strdup (r.plaintext) : NULL;
+  reply = g_steal_pointer (&r.reply);
+  e2ee_recv_result_clear (&r);
+  for (guint hop = 0; reply != NULL && hop < 4; hop++)
+    {
+      V2Peer *t = a;
+
+      if (replies != NULL)
+        (*replies)++;
+      /* The reply goes back to the other side, and so on. */
+      v2_deliver (a, b->name, reply, &r);
+      g_free (reply);
+      reply = g_steal_pointer (&r.reply);
+      e2ee_recv_result_clear (&r);
+      a = b;
+      b = t;
+    }
+  g_free (reply);
+  return opened;
+}
+
 /* ---- files ------------------------------------------------------------ */
 
 static void

@@ -59,6 +59,14 @@ void v2_deliver_ok (V2Peer *to, const char *from_name, const char *wire, const c
  * text shown, if any, in *@shown (nullable, g_free). */
 gboolean v2_opens (V2Peer *to, const char *from_name, const char *wire, char **shown);
 
+/* As a host does it: delivers @wire from @from to @to and sends back
+ * every reply the receipt asks for (an offer's answer, a new session
+ * start that heals a broken session), and their replies, a few hops at
+ * most.  TRUE if @wire itself was shown; its text in *@shown (nullable).
+ * Counts the replies sent in *@replies (nullable). */
+gboolean v2_deliver_host (V2Peer *to, V2Peer *from, const char *wire, char **shown,
+                          guint *replies);
+
 /* Copies the keyring database of @peer (keyring.sqlite and, if present,
  * keyring.sqlite-wal, 0600) into the new folder @dst_dir (0700).  Call
  * between operations: every change is then committed, and the two files
