@@ -13,6 +13,15 @@
 #include "e2ee-test-v2.h"
 #include "e2ee-wipe.h"
 
+static char *passphrase;
+
+void
+v2_set_passphrase (const char *text)
+{
+  g_free (passphrase);
+  passphrase = g_strdup (text);
+}
+
 static gint64
 read_clock (gpointer data)
 {
@@ -66,8 +75,13 @@ peer_make (const char *dir, const char *name, gint64 *clock, gboolean create)
   peer->clock = clock;
   if (create)
     g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-  keyring = e2ee_keyring_load (peer->path, NULL, &error);
+  keyring = e2ee_keyring_load (peer->path, create ? NULL : passphrase, &error);
   g_assert_no_error (error);
+  if (create && passphrase != NULL)
+    {
+      g_assert_true (e2ee_keyring_set_passphrase (keyring, passphrase, &error));
+      g_assert_no_error (error);
+    }
   peer_attach (peer, keyring);
   peer->account = e2ee_context_ensure_account_saved (peer->ctx, "prpl-jabber", name,
                                                      &created, &error);
@@ -103,7 +117,7 @@ v2_peer_reload (V2Peer *peer)
   E2eeKeyring *keyring;
 
   v2_peer_close (peer);
-  keyring = e2ee_keyring_load (peer->path, NULL, &error);
+  keyring = e2ee_keyring_load (peer->path, passphrase, &error);
   g_assert_no_error (error);
   peer_attach (peer, keyring);
   peer->account = e2ee_keyring_lookup_account (keyring, "prpl-jabber", peer->name);

@@ -33,6 +33,10 @@ typedef struct {
   guint commits;              /* commit func calls that saved */
 } V2Peer;
 
+/* Keyrings made or opened from now on are protected with @passphrase
+ * (NULL: none, the default). */
+void v2_set_passphrase (const char *passphrase);
+
 /* A peer with a new identity in @dir (created 0700, must not exist);
  * every state change is saved by the commit func before the operation
  * returns.  @clock (nullable) is read through the clock hook. */
