@@ -4,7 +4,7 @@
  * ratios.  See bench/README.md.
  *
  *   e2ee-bench [--quick] [--workdir DIR] [--otr PATH] [--raw]
- *   e2ee-bench --callgrind TARGET [--key N]
+ *   e2ee-bench --callgrind TARGET [--key N] [--repeat N]
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,7 +360,7 @@ main (int argc, char **argv)
   BenchRun run = { 0 };
   const char *otr_path = NULL, *callgrind = NULL;
   gboolean raw = FALSE, have_otr = FALSE;
-  guint key_index = 0;
+  guint key_index = 0, repeat = 1;
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
   g_autoptr (GError) error = NULL;
 
@@ -388,16 +388,18 @@ main (int argc, char **argv)
         callgrind = argv[++i];
       else if (strcmp (argv[i], "--key") == 0 && i + 1 < argc)
         key_index = (guint) atoi (argv[++i]);
+      else if (strcmp (argv[i], "--repeat") == 0 && i + 1 < argc)
+        repeat = (guint) atoi (argv[++i]);
       else
         {
           fprintf (stderr,
                    "usage: %s [--quick] [--workdir DIR] [--otr PATH] [--raw]\n"
-                   "       %s --callgrind TARGET [--key N]\n", argv[0], argv[0]);
+                   "       %s --callgrind TARGET [--key N] [--repeat N]\n", argv[0], argv[0]);
           return 2;
         }
     }
   if (callgrind)
-    return bench_callgrind (callgrind, key_index);
+    return bench_callgrind (callgrind, key_index, repeat);
 
   if (self == NULL)
     {

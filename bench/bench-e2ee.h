@@ -27,7 +27,7 @@ void bench_rows_keygen (BenchRun *run);       /* row 4 */
 
 /* Runs one operation of @what under callgrind's toggle (see README.md);
  * @key_index picks the private key for the ECDH targets. */
-int bench_callgrind (const char *what, guint key_index);
+int bench_callgrind (const char *what, guint key_index, guint repeat);
 
 /* bench-session.c: the session layer and the keyring (row 5). */
 void bench_rows_session (BenchRun *run);

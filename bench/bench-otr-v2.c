@@ -281,7 +281,7 @@ oneway_iter (gpointer data, guint iters)
 }
 
 int
-bench_otr_callgrind (Peer *a, Peer *b, const char *what)
+bench_otr_callgrind (Peer *a, Peer *b, const char *what, guint repeat)
 {
   static char text[] = "hello, first msg";   /* 16 bytes */
   BenchOtrMsg m = { a, b, text, sizeof text - 1 };
@@ -318,7 +318,7 @@ bench_otr_callgrind (Peer *a, Peer *b, const char *what)
     oneway_iter (&m, 1);
   else if (fn != turn_iter)
     fn (data, 1);
-  bench_cg_measure (fn, data);
+  bench_cg_run (fn, data, repeat);
   part_clear (&p);
   return 0;
 }

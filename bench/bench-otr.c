@@ -8,7 +8,7 @@
  * Usage: bench-otr [--quick] --workdir DIR
  *        bench-otr [--quick] --workdir DIR --v2-round  (one sample of each
  *          protocol v2 reference, bench-otr-v2.c)
- *        bench-otr --workdir DIR --callgrind TARGET
+ *        bench-otr --workdir DIR --callgrind TARGET [--repeat N]
  *        bench-otr --fingerprints-child N FILE REPS   (internal)
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdio.h>
@@ -513,6 +513,7 @@ main (int argc, char **argv)
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
   const char *callgrind = NULL;
   gboolean v2_round = FALSE;
+  guint repeat = 1;
 
   OTRL_INIT;
   setup_ops ();
@@ -528,11 +529,13 @@ main (int argc, char **argv)
         workdir = argv[++i];
       else if (strcmp (argv[i], "--callgrind") == 0 && i + 1 < argc)
         callgrind = argv[++i];
+      else if (strcmp (argv[i], "--repeat") == 0 && i + 1 < argc)
+        repeat = (guint) atoi (argv[++i]);
       else if (strcmp (argv[i], "--v2-round") == 0)
         v2_round = TRUE;
       else
         {
-          fprintf (stderr, "usage: %s [--quick] --workdir DIR [--v2-round | --callgrind TARGET]\n", argv[0]);
+          fprintf (stderr, "usage: %s [--quick] --workdir DIR [--v2-round | --callgrind TARGET [--repeat N]]\n", argv[0]);
           return 2;
         }
     }
@@ -554,7 +557,7 @@ main (int argc, char **argv)
       return 1;
     }
   if (callgrind)
-    return bench_otr_callgrind (&alice, &bob, callgrind);
+    return bench_otr_callgrind (&alice, &bob, callgrind, repeat);
   if (v2_round)
     return bench_otr_v2_round (&alice, &bob, workdir, quick);
 

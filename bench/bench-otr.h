@@ -56,6 +56,6 @@ gboolean bench_otr_run_ake (Peer *a, Peer *b);
  * this once per round, between its own samples. */
 int bench_otr_v2_round (Peer *a, Peer *b, const char *workdir, gboolean quick);
 /* One operation of @what under callgrind's toggle (bench/callgrind-v2.sh). */
-int bench_otr_callgrind (Peer *a, Peer *b, const char *what);
+int bench_otr_callgrind (Peer *a, Peer *b, const char *what, guint repeat);
 
 G_END_DECLS

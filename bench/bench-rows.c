@@ -778,7 +778,7 @@ bench_rows_keygen (BenchRun *run)
 /* ---- callgrind targets ------------------------------------------------- */
 
 int
-bench_callgrind (const char *what, guint key_index)
+bench_callgrind (const char *what, guint key_index, guint repeat)
 {
   BenchFunc fn = NULL;
   gpointer data = NULL;
@@ -791,7 +791,7 @@ bench_callgrind (const char *what, guint key_index)
   E2eeKey *peer;
 
   if (g_str_has_prefix (what, "v2-") || g_str_has_prefix (what, "p256-"))
-    return bench_v2_callgrind (what);
+    return bench_v2_callgrind (what, repeat);
   peer = peer_key ();
   if (strcmp (what, "raw-gcm-1k") == 0)
     raw_gcm_init (&raw, 1024), fn = raw_gcm_iter, data = &raw;
@@ -827,7 +827,7 @@ bench_callgrind (const char *what, guint key_index)
   /* Warm-up: first-use costs (curve tables, random pool) are not what
    * a steady-state count should show. */
   fn (data, 2);
-  bench_cg_measure (fn, data);
+  bench_cg_run (fn, data, repeat);
   if (fn == our_ecdh_iter || fn == raw_ecdh_iter || fn == raw_ecdh_ct_iter)
     {
       /* Lets the check script confirm that the paths agree on the secret

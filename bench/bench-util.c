@@ -30,6 +30,15 @@ bench_cg_measure (BenchFunc func, gpointer data)
   __asm__ volatile ("" ::: "memory");
 }
 
+void
+bench_cg_run (BenchFunc func, gpointer data, guint repeat)
+{
+  if (repeat <= 1)
+    bench_cg_measure (func, data);
+  else
+    func (data, repeat);
+}
+
 guint
 bench_calibrate (BenchFunc func, gpointer data, gint64 target_ns)
 {

@@ -18,6 +18,9 @@ typedef void (*BenchFunc) (gpointer data, guint iters);
 /* Runs func (data, 1) once.  Never inlined: callgrind counts exactly this
  * call with --toggle-collect=bench_cg_measure. */
 void bench_cg_measure (BenchFunc func, gpointer data);
+/* bench_cg_measure for @repeat <= 1; else func (data, repeat), for timing
+ * a whole process from outside (setup amortised over many operations). */
+void bench_cg_run (BenchFunc func, gpointer data, guint repeat);
 
 typedef struct {
   const char *key;        /* result key, e.g. "raw.gcm.1024" */

@@ -67,8 +67,9 @@ void bench_v2_session_round (BenchV2Session *s, guint max_reps, gint64 target_ns
 void bench_v2_session_record (BenchV2Session *s, BenchRun *run);
 void bench_v2_session_free (BenchV2Session *s);
 
-/* bench-v2.c: one operation of @what under callgrind's toggle. */
-int bench_v2_callgrind (const char *what);
+/* bench-v2-cg.c: one operation of @what under callgrind's toggle, or
+ * @repeat of them untoggled (where a repetition is the same operation). */
+int bench_v2_callgrind (const char *what, guint repeat);
 
 void G_GNUC_NORETURN bench_v2_die (const char *what, GError *error);
 
