@@ -301,8 +301,9 @@ test_crash_each_step (void)
   g_autofree char *da = NULL, *db = NULL;
   gint64 now = V2_T0;
   guint id = 0, sure_crashes = 0;
-  /* Twelve messages already meet every plan both ways. */
-  guint rounds = g_getenv ("E2EE_QUICK_TESTS") != NULL ? 3 : 5;
+  /* Eight messages meet eight of the nine plans each way (quick mode is
+   * for valgrind, where every child runs under it). */
+  guint rounds = g_getenv ("E2EE_QUICK_TESTS") != NULL ? 2 : 5;
 
   run.base = v2_tmp_dir ("v2-crash");
   run.pairs = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,

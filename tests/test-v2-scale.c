@@ -2,7 +2,8 @@
  * through its own v2 session (the buddies are 200 accounts of a second
  * keyring), messages both ways, every change saved by the commit func;
  * the keyrings are reloaded and every session goes on.  Resident memory
- * is reported and bounded.  E2EE_QUICK_TESTS: 20 buddies.
+ * is reported and bounded.  E2EE_QUICK_TESTS: 5 buddies, memory not
+ * bounded (that mode is for valgrind).
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <glib/gstdio.h>
 #include <string.h>
@@ -81,7 +82,8 @@ exchange (V2Peer *alice, V2Peer *buddies, guint n, const char *tag)
 static void
 test_many_buddies (void)
 {
-  guint n = g_getenv ("E2EE_QUICK_TESTS") != NULL ? 20 : 200;
+  gboolean quick = g_getenv ("E2EE_QUICK_TESTS") != NULL;
+  guint n = quick ? 5 : 200;
   g_autofree char *base = v2_tmp_dir ("v2-scale");
   g_autofree char *da = g_build_filename (base, "alice", NULL);
   g_autofree char *db = g_build_filename (base, "buddies", NULL);
@@ -128,8 +130,16 @@ test_many_buddies (void)
                     (g_get_monotonic_time () - t0) / 1e6, rss0, rss1, rss2, peak2,
                     (gint64) st.st_size / 1024);
   }
-  g_assert_cmpuint (rss2, <, rss0 + RSS_BOUND_KIB);
-  g_assert_cmpuint (peak2, <, peak0 + RSS_BOUND_KIB);
+  /* A memory checker's own bookkeeping (valgrind, run with the quick
+   * size; AddressSanitizer's quarantine of freed blocks) says nothing
+   * about ours: the bound holds for a plain build. */
+#ifndef __SANITIZE_ADDRESS__
+  if (!quick)
+    {
+      g_assert_cmpuint (rss2, <, rss0 + RSS_BOUND_KIB);
+      g_assert_cmpuint (peak2, <, peak0 + RSS_BOUND_KIB);
+    }
+#endif
   v2_peer_free (alice);
   v2_peer_free (buddies);
   v2_tmp_remove (base);
