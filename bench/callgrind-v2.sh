@@ -67,5 +67,5 @@ row "  turn, prepared: the 2 prepares" v2-prepare 2 otr-turn
 row "v2.3 start (without the check)" v2-start 1 otr-ake
 row "  prekey record check" v2-prekey-verify 1 otr-ake
 row "part P-256 ECDH / DH-1536 session" p256-ecdh 1 otr-dh-session
-row "part P-256 keygen / DH-1536 keypair" p256-keygen 1 otr-dh-keygen
+row "part P-256 keygen / DH-1536 keys" p256-keygen 1 otr-dh-keygen
 row "part ECDSA check / DSA-1024 verify" v2-prekey-verify 1 otr-dsa-verify
