@@ -1,6 +1,6 @@
 /* purple-e2ee — the protocol v2 envelope: one text for one or several
  * recipient devices, each reached through its own ratchet session
- * (PROTOCOL-v2.md §5 for the ratchet message inside).  All integers
+ * (PROTOCOL.md §5.1 for the ratchet message inside).  All integers
  * big-endian.
  *
  *   byte 0 = 0x20 | 0x01 (multi) | 0x02 (padded); other values refused.

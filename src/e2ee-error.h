@@ -75,7 +75,7 @@ typedef enum {
   E2EE_ERROR_NAME,                /* buddy or account name empty, not UTF-8, control bytes, too long */
   E2EE_ERROR_IDENTITY_UNSAVED,    /* a new identity key could not be saved: not used */
 
-  /* Protocol v2 (docs/PROTOCOL-v2.md §9): signing keys, prekeys, session
+  /* Protocol v2 (docs/PROTOCOL.md §12): signing keys, prekeys, session
    * start, ratchet messages and state blobs */
   E2EE_ERROR_SIGNATURE = 140,     /* ECDSA signature malformed or does not verify */
   E2EE_ERROR_SIGN_KEY,            /* signing JWK not for ES256 ("alg"/"use") */

@@ -1,4 +1,4 @@
-/* purple-e2ee — signed prekeys (protocol v2, PROTOCOL-v2.md §3).
+/* purple-e2ee — signed prekeys (protocol v2, PROTOCOL.md §4.1).
  *
  * A record is a fixed binary statement followed by its ECDSA P-256
  * signature (P1363) by the device's signing key:
@@ -38,7 +38,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   guint8 identity_tp[E2EE_THUMBPRINT_LEN];
-  guint32 device;       /* the device tag of PROTOCOL-v2.md §2 */
+  guint32 device;       /* the device tag of PROTOCOL.md §2.2 */
   guint32 id;           /* prekey id, chosen by the owner */
   E2eeKey *spk;         /* validated point (owned) */
   guint64 expires;      /* Unix seconds; unusable from this second on */

@@ -1,4 +1,4 @@
-/* The versioned session state blob (PROTOCOL-v2.md §8).
+/* The versioned session state blob (PROTOCOL.md §8.7).
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <string.h>
 

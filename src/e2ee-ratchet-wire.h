@@ -1,5 +1,5 @@
 /* purple-e2ee — the byte layout of a protocol v2 message
- * (PROTOCOL-v2.md §5).  All integers big-endian.
+ * (PROTOCOL.md §5.1).  All integers big-endian.
  *
  *   0   ver=2 | 1 type (1 message, 2 start) | 2 flags=0
  *   3   sender device tag (u32) | 7 recipient device tag (u32)

@@ -1,4 +1,4 @@
-/* purple-e2ee — the Double Ratchet of protocol v2 (PROTOCOL-v2.md §6–8):
+/* purple-e2ee — the Double Ratchet of protocol v2 (PROTOCOL.md §7, §8.7):
  * P-256 ECDH, KDF_RK = HKDF-SHA256, KDF_CK = HMAC-SHA256, AES-256-GCM
  * with a random 96-bit IV; the whole header and the session binding (sid)
  * authenticated.
@@ -89,7 +89,7 @@ gboolean e2ee_ratchet_needs_heartbeat (const E2eeRatchet *state);
 guint e2ee_ratchet_skipped_count (const E2eeRatchet *state);
 const guint8 *e2ee_ratchet_get_sid (const E2eeRatchet *state);
 
-/* Versioned state blob (PROTOCOL-v2.md §8) and its strict parser
+/* Versioned state blob (PROTOCOL.md §8.7) and its strict parser
  * (E2EE_ERROR_V2_STATE for every fault). */
 GBytes *e2ee_ratchet_serialize (const E2eeRatchet *state);
 E2eeRatchet *e2ee_ratchet_deserialize (const guint8 *blob, gsize len, GError **error);

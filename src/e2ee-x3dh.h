@@ -1,5 +1,5 @@
 /* purple-e2ee — asynchronous session start for protocol v2
- * (PROTOCOL-v2.md §4): X3DH with a signed prekey, or the weaker start
+ * (PROTOCOL.md §4.3): X3DH with a signed prekey, or the weaker start
  * without one.
  *
  *   mode 1 (prekey):    IKM = DH(IK_I, SPK_R) || DH(EK_I, IK_R) || DH(EK_I, SPK_R)
