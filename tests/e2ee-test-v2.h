@@ -12,14 +12,6 @@
 
 G_BEGIN_DECLS
 
-/* The clock hook of the session layer (PROTOCOL-v2 integration, decision
- * 4).  Declared weak here so the tests build and fail (rather than not
- * build) against a session layer without it; an identical typedef and a
- * compatible declaration are allowed next to the real ones. */
-typedef gint64 (*E2eeClockFunc) (gpointer data);
-void e2ee_context_set_clock (E2eeContext *ctx, E2eeClockFunc func, gpointer data)
-  __attribute__ ((weak));
-
 /* 2026-01-01T00:00:00Z, the start of every simulated clock. */
 #define V2_T0 G_GINT64_CONSTANT (1767225600)
 
@@ -48,8 +40,6 @@ void v2_peer_reload (V2Peer *peer);
 /* Closes the context but keeps the rest (v2_peer_reload opens it). */
 void v2_peer_close (V2Peer *peer);
 void v2_peer_free (V2Peer *peer);
-/* TRUE when the running session layer has the clock hook. */
-gboolean v2_have_clock (void);
 
 /* @to learns the key set @from publishes (own_keyset + learn_keys). */
 E2eeLearnResult v2_introduce (V2Peer *from, V2Peer *to);
