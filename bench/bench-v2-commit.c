@@ -97,9 +97,9 @@ bench_v2_store_commit (BenchV2Store *s, gint64 row, const E2eeRatchet *state)
   const guint8 *data = g_bytes_get_data (blob, &len);
 
   exec_sql (s, "BEGIN IMMEDIATE");
-  sqlite3_bind_int64 (s->put, 1, row);
-  sqlite3_bind_blob (s->put, 2, data, (int) len, SQLITE_STATIC);
-  if (sqlite3_step (s->put) != SQLITE_DONE)
+  if (sqlite3_bind_int64 (s->put, 1, row) != SQLITE_OK
+      || sqlite3_bind_blob (s->put, 2, data, (int) len, SQLITE_STATIC) != SQLITE_OK
+      || sqlite3_step (s->put) != SQLITE_DONE)
     die_sql (s, "write state");
   sqlite3_reset (s->put);
   sqlite3_clear_bindings (s->put);
