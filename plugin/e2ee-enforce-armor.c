@@ -8,6 +8,7 @@
 #include "e2ee-plugin.h"
 #include "e2ee-enforce-armor.h"
 #include "e2ee-envelope.h"
+#include "e2ee-envelope-v2.h"
 #include "e2ee-fragment.h"
 #include "e2ee-offer.h"
 
@@ -35,15 +36,14 @@ gboolean
 e2ee_enforce_envelope_parses (const char *text)
 {
   g_autoptr (GBytes) raw = e2ee_armor_decode (text, NULL);
-  g_autoptr (E2eeEnvelope) env = NULL;
+  E2eeEnvelopeV2 env;
   const guint8 *data;
   gsize len;
 
   if (raw == NULL)
     return FALSE;
   data = g_bytes_get_data (raw, &len);
-  env = e2ee_envelope_parse (data, len, NULL);
-  return env != NULL;
+  return e2ee_envelope_v2_parse (data, len, &env, NULL);
 }
 
 static gboolean
@@ -60,7 +60,16 @@ offer_parses (const char *text)
    * our encoder writes for these keys passes. */
   ours = e2ee_offer_inband (kind, keys);
   sent = g_strstrip (g_strdup (text));
-  return g_strcmp0 (ours, sent) == 0;
+  if (g_strcmp0 (ours, sent) == 0)
+    return TRUE;
+  /* ... or its key data alone (e2ee_wire_pieces drops the sentence where
+   * the line is short). */
+  {
+    const char *space = ours != NULL ? strchr (ours, ' ') : NULL;
+
+    return space != NULL && strlen (sent) == (gsize) (space - ours)
+           && strncmp (ours, sent, (gsize) (space - ours)) == 0;
+  }
 }
 
 /* One piece of a split envelope: the header must parse (the core
@@ -89,10 +98,12 @@ fragment_parses (const char *text)
   clen = strlen (chunk);
   if (g_str_has_prefix (idx, "1/"))
     {
-      /* The first piece starts the armor (or a part of its prefix). */
+      /* The first piece starts the armor or a key offer or answer (sent
+       * in pieces without its sentence), or a part of that prefix. */
       gsize n = MIN (clen, strlen (E2EE_ARMOR_PREFIX));
 
-      if (strncmp (chunk, E2EE_ARMOR_PREFIX, n) != 0)
+      if (strncmp (chunk, E2EE_ARMOR_PREFIX, n) != 0 && strncmp (chunk, E2EE_OFFER_PREFIX, n) != 0
+          && strncmp (chunk, E2EE_ANSWER_PREFIX, n) != 0)
         return FALSE;
       chunk += n;
       clen -= n;

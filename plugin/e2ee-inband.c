@@ -68,6 +68,8 @@ e2ee_inband_reset (void)
     }
 }
 
+static gboolean has_key (PurpleAccount *account, const char *buddy);
+
 static gboolean
 transmit (PurpleAccount *account, const char *who)
 {
@@ -80,12 +82,25 @@ transmit (PurpleAccount *account, const char *who)
   if (ctx == NULL || gc == NULL || record == NULL
       || !purple_account_is_connected (account))
     return FALSE;
+  g_auto (GStrv) pieces = NULL;
+
   keys = e2ee_context_own_keyset (ctx, record);
   text = e2ee_offer_inband (E2EE_OFFER_KIND_OFFER, keys);
   if (text == NULL)
     return FALSE;
-  serv_send_im (gc, who, text, 0);
-  return TRUE;
+  /* With prekeys an offer is longer than an IRC line: sent in pieces,
+   * after its sentence for people without the plugin (only to those who
+   * have no key yet: for anyone else it is plaintext the last step stops). */
+  pieces = e2ee_wire_pieces (text, e2ee_publish_uses_inband (account) ? E2EE_IRC_BUDGET : 0,
+                             NULL);
+  if (pieces != NULL && g_strv_length (pieces) > 1 && !has_key (account, who))
+    {
+      g_autofree char *note = e2ee_offer_note ();
+      serv_send_im (gc, who, note, 0);
+    }
+  for (guint i = 0; pieces != NULL && pieces[i] != NULL; i++)
+    serv_send_im (gc, who, pieces[i], 0);
+  return pieces != NULL;
 }
 
 static gboolean

@@ -13,6 +13,7 @@
 #define DATA_ECHO_MARK "purple-e2ee-echo-mark"
 /* Conversation data: the user was told why messages go unencrypted. */
 #define DATA_TOLD_PLAIN "purple-e2ee-told-plain"
+#define DATA_TOLD_WEAK "purple-e2ee-told-weak"
 
 /* A decrypted (or downgraded) message on its way from receiving-im-msg to
  * writing-im-msg.  The digest ties the mark to that exact text, so a mark
@@ -200,6 +201,19 @@ send_encrypted (PurpleAccount *account, const char *receiver, const char *buddy,
                      buddy, n);
   g_strfreev (pieces);
 
+  /* A session started without a prekey (none was published, e.g. IRC
+   * before any exchange) is not forward-secret until the buddy answers. */
+  if (conv != NULL && e2ee_context_session_weak (ctx, record, buddy)
+      && purple_conversation_get_data (conv, DATA_TOLD_WEAK) == NULL)
+    {
+      e2ee_ui_say (account, buddy, FALSE,
+                   _("Encrypted, but not yet forward-secret: %s has published no signed "
+                     "prekey, so until they answer, whoever later steals their identity "
+                     "key could read what you send now."), buddy);
+      purple_conversation_set_data (conv, DATA_TOLD_WEAK, GINT_TO_POINTER (1));
+    }
+  else if (conv != NULL && !e2ee_context_session_weak (ctx, record, buddy))
+    purple_conversation_set_data (conv, DATA_TOLD_WEAK, NULL);
   if (conv != NULL)
     {
       purple_conversation_set_data (conv, DATA_ECHO_MARK,
@@ -346,6 +360,58 @@ drop_message (char **message)
   *message = NULL;
 }
 
+typedef struct {
+  PurpleAccount *account;
+  char *buddy;
+} Prepare;
+
+static gboolean
+prepare_cb (gpointer data)
+{
+  Prepare *p = data;
+  E2eeContext *ctx = e2ee_plugin_context ();
+  E2eeAccountRecord *record = NULL;
+  g_autoptr (GError) error = NULL;
+
+  /* The account may be gone by now: only one still known is used. */
+  if (ctx != NULL && g_list_find (purple_accounts_get_all (), p->account) != NULL)
+    record = e2ee_plugin_account (p->account);
+  if (record != NULL && !e2ee_context_prepare_sessions (ctx, record, p->buddy, &error))
+    purple_debug_warning (E2EE_DEBUG_CAT, "preparing the next ratchet key for %s: %s\n",
+                          p->buddy, error->message);
+  g_free (p->buddy);
+  g_free (p);
+  return FALSE;
+}
+
+/* The ratchet's next key is drawn when the host is idle, not when the
+ * user presses Enter. */
+static void
+schedule_prepare (PurpleAccount *account, const char *buddy)
+{
+  Prepare *p = g_new0 (Prepare, 1);
+
+  p->account = account;
+  p->buddy = g_strdup (buddy);
+  g_idle_add (prepare_cb, p);
+}
+
+/* Sends what the core handed back for @who (an answer to a key offer, a
+ * new session start), in pieces where the line is short. */
+static void
+send_reply (PurpleAccount *account, const char *who, const char *reply)
+{
+  PurpleConnection *gc = purple_account_get_connection (account);
+  gsize budget = e2ee_publish_uses_inband (account) ? E2EE_IRC_BUDGET : 0;
+  g_auto (GStrv) pieces = NULL;
+
+  if (reply == NULL || gc == NULL)
+    return;
+  pieces = e2ee_wire_pieces (reply, budget, NULL);
+  for (guint i = 0; pieces != NULL && pieces[i] != NULL; i++)
+    serv_send_im (gc, who, pieces[i], 0);
+}
+
 /* Returns TRUE when the message must not be shown. */
 static gboolean
 handle_incoming (PurpleAccount *account, char **sender, char **message,
@@ -386,13 +452,7 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
       break;
 
     case E2EE_RECV_OFFER:
-      if (res.reply != NULL)
-        {
-          PurpleConnection *gc = purple_account_get_connection (account);
-
-          if (gc != NULL)
-            serv_send_im (gc, *sender, res.reply, 0);
-        }
+      send_reply (account, *sender, res.reply);
       e2ee_ui_report_learned (account, buddy, res.learned, res.new_devices);
       swallow = TRUE;
       e2ee_inband_answered (account, *sender);
@@ -400,6 +460,7 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
       break;
 
     case E2EE_RECV_MESSAGE:
+      schedule_prepare (account, buddy);
       purple_debug_info (E2EE_DEBUG_CAT, "decrypted a message from %s (device %.8s)\n",
                          buddy, res.sender_kid != NULL ? res.sender_kid : "?");
       g_free (*message);
@@ -441,6 +502,8 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
     default:
       purple_debug_warning (E2EE_DEBUG_CAT, "rejected a message from %s: %s\n", buddy,
                             res.error != NULL ? res.error->message : "?");
+      /* A session that did not open: our new start goes back at once. */
+      send_reply (account, *sender, res.reply);
       e2ee_ui_report_receive_error (account, buddy, res.error);
       /* They encrypted to keys of ours they should not use (we were
        * reinstalled, or they never saw this device): tell them ours. */

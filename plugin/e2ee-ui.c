@@ -328,9 +328,21 @@ e2ee_ui_report_receive_error (PurpleAccount *account, const char *who,
     case E2EE_ERROR_ENVELOPE_FLAGS:
     case E2EE_ERROR_ENVELOPE_RECIPIENTS:
     case E2EE_ERROR_ENVELOPE_TOO_LARGE:
+    case E2EE_ERROR_V2_ENVELOPE:
+    case E2EE_ERROR_V2_FORMAT:
+    case E2EE_ERROR_V2_SKIP_LIMIT:
+    case E2EE_ERROR_V2_DEVICE:
       e2ee_ui_say (account, who, TRUE,
                    _("An encrypted message from %s could not be decrypted: it was "
                      "altered in transit or damaged.  It is not shown."), who);
+      break;
+    case E2EE_ERROR_V2_NO_SESSION:
+    case E2EE_ERROR_V2_START:
+      e2ee_ui_say (account, who, TRUE,
+                   _("An encrypted message from %s could not be read here: it belongs "
+                     "to a session this device no longer has (restored from a backup, "
+                     "or its first message came after three weeks).  It is not shown; "
+                     "a new session was offered to %s."), who, who);
       break;
     case E2EE_ERROR_REPLAY:
       e2ee_ui_say (account, who, TRUE,
@@ -352,6 +364,7 @@ e2ee_ui_report_receive_error (PurpleAccount *account, const char *who,
                    who, who);
       break;
     case E2EE_ERROR_ENVELOPE_VERSION:
+    case E2EE_ERROR_V1_RETIRED:
     case E2EE_ERROR_DOWNGRADE:
       e2ee_ui_say (account, who, TRUE,
                    _("An encrypted message from %s was rejected: its protocol "

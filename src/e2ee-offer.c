@@ -456,12 +456,24 @@ e2ee_offer_inband (E2eeOfferKind kind, GPtrArray *keys)
   return g_strconcat (E2EE_ANSWER_PREFIX, compact, " " ANSWER_HUMAN_LINE, NULL);
 }
 
+char *
+e2ee_offer_note (void)
+{
+  return g_strdup (E2EE_OFFER_NOTE_PREFIX OFFER_HUMAN_LINE);
+}
+
 static const char *
 skip_space (const char *text)
 {
   while (g_ascii_isspace (*text))
     text++;
   return text;
+}
+
+gboolean
+e2ee_offer_note_detect (const char *text)
+{
+  return text != NULL && g_str_has_prefix (skip_space (text), E2EE_OFFER_NOTE_PREFIX);
 }
 
 gboolean

@@ -9,6 +9,9 @@ G_BEGIN_DECLS
 
 #define E2EE_OFFER_PREFIX "?E2K:"
 #define E2EE_ANSWER_PREFIX "?E2A:"
+/* The human-readable part of an offer sent in fragments (a short line):
+ * "?E2K " and the offer's sentence.  Plugins show nothing for it. */
+#define E2EE_OFFER_NOTE_PREFIX "?E2K "
 #define E2EE_STATUS_TAG_OPEN "[e2ee:"
 #define E2EE_PROFILE_BEGIN "-----BEGIN PURPLE-E2EE KEYS-----"
 #define E2EE_PROFILE_END "-----END PURPLE-E2EE KEYS-----"
@@ -74,6 +77,10 @@ GPtrArray *e2ee_offer_status_parse (const char *status, GError **error);
  * reworded).  @kind (nullable) is set only on success. */
 char *e2ee_offer_inband (E2eeOfferKind kind, GPtrArray *keys);
 gboolean e2ee_offer_inband_detect (const char *text);
+/* The note line for people without the plugin, sent before an offer that
+ * travels in fragments, and its test. */
+char *e2ee_offer_note (void);
+gboolean e2ee_offer_note_detect (const char *text);
 GPtrArray *e2ee_offer_inband_parse (const char *text, E2eeOfferKind *kind,
                                     GError **error);
 

@@ -367,7 +367,9 @@ receive_text (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_na
       text = complete;
     }
 
-  if (e2ee_offer_inband_detect (text))
+  if (complete == NULL && e2ee_offer_note_detect (text))
+    result->kind = E2EE_RECV_PENDING;   /* the sentence of a split offer: for people */
+  else if (e2ee_offer_inband_detect (text))
     receive_offer (ctx, account, buddy_name, text, contact, result);
   else if (e2ee_armor_detect (text))
     receive_envelope (ctx, account, buddy_name, text, result);

@@ -372,3 +372,27 @@ e2ee_session_v2_heal (E2eeContext *ctx, E2eeAccountRecord *account, const char *
   /* An empty message (shown as nothing) carries the new start. */
   return due ? e2ee_session_v2_seal (ctx, account, buddy_name, "", NULL) : NULL;
 }
+
+gboolean
+e2ee_context_prepare_sessions (E2eeContext *ctx, E2eeAccountRecord *account,
+                               const char *buddy_name, GError **error)
+{
+  E2eeBuddyRecord *buddy = e2ee_account_lookup_buddy (account, buddy_name);
+  gboolean any = FALSE;
+
+  for (guint i = 0; buddy && i < buddy->devices->len; i++)
+    {
+      E2eeDeviceRecord *dev = buddy->devices->pdata[i];
+      g_autofree char *key = peer_key (account, buddy_name, dev->key);
+      E2eeV2Peer *peer = g_hash_table_lookup (ctx->v2_peers, key);
+      E2eeRatchet *session = peer && peer->sessions->len ? peer->sessions->pdata[0] : NULL;
+
+      if (session == NULL || !e2ee_ratchet_key_due (session))
+        continue;
+      if (!e2ee_ratchet_prepare (session, error))
+        return FALSE;
+      e2ee_session_v2_peer_changed (ctx, account, buddy_name, dev->key, peer);
+      any = TRUE;
+    }
+  return !any || e2ee_session_commit (ctx, error);
+}

@@ -367,6 +367,27 @@ e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
   return pieces;
 }
 
+char **
+e2ee_wire_pieces (const char *text, gsize budget, GError **error)
+{
+  g_autofree char *data = NULL;
+  const char *end;
+
+  if (budget == 0 || strlen (text) <= budget)
+    return g_strdupv ((char *[]) { (char *) text, NULL });
+  if (!e2ee_offer_inband_detect (text))
+    return e2ee_fragment_split (text, budget, error);
+  /* An offer's key data ends at the first white space; the sentence after
+   * it is for people and would not survive a split at a space. */
+  end = text + strlen (E2EE_OFFER_PREFIX);
+  while (*end && !g_ascii_isspace (*end))
+    end++;
+  data = g_strndup (text, (gsize) (end - text));
+  if (strlen (data) <= budget)
+    return g_strdupv ((char *[]) { data, NULL });
+  return e2ee_fragment_split (data, budget, error);
+}
+
 gboolean
 e2ee_context_set_policy (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy_name,
                          E2eePolicy policy)

@@ -60,6 +60,13 @@ void e2ee_context_set_clock (E2eeContext *ctx, E2eeClockFunc func, gpointer data
 gboolean e2ee_context_session_weak (E2eeContext *ctx, E2eeAccountRecord *account,
                                     const char *buddy);
 
+/* Draws the next ratchet key for the sessions with @buddy whose turn it
+ * is (after a message from them), and saves: the next message to them then
+ * costs microseconds instead of a key generation and an ECDH.  For an idle
+ * callback after a receipt; a no-op when nothing is due. */
+gboolean e2ee_context_prepare_sessions (E2eeContext *ctx, E2eeAccountRecord *account,
+                                        const char *buddy, GError **error);
+
 /* Names: buddy and account names must be non-empty UTF-8 of at most
  * E2EE_NAME_MAX bytes without control characters; every function below
  * refuses others (E2EE_ERROR_NAME, or the failing result value) and never
@@ -174,6 +181,13 @@ E2eeSendDecision e2ee_context_send_decision (E2eeContext *ctx,
 char **e2ee_context_encrypt (E2eeContext *ctx, E2eeAccountRecord *account,
                              const char *buddy, const char *plaintext,
                              gsize budget, GError **error);
+
+/* Splits a text made for the wire (an armored envelope, a key offer or an
+ * answer) into pieces of at most @budget bytes (0: one piece).  An offer
+ * that does not fit travels without its human-readable sentence, in
+ * fragments (which the receiving side reassembles like an envelope's).
+ * NULL-terminated strv. */
+char **e2ee_wire_pieces (const char *text, gsize budget, GError **error);
 
 typedef enum {
   E2EE_RECV_PLAINTEXT = 0,   /* not ours: show as is (downgrade flag may be set) */

@@ -49,6 +49,15 @@ on_save (E2eeKeyring *keyring, gboolean committed, gpointer data, GError **error
 
   if (committed)
     {
+      /* The rows just replaced held older session states (root, chain and
+       * ratchet keys): WAL mode keeps those page images in the -wal file
+       * until a checkpoint, and secure_delete only clears the database
+       * file.  Emptying and truncating the WAL now is what makes a copy
+       * of the keyring files useless for earlier messages (forward
+       * secrecy at rest).  A reader elsewhere may delay it: the store
+       * retries after its next commits. */
+      if (g_hash_table_size (v2->pending) > 0)
+        e2ee_store_retry_checkpoint (store);
       g_hash_table_remove_all (v2->pending);
       return TRUE;
     }

@@ -251,9 +251,13 @@ class Trust(IrcBase):
     def test_tampered_replayed_and_downgrade(self):
         alice, bob = self.pair()
         env, _ = self.converse(alice, bob, "original " + SECRET_A)
+        # A replay is dropped without a word; the next message comes after it.
         b = bob.mark()
         alice.raw("bob", env)
-        wait_system(bob, "replay", since=b)
+        self.converse(alice, bob, "next one")
+        self.assertEqual([e for e in bob.writes(since=b)
+                          if "original" in (e.get("text") or "")
+                          or "replay" in (e.get("text") or "")], [])
         b = bob.mark()
         alice.raw("bob", tamper(env))
         wait_system(bob, "altered", since=b)
@@ -277,7 +281,7 @@ class Trust(IrcBase):
         # The reset sends a new offer; Bob's answer, even with the same key,
         # is not trusted on first use: it waits for /e2ee trust DEVICE.
         bob.wait_for(event="received-raw", since=b, timeout=T,
-                     pred=lambda e: e["text"].startswith("?E2K:"))
+                     pred=lambda e: "?E2K:" in e["text"])
         s = alice.mark()
         alice.cmd("bob", "e2ee status")
         st = "\n".join(e["text"] for e in alice.find(since=s, event="write")
@@ -331,7 +335,8 @@ class Adversary(IrcBase):
         first = []
 
         def drop(line):
-            if b"PRIVMSG bob :?E2K:" in line and not first:
+            # The offer's first piece (its key data follows in fragments).
+            if b"PRIVMSG bob :" in line and b"?E2K:" in line and not first:
                 first.append(line)
                 return True
             return False
@@ -378,19 +383,19 @@ class Adversary(IrcBase):
         alice, carol = self.start(nicks=("alice", "carol"), plain=("carol",))
 
         def offers():
-            return len([t for t in recv_texts(carol) if t.startswith("?E2K:")])
+            return len([t for t in recv_texts(carol) if t.startswith("?E2K ")])
         alice.cmd("carol", "e2ee status")
         carol.wait_for(timeout=T, event="write",
-                       pred=lambda e: e["text"].startswith("?E2K:"))
+                       pred=lambda e: e["text"].startswith("?E2K "))
         n = offers()
         self.assertEqual(alice.cmd("carol", "e2ee on")["status"], "ok")
         carol.wait_for(timeout=T, event="write",
-                       pred=lambda e: e["text"].startswith("?E2K:") and offers() > n)
+                       pred=lambda e: e["text"].startswith("?E2K ") and offers() > n)
         n = offers()
         alice.signoff()
         alice.signon(timeout=T)
         carol.wait_for(timeout=T, event="write",
-                       pred=lambda e: e["text"].startswith("?E2K:") and offers() > n)
+                       pred=lambda e: e["text"].startswith("?E2K ") and offers() > n)
         self.assert_clean(alice, carol)
 
 
@@ -435,8 +440,9 @@ class WithoutPlugin(IrcBase):
         alice.cmd("carol", "e2ee status")
         offer = carol.wait_for(since=c, timeout=T, event="write",
                                pred=lambda e: "RECV" in e["flags"])
-        # One readable line, no markup trouble.
-        self.assertTrue(offer["text"].startswith("?E2K:"), offer["text"])
+        # One readable line first, no markup trouble (the key data, with
+        # its prekey longer than an IRC line, follows in fragments).
+        self.assertTrue(offer["text"].startswith("?E2K "), offer["text"])
         self.assertRegex(offer["text"], r"[A-Za-z]+ [a-z]+ [a-z]+ [a-z]+")
         # Opportunistic: with no key, the message waits for an answer, then
         # goes as is, and Alice is told it went unencrypted and why.  The
@@ -448,7 +454,7 @@ class WithoutPlugin(IrcBase):
         carol.wait_message("second", who="alice", since=c, timeout=T)
         wait_system(alice, "Sent UNENCRYPTED", since=a)
         alice.wait_message(MARK_PLAIN + "second", flag="SEND", since=a, timeout=T)
-        offers = [t for t in recv_texts(carol) if t.startswith("?E2K:")]
+        offers = [t for t in recv_texts(carol) if t.startswith("?E2K ")]
         self.assertGreaterEqual(len(offers), 1)
         self.assertLessEqual(len(offers), 5)
 
