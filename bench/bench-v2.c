@@ -1,8 +1,9 @@
-/* purple-e2ee benchmarks — protocol v2 (PROTOCOL-v2.md): alternating
- * turns with and without e2ee_ratchet_prepare, the session start with a
- * signed prekey, the armored size of a message, and the P-256 operations
- * that dominate them.  Row 1 (the durable commit) is bench-v2-commit.c;
- * libotr's side of every row is bench-otr-v2.c.
+/* purple-e2ee benchmarks — protocol v2 (PROTOCOL-v2.md): the parties,
+ * the session start with a signed prekey, the armored size of a message,
+ * the P-256 operations that dominate the rows, and the rounds that
+ * interleave all v2 cases with the libotr program.  Row 1 (the durable
+ * commit) is bench-v2-commit.c, row 2 (turns) bench-v2-turn.c; libotr's
+ * side of every row is bench-otr-v2.c.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,163 +332,6 @@ start_group_clear (StartGroup *g)
   e2ee_ec_secret_free (g->other);
 }
 
-/* ---- v2 row 2: alternating turns ---------------------------------------- */
-
-/* One iteration is one turn: A sends, B opens, B answers, A opens.  Every
- * message starts a new chain, so each seal is a ratchet step (a key
- * generation and one ECDH) unless it was prepared, and each open is one
- * ECDH.  With @prepare, each side runs e2ee_ratchet_prepare after its
- * receipt, off the critical path (an idle callback in the plugin): that
- * time is counted apart in @prepare_ns, the rest in @path_ns. */
-typedef struct {
-  const BenchV2Ids *ids;
-  E2eeRatchet *a, *b;
-  BenchV2Store *store;      /* non-NULL: commit after every seal and open */
-  gboolean prepare;
-  char *text;
-  gsize len;
-  gint64 path_ns, prepare_ns;
-} TurnBench;
-
-static void
-turn_half (TurnBench *t, E2eeRatchet *from, E2eeRatchet *to, gint64 from_row, gint64 to_row)
-{
-  GError *error = NULL;
-  GBytes *m;
-  gint64 t0;
-
-  if (t->prepare)
-    {
-      t0 = bench_now_ns ();
-      if (!e2ee_ratchet_prepare (from, &error))
-        bench_v2_die ("e2ee_ratchet_prepare", error);
-      if (t->store)
-        bench_v2_store_commit (t->store, from_row, from);
-      t->prepare_ns += bench_now_ns () - t0;
-    }
-  t0 = bench_now_ns ();
-  if (!(m = e2ee_ratchet_seal (from, (const guint8 *) t->text, t->len, &error)))
-    bench_v2_die ("e2ee_ratchet_seal", error);
-  if (t->store)
-    bench_v2_store_commit (t->store, from_row, from);
-  bench_v2_open_check (to, m, t->ids->now, t->len);
-  if (t->store)
-    bench_v2_store_commit (t->store, to_row, to);
-  t->path_ns += bench_now_ns () - t0;
-  g_bytes_unref (m);
-}
-
-static void
-turn_iter (gpointer data, guint iters)
-{
-  TurnBench *t = data;
-
-  for (guint i = 0; i < iters; i++)
-    {
-      turn_half (t, t->a, t->b, 1, 2);
-      turn_half (t, t->b, t->a, 2, 1);
-    }
-}
-
-static void
-turn_init (TurnBench *t, const BenchV2Ids *ids, gsize len, gboolean prepare,
-           BenchV2Store *store)
-{
-  memset (t, 0, sizeof *t);
-  t->ids = ids;
-  t->len = len;
-  t->prepare = prepare;
-  t->store = store;
-  t->text = g_malloc (len + 1);
-  bench_fill_text (t->text, len);
-  t->text[len] = '\0';
-  bench_v2_start (ids, start_text, sizeof start_text - 1, &t->a, &t->b);
-}
-
-static void
-turn_clear (TurnBench *t)
-{
-  e2ee_ratchet_free (t->a);
-  e2ee_ratchet_free (t->b);
-  g_free (t->text);
-}
-
-/* Three variants (unprepared, prepared, prepared with commits) at two
- * sizes; each sample splits its time into the critical path and the
- * prepared part. */
-static const gsize turn_sizes[] = { 16, 1024 };
-static const char *turn_names[] = { "v2.turn", "v2.turn_prepared", "v2.turn_prepared_commit" };
-
-typedef struct {
-  BenchV2Store *store;
-  TurnBench t[2][3];
-  guint iters[2][3];
-  double path[2][3][BENCH_V2_MAX_REPS], total[2][3][BENCH_V2_MAX_REPS];
-  guint n;
-} TurnGroup;
-
-static void
-turn_group_init (TurnGroup *g, BenchRun *run, const BenchV2Ids *ids)
-{
-  g_autofree char *db_path = g_build_filename (run->workdir, "v2-turn.sqlite", NULL);
-
-  memset (g, 0, sizeof *g);
-  g->store = bench_v2_store_open (db_path);
-  for (guint s = 0; s < 2; s++)
-    {
-      turn_init (&g->t[s][0], ids, turn_sizes[s], FALSE, NULL);
-      turn_init (&g->t[s][1], ids, turn_sizes[s], TRUE, NULL);
-      turn_init (&g->t[s][2], ids, turn_sizes[s], TRUE, g->store);
-    }
-}
-
-static void
-turn_group_round (TurnGroup *g, gint64 target_ns)
-{
-  if (g->n >= BENCH_V2_MAX_REPS)
-    return;
-  for (guint s = 0; s < 2; s++)
-    for (guint c = 0; c < 3; c++)
-      {
-        TurnBench *t = &g->t[s][c];
-
-        if (g->iters[s][c] == 0)
-          g->iters[s][c] = bench_calibrate (turn_iter, t, target_ns);
-        t->path_ns = t->prepare_ns = 0;
-        turn_iter (t, g->iters[s][c]);
-        g->path[s][c][g->n] = (double) t->path_ns / g->iters[s][c];
-        g->total[s][c][g->n] = (double) (t->path_ns + t->prepare_ns) / g->iters[s][c];
-      }
-  g->n++;
-}
-
-static void
-turn_group_record (TurnGroup *g, BenchRun *run)
-{
-  char key[64];
-
-  for (guint s = 0; s < 2; s++)
-    for (guint c = 0; c < 3; c++)
-      {
-        g_snprintf (key, sizeof key, "%s.%zu.ns", turn_names[c], turn_sizes[s]);
-        bench_record (run, key, bench_median (g->path[s][c], g->n));
-        if (c > 0)
-          {
-            g_snprintf (key, sizeof key, "%s_total.%zu.ns", turn_names[c], turn_sizes[s]);
-            bench_record (run, key, bench_median (g->total[s][c], g->n));
-          }
-      }
-}
-
-static void
-turn_group_clear (TurnGroup *g)
-{
-  for (guint s = 0; s < 2; s++)
-    for (guint c = 0; c < 3; c++)
-      turn_clear (&g->t[s][c]);
-  bench_v2_store_close (g->store);
-}
-
 /* ---- v2 row 4: wire size -------------------------------------------------- */
 
 /* "?E2E:" + base64url(envelope byte 0 || ratchet message), from real
@@ -609,7 +453,7 @@ bench_rows_v2 (BenchRun *run)
   BenchV2Ids ids;
   BenchV2Commit *commit;
   BenchV2Session *session;
-  TurnGroup turns;
+  BenchV2Turns *turns;
   StartGroup start;
   guint reps = run->quick ? 3 : BENCH_V2_MAX_REPS;
   gint64 target = run->quick ? 10 * 1000 * 1000 : 100 * 1000 * 1000;
@@ -620,26 +464,26 @@ bench_rows_v2 (BenchRun *run)
            run->otr ? " interleaved with libotr" : "");
   bench_v2_ids_init (&ids);
   commit = bench_v2_commit_new (run, &ids);
-  turn_group_init (&turns, run, &ids);
+  turns = bench_v2_turns_new (run, &ids);
   start_group_init (&start, &ids);
   session = bench_v2_session_new (run);
   for (guint r = 0; r < reps; r++)
     {
       bench_v2_commit_round (commit, reps, target);
       /* Turns and starts are milliseconds each: longer samples. */
-      turn_group_round (&turns, 2 * target);
+      bench_v2_turns_round (turns, 2 * target);
       bench_run_round (start.cases, N_START, reps, 2 * target);
       bench_v2_session_round (session, reps, target);
       if (run->otr)
         otr_round (run, otr);
     }
   bench_v2_commit_record (commit, run);
-  turn_group_record (&turns, run);
+  bench_v2_turns_record (turns, run);
   start_group_record (&start, run);
   bench_v2_session_record (session, run);
   otr_record (run, otr);
   bench_v2_commit_free (commit);
-  turn_group_clear (&turns);
+  bench_v2_turns_free (turns);
   start_group_clear (&start);
   bench_v2_session_free (session);
   rows_wire (run, &ids);

@@ -58,6 +58,14 @@ void bench_v2_commit_round (BenchV2Commit *c, guint max_reps, gint64 target_ns);
 void bench_v2_commit_record (BenchV2Commit *c, BenchRun *run);
 void bench_v2_commit_free (BenchV2Commit *c);
 
+/* bench-v2-turn.c: alternating turns (v2 row 2), in rounds. */
+typedef struct _BenchV2Turns BenchV2Turns;
+
+BenchV2Turns *bench_v2_turns_new (BenchRun *run, const BenchV2Ids *ids);
+void bench_v2_turns_round (BenchV2Turns *g, gint64 target_ns);
+void bench_v2_turns_record (BenchV2Turns *g, BenchRun *run);
+void bench_v2_turns_free (BenchV2Turns *g);
+
 /* bench-v2-session.c: the same through the session layer with the
  * plugin's commit (e2ee_keyring_save, passphrase-protected keyring). */
 typedef struct _BenchV2Session BenchV2Session;
