@@ -107,10 +107,13 @@ receive (Dev *to, const char *from, const char *text, E2eeRecvResult *r)
   e2ee_context_receive (to->ctx, to->account, from, text, fx.frag_now++, r);
 }
 
+/* The armored text of @raw (consumed). */
 static GBytes *
 armored (GBytes *raw)
 {
   char *s = e2ee_armor_encode (raw);
+
+  g_bytes_unref (raw);
   return g_bytes_new_take (s, strlen (s));
 }
 
