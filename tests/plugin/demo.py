@@ -11,6 +11,7 @@ is not installed.
 """
 
 import argparse
+import base64
 import html
 import os
 import re
@@ -257,10 +258,51 @@ def xmpp_part(h, r):
     return p, alice, bob
 
 
+def ratchet_header(armored):
+    """(is a session start, start mode, ratchet public key as hex) of a
+    single-recipient v2 envelope (docs/PROTOCOL.md section 5): byte 0 is the
+    envelope type, then the ratchet message: version, type (2 = start),
+    flags, two device tags, the sender's ratchet key (65 bytes) at 11; a
+    start's prefix begins with its mode at 84."""
+    data = base64.urlsafe_b64decode(armored[5:] + "=" * (-len(armored[5:]) % 4))
+    msg = data[1:]
+    start = msg[1] == 2
+    return start, (msg[84] if start else None), msg[11:76].hex()
+
+
+def ratchet_part(envelopes, r):
+    r.title("3. Forward secrecy: the ratchet turned at every reply")
+    lines, keys = [], []
+    for sender, armored in envelopes:
+        start, mode, key = ratchet_header(armored)
+        keys.append((sender, key))
+        lines.append("%-5s ratchet key %s…%s" % (
+            sender, key[2:14], "  (session start, %s)" % (
+                "from Bob's signed prekey" if mode == 1 else "without a prekey")
+            if start else ""))
+    r.server("what the headers show (public values only)", lines)
+    print()
+    r.say("Alice's first message started a session from the signed prekey Bob "
+          "published. Each reply carried a new ratchet key, and each new key "
+          "gave new message keys through a fresh Diffie-Hellman exchange; the "
+          "old keys are deleted once used. So a copy of either keyring taken "
+          "now cannot read the messages above (forward secrecy), and someone "
+          "who copied a keyring earlier is locked out again after one round "
+          "trip (post-compromise security).")
+    print()
+    (a1, k1), (b1, k2), (a2, k3) = keys[:3]
+    first_start = ratchet_header(envelopes[0][1])
+    r.check(first_start[0] and first_start[1] == 1,
+            "Alice's first message started the session from Bob's signed prekey")
+    r.check(len({k1, k2, k3}) == 3,
+            "three messages, three ratchet keys: a new one at every turn")
+
+
 def conversation_part(p, alice, bob, r):
     r.title("2. XMPP: an encrypted conversation, both ways")
     users = {"alice": alice, "bob": bob}
     left, right, wire, ok = [], [], [], True
+    envelopes = []
     for sender, text in XMPP_MESSAGES:
         src = users[sender]
         dst = bob if src is alice else alice
@@ -270,6 +312,7 @@ def conversation_part(p, alice, bob, r):
         got = dst.wait_message(MARK_U + text, who=src.jid, since=m, timeout=T)
         mine = src.wait_message(MARK_U + text, flag="SEND", since=s, timeout=T)
         ok = ok and raw.startswith("?E2E:") and got["text"] == mine["text"]
+        envelopes.append((sender, raw))
         line_src = "me: " + mine["text"]
         line_dst = sender + ": " + got["text"]
         if src is alice:
@@ -297,10 +340,11 @@ def conversation_part(p, alice, bob, r):
                                         (": found %r" % leaked) if leaked else ""))
     r.check(all(not c.errors() for c in (alice, bob)),
             "no errors or warnings in either client")
+    return envelopes
 
 
 def irc_part(h, r):
-    r.title("3. IRC: keys exchanged in-band, a long message in pieces")
+    r.title("4. IRC: keys exchanged in-band, a long message in pieces")
     n = h.ngircd()
     r.say("ngIRCd runs on 127.0.0.1:%d.  IRC has no profiles, so the plugins "
           "exchange keys inside the conversation: Alice's plugin sends a key "
@@ -319,24 +363,28 @@ def irc_part(h, r):
     r.columns(learned[:1] or device_summary(a_status),
               ["/e2ee status with alice:"] + device_summary(b_status))
     wire = alice.tap
-    offers = irc_lines(wire.to_server, "PRIVMSG bob :?E2K:")
-    answers = irc_lines(wire.to_client, "PRIVMSG alice :?E2A:")
+    # With its signed prekey the key data is longer than an IRC line: it
+    # goes in pieces, after a readable note for people without the plugin.
+    notes = irc_lines(wire.to_server, "PRIVMSG bob :?E2K ")
+    offers = [l for l in irc_lines(wire.to_server, "PRIVMSG bob :?E2F:")
+              if re.search(r":1/\d+:\?E2K:", l)]
+    answers = [l for l in irc_lines(wire.to_client, "PRIVMSG alice :?E2F:")
+               if re.search(r":1/\d+:\?E2A:", l)]
+    pieces = lambda first: int(re.search(r":1/(\d+):", first).group(1))
     print()
     lines = []
+    if notes:
+        lines.append("alice \u2192 PRIVMSG bob :\"%s\" (a note for people "
+                     "without the plugin)" % short(notes[0].split(" :", 1)[1][5:], 40))
     if offers:
-        readable = re.search(r"([A-Za-z][a-z]+(?: [a-z\-]+){3,}[^\r\n]*)$",
-                             offers[0])
-        lines.append("alice \u2192 PRIVMSG bob :%s (%d bytes)"
-                     % (short(offers[0].split(" :", 1)[1], 18), len(offers[0])))
-        if readable:
-            lines.append("        \u2026ending in a note for people without "
-                         "the plugin: \"%s\"" % short(readable.group(1), 40))
+        lines.append("alice \u2192 PRIVMSG bob :%s (the key offer, %d pieces)"
+                     % (short(offers[0].split(" :", 1)[1], 24), pieces(offers[0])))
     if answers:
-        lines.append("bob   \u2192 PRIVMSG alice :%s (%d bytes)"
-                     % (short(answers[0].split(" :", 1)[1], 18), len(answers[0])))
+        lines.append("bob   \u2192 PRIVMSG alice :%s (the answer, %d pieces)"
+                     % (short(answers[0].split(" :", 1)[1], 24), pieces(answers[0])))
     r.server("the IRC connection", lines)
     print()
-    r.check(len(offers) == 1 and len(answers) == 1,
+    r.check(len(offers) == 1 and len(answers) == 1 and len(notes) == 1,
             "one key offer, one answer, nothing shown to either user as a message")
     r.check(not [e for c in (alice, bob) for e in c.writes(flag="RECV")
                  if "?E2K:" in e["text"] or "?E2A:" in e["text"]],
@@ -445,7 +493,7 @@ def main():
     workdir = h.dir
     try:
         p, alice, bob = xmpp_part(h, r)
-        conversation_part(p, alice, bob, r)
+        ratchet_part(conversation_part(p, alice, bob, r), r)
         irc_part(h, r)
     except Exception as e:  # a bounded wait ran out, a client died, ...
         r.failed.append("%s: %s" % (type(e).__name__, str(e)[:3000]))

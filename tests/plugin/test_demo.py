@@ -77,6 +77,12 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(len(re.findall(r"<status>\[e2ee:", text)), 2)
         self.assertIn(":?E2K:", text)
         self.assertIn(":?E2A:", text)
+        # The ratchet part: three distinct ratchet keys, the first message a
+        # session start from Bob's signed prekey.
+        keys = re.findall(r"ratchet key ([0-9a-f]{12})", text)
+        self.assertEqual(len(keys), 3)
+        self.assertEqual(len(set(keys)), 3)
+        self.assertIn("session start, from Bob's signed prekey", text)
         self.assertGreaterEqual(len(re.findall(r":\?E2F:", text)), 3)
         m = re.search(r"alice \u2192 (\d+) lines, each one piece", text)
         self.assertIsNotNone(m)
