@@ -60,7 +60,7 @@ if [ -f bench/callgrind-ecdh.sh ] && [ -x build-test/bench/e2ee-bench ]; then
   step "ECDH instruction count independent of the key (callgrind)" sh bench/callgrind-ecdh.sh build-test
 fi
 if [ -x tests/fuzz/run-fuzzers.sh ]; then
-  step "fuzzing (bounded)" bash tests/fuzz/run-fuzzers.sh "${E2EE_FUZZ_SECONDS:-60}"
+  step "fuzzing (bounded)" bash tests/fuzz/run-fuzzers.sh "${E2EE_FUZZ_SECONDS:-45}"
 fi
 if [ -f bench/meson.build ] && grep -q "benchmark(" bench/meson.build; then
   step "benchmark (quick)" env E2EE_BENCH_QUICK=1 meson test -C build-test --benchmark --no-rebuild --print-errorlogs --logbase bench

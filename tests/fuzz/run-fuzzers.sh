@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${E2EE_FUZZ_BUILD:-$root/build-fuzz}
 targets=(envelope fragment jwk keyset offer keyring session-receive backup database)
-targets+=(envelope-v2)
+targets+=(envelope-v2 v2 keyset-v2)
 
 command -v clang >/dev/null || { echo "clang is needed for fuzzing"; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
