@@ -145,6 +145,24 @@ turn_iter (gpointer data, guint iters)
     }
 }
 
+/* Each run starts from new keyrings and leaves none behind. */
+static void
+remove_keyrings (const char *dir)
+{
+  static const char *names[3] = { ALICE, BOB, CAROL };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *db = g_strdup_printf ("%s/%s.sqlite", dir, names[i]);
+      g_autofree char *wal = g_strconcat (db, "-wal", NULL);
+      g_autofree char *shm = g_strconcat (db, "-shm", NULL);
+
+      g_unlink (db);
+      g_unlink (wal);
+      g_unlink (shm);
+    }
+}
+
 BenchV2Session *
 bench_v2_session_new (BenchRun *run)
 {
@@ -159,15 +177,7 @@ bench_v2_session_new (BenchRun *run)
   s->dir = g_build_filename (run->workdir, "v2-keyrings", NULL);
   g_mkdir_with_parents (s->dir, 0700);
   g_chmod (s->dir, 0700);
-  for (guint i = 0; i < 3; i++)
-    {
-      static const char *names[3] = { ALICE, BOB, CAROL };
-      g_autofree char *db = g_strdup_printf ("%s/%s.sqlite", s->dir, names[i]);
-      g_autofree char *wal = g_strconcat (db, "-wal", NULL);
-      g_autofree char *shm = g_strconcat (db, "-shm", NULL);
-
-      g_unlink (db), g_unlink (wal), g_unlink (shm);
-    }
+  remove_keyrings (s->dir);
   for (guint i = 0; i < 2; i++)
     {
       s->len[i] = i ? 1024 : 16;
@@ -220,6 +230,7 @@ bench_v2_session_free (BenchV2Session *s)
   e2ee_context_free (s->c.ctx);
   for (guint i = 0; i < 2; i++)
     g_free (s->text[i]);
+  remove_keyrings (s->dir);
   g_free (s->dir);
   g_free (s);
 }
