@@ -11,12 +11,11 @@
 #include <unistd.h>
 
 #include "e2ee-cli-keyring.h"
+#include "e2ee-cli-seal.h"
 #include "e2ee-keyset.h"
-#include "e2ee-envelope.h"
 #include "e2ee-error.h"
 #include "e2ee-fingerprint.h"
 #include "e2ee-gcrypt.h"
-#include "e2ee-kdf.h"
 #include "e2ee-keyring.h"
 #include "e2ee-wipe.h"
 
@@ -30,8 +29,8 @@ typedef int (*CommandFunc) (int argc, char **argv);
  * frees with e2ee_secret_free (it may hold a private key).  read(2), not
  * stdio, and a buffer that grows by copy-wipe-free: no freed block (stdio's
  * buffer, a reallocated string) keeps a copy of the key. */
-static char *
-read_input (const char *path, gsize *len, GError **error)
+char *
+e2ee_cli_read_input (const char *path, gsize *len, GError **error)
 {
   gboolean is_stdin = !path || strcmp (path, "-") == 0;
   int fd = is_stdin ? STDIN_FILENO : open (path, O_RDONLY | O_CLOEXEC);
@@ -99,11 +98,11 @@ read_input (const char *path, gsize *len, GError **error)
   }
 }
 
-static E2eeKey *
-load_key (const char *path, E2eeKeyExpect expect, GError **error)
+E2eeKey *
+e2ee_cli_load_key (const char *path, E2eeKeyExpect expect, GError **error)
 {
   gsize len = 0;
-  char *text = read_input (path, &len, error);
+  char *text = e2ee_cli_read_input (path, &len, error);
   E2eeKey *key;
 
   if (text == NULL)
@@ -116,11 +115,11 @@ load_key (const char *path, E2eeKeyExpect expect, GError **error)
 }
 
 /* A public key or a JWK Set of them. */
-static GPtrArray *
-load_public_keys (const char *path, GError **error)
+GPtrArray *
+e2ee_cli_load_public_keys (const char *path, GError **error)
 {
   gsize len = 0;
-  char *text = read_input (path, &len, error);
+  char *text = e2ee_cli_read_input (path, &len, error);
   GPtrArray *keys = NULL;
 
   if (text == NULL)
@@ -143,23 +142,23 @@ load_public_keys (const char *path, GError **error)
   return keys;
 }
 
-static int
-fail (GError *error)
+int
+e2ee_cli_fail (GError *error)
 {
   g_printerr ("purple-e2ee: %s\n", error->message);
   g_error_free (error);
   return 1;
 }
 
-static int
-usage_error (const char *message)
+int
+e2ee_cli_usage_error (const char *message)
 {
   g_printerr ("purple-e2ee: %s\n%s\n", message, _("Try 'purple-e2ee --help'."));
   return 2;
 }
 
-static gboolean
-wants_help (int argc, char **argv)
+gboolean
+e2ee_cli_wants_help (int argc, char **argv)
 {
   for (int i = 1; i < argc; i++)
     if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
@@ -167,36 +166,26 @@ wants_help (int argc, char **argv)
   return FALSE;
 }
 
-/* Parses "--private FILE --public FILE" and, when @account and @peer are
- * given, also (required) "--account ID --peer ID": the account identifiers
- * ("<protocol>:<name>", PROTOCOL.md §4) of the private and the public key's
- * owner. */
+/* Parses "--private FILE --public FILE" (derive). */
 static gboolean
-parse_pair (int argc, char **argv, const char **priv, const char **pub,
-            const char **account, const char **peer)
+parse_pair (int argc, char **argv, const char **priv, const char **pub)
 {
   *priv = *pub = NULL;
-  if (account)
-    *account = *peer = NULL;
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--private") == 0 && i + 1 < argc)
         *priv = argv[++i];
       else if (strcmp (argv[i], "--public") == 0 && i + 1 < argc)
         *pub = argv[++i];
-      else if (account && strcmp (argv[i], "--account") == 0 && i + 1 < argc)
-        *account = argv[++i];
-      else if (account && strcmp (argv[i], "--peer") == 0 && i + 1 < argc)
-        *peer = argv[++i];
       else
         return FALSE;
     }
-  return *priv && *pub && (!account || (*account && *peer));
+  return *priv && *pub;
 }
 
 /* Plaintext rules of PROTOCOL.md §5.2/§5.3: UTF-8 text without NUL. */
-static gboolean
-check_plaintext (const char *text, gsize len, GError **error)
+gboolean
+e2ee_cli_check_plaintext (const char *text, gsize len, GError **error)
 {
   if (memchr (text, '\0', len) != NULL || !g_utf8_validate (text, (gssize) len, NULL))
     {
@@ -218,7 +207,7 @@ cmd_keygen (int argc, char **argv)
   char *jwk;
   int status = 0;
 
-  if (wants_help (argc, argv))
+  if (e2ee_cli_wants_help (argc, argv))
     {
       g_print ("%s", _("Usage: purple-e2ee keygen [-o FILE]\n"
                        "Generates a P-256 identity key and writes it as a private JWK\n"
@@ -228,10 +217,10 @@ cmd_keygen (int argc, char **argv)
   if (argc == 3 && strcmp (argv[1], "-o") == 0)
     out_path = argv[2];
   else if (argc != 1)
-    return usage_error (_("keygen takes only -o FILE"));
+    return e2ee_cli_usage_error (_("keygen takes only -o FILE"));
 
   if (!(key = e2ee_key_generate (&error)))
-    return fail (error);
+    return e2ee_cli_fail (error);
   jwk = e2ee_key_to_jwk (key, TRUE, TRUE);
   if (out_path == NULL)
     g_print ("%s\n", jwk);
@@ -262,7 +251,7 @@ cmd_public (int argc, char **argv)
   g_autoptr (E2eeKey) key = NULL;
   g_autofree char *jwk = NULL;
 
-  if (wants_help (argc, argv))
+  if (e2ee_cli_wants_help (argc, argv))
     {
       g_print ("%s", _("Usage: purple-e2ee public [FILE]\n"
                        "Reads a private or public JWK from FILE (or stdin) and prints\n"
@@ -270,9 +259,9 @@ cmd_public (int argc, char **argv)
       return 0;
     }
   if (argc > 2)
-    return usage_error (_("public takes at most one FILE"));
-  if (!(key = load_key (argc == 2 ? argv[1] : NULL, E2EE_KEY_EXPECT_ANY, &error)))
-    return fail (error);
+    return e2ee_cli_usage_error (_("public takes at most one FILE"));
+  if (!(key = e2ee_cli_load_key (argc == 2 ? argv[1] : NULL, E2EE_KEY_EXPECT_ANY, &error)))
+    return e2ee_cli_fail (error);
   jwk = e2ee_key_to_jwk (key, FALSE, TRUE);
   g_print ("%s\n", jwk);
   return 0;
@@ -285,7 +274,7 @@ cmd_fingerprint (int argc, char **argv)
   g_autoptr (E2eeKey) key = NULL;
   g_autofree char *hex = NULL;
 
-  if (wants_help (argc, argv))
+  if (e2ee_cli_wants_help (argc, argv))
     {
       g_print ("%s", _("Usage: purple-e2ee fingerprint FILE\n"
                        "Prints the key's RFC 7638 thumbprint (base64url) and the same\n"
@@ -293,9 +282,9 @@ cmd_fingerprint (int argc, char **argv)
       return 0;
     }
   if (argc != 2)
-    return usage_error (_("fingerprint takes one FILE"));
-  if (!(key = load_key (argv[1], E2EE_KEY_EXPECT_ANY, &error)))
-    return fail (error);
+    return e2ee_cli_usage_error (_("fingerprint takes one FILE"));
+  if (!(key = e2ee_cli_load_key (argv[1], E2EE_KEY_EXPECT_ANY, &error)))
+    return e2ee_cli_fail (error);
   hex = e2ee_fingerprint_hex (key);
   g_print ("%s\n%s\n", e2ee_key_get_kid (key), hex);
   return 0;
@@ -309,7 +298,7 @@ cmd_safety_number (int argc, char **argv)
   g_autoptr (E2eeKey) b = NULL;
   g_autofree char *number = NULL;
 
-  if (wants_help (argc, argv))
+  if (e2ee_cli_wants_help (argc, argv))
     {
       g_print ("%s", _("Usage: purple-e2ee safety-number FILE FILE\n"
                        "Prints the 60-digit safety number of two keys; both people\n"
@@ -317,10 +306,10 @@ cmd_safety_number (int argc, char **argv)
       return 0;
     }
   if (argc != 3)
-    return usage_error (_("safety-number takes two FILEs"));
-  if (!(a = load_key (argv[1], E2EE_KEY_EXPECT_ANY, &error))
-      || !(b = load_key (argv[2], E2EE_KEY_EXPECT_ANY, &error)))
-    return fail (error);
+    return e2ee_cli_usage_error (_("safety-number takes two FILEs"));
+  if (!(a = e2ee_cli_load_key (argv[1], E2EE_KEY_EXPECT_ANY, &error))
+      || !(b = e2ee_cli_load_key (argv[2], E2EE_KEY_EXPECT_ANY, &error)))
+    return e2ee_cli_fail (error);
   number = e2ee_safety_number (a, b);
   g_print ("%s\n", number);
   return 0;
@@ -335,7 +324,7 @@ cmd_derive (int argc, char **argv)
   g_autoptr (E2eeKey) remote = NULL;
   guint8 shared[E2EE_KEY_COORD_LEN];
 
-  if (wants_help (argc, argv))
+  if (e2ee_cli_wants_help (argc, argv))
     {
       g_print ("%s", _("Usage: purple-e2ee derive --private FILE --public FILE\n"
                        "Prints the raw ECDH shared secret (x-coordinate) in hex, as\n"
@@ -343,163 +332,16 @@ cmd_derive (int argc, char **argv)
                        "For interop debugging only: the protocol never uses it as a key.\n"));
       return 0;
     }
-  if (!parse_pair (argc, argv, &priv, &pub, NULL, NULL))
-    return usage_error (_("derive needs --private FILE --public FILE"));
-  if (!(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
-      || !(remote = load_key (pub, E2EE_KEY_EXPECT_PUBLIC, &error))
+  if (!parse_pair (argc, argv, &priv, &pub))
+    return e2ee_cli_usage_error (_("derive needs --private FILE --public FILE"));
+  if (!(local = e2ee_cli_load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
+      || !(remote = e2ee_cli_load_key (pub, E2EE_KEY_EXPECT_PUBLIC, &error))
       || !e2ee_key_ecdh (local, remote, shared, &error))
-    return fail (error);
+    return e2ee_cli_fail (error);
   for (guint i = 0; i < sizeof shared; i++)
     g_print ("%02x", shared[i]);
   g_print ("\n");
   e2ee_wipe (shared, sizeof shared);
-  return 0;
-}
-
-static int
-cmd_seal (int argc, char **argv)
-{
-  const char *priv, *pub, *account, *peer;
-  GError *error = NULL;
-  g_autoptr (E2eeKey) local = NULL;
-  g_autoptr (GPtrArray) keys = NULL;
-  g_autoptr (GArray) recipients = NULL;
-  g_autoptr (GBytes) envelope = NULL;
-  guint8 (*dir_keys)[E2EE_KEY_LEN] = NULL;
-  E2eeSealParams params = { 0 };
-  char *input = NULL;
-  gsize len = 0;
-  int status = 1;
-
-  if (wants_help (argc, argv))
-    {
-      g_print ("%s", _("Usage: purple-e2ee seal --private FILE --public FILE "
-                       "--account ID --peer ID\n"
-                       "Encrypts stdin (UTF-8 text) into one armored v1 envelope from the\n"
-                       "private key's owner, on account ID (\"<protocol>:<name>\"), to the\n"
-                       "public key (or every key of a JWK Set) of account ID --peer.\n"));
-      return 0;
-    }
-  if (!parse_pair (argc, argv, &priv, &pub, &account, &peer))
-    return usage_error (_("seal needs --private FILE --public FILE --account ID --peer ID"));
-  if (!e2ee_kdf_account_valid (account, &error) || !e2ee_kdf_account_valid (peer, &error)
-      || !(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
-      || !(keys = load_public_keys (pub, &error))
-      || !(input = read_input (NULL, &len, &error)))
-    return fail (error);
-  if (!check_plaintext (input, len, &error))
-    {
-      e2ee_secret_free (input, len + 1);
-      return fail (error);
-    }
-
-  recipients = g_array_new (FALSE, TRUE, sizeof (E2eeRecipient));
-  dir_keys = (guint8 (*)[E2EE_KEY_LEN]) e2ee_secret_alloc (keys->len * E2EE_KEY_LEN);
-  for (guint i = 0; i < keys->len; i++)
-    {
-      E2eeRecipient r = { { 0 }, NULL };
-      if (!e2ee_kdf_direction_key (local, account, keys->pdata[i], peer,
-                                   e2ee_key_get_caps (local), dir_keys[i], &error))
-        goto out;
-      memcpy (r.id, e2ee_key_get_device_id (keys->pdata[i]), E2EE_DEVICE_ID_LEN);
-      r.key = dir_keys[i];
-      g_array_append_val (recipients, r);
-    }
-  params.caps = e2ee_key_get_caps (local);
-  memcpy (params.sender_id, e2ee_key_get_device_id (local), E2EE_DEVICE_ID_LEN);
-  params.counter = e2ee_envelope_clock_counter ();
-  params.recipients = (const E2eeRecipient *) recipients->data;
-  params.n_recipients = recipients->len;
-  envelope = e2ee_envelope_seal (&params, (const guint8 *) input, len, &error);
-  if (envelope)
-    {
-      g_autofree char *armored = e2ee_armor_encode (envelope);
-      g_print ("%s\n", armored);
-      status = 0;
-    }
-
-out:
-  if (dir_keys)
-    e2ee_secret_free (dir_keys, keys->len * E2EE_KEY_LEN);
-  e2ee_secret_free (input, len + 1);
-  return status == 0 ? 0 : fail (error);
-}
-
-static int
-cmd_open (int argc, char **argv)
-{
-  const char *priv, *pub, *account, *peer;
-  GError *error = NULL;
-  g_autoptr (E2eeKey) local = NULL;
-  g_autoptr (GPtrArray) senders = NULL;
-  g_autoptr (GBytes) raw = NULL;
-  g_autoptr (E2eeEnvelope) env = NULL;
-  char *input = NULL;
-  gsize len = 0, plain_len = 0;
-  guint8 *plaintext = NULL;
-  guint8 key[E2EE_KEY_LEN];
-  gint index;
-
-  if (wants_help (argc, argv))
-    {
-      g_print ("%s", _("Usage: purple-e2ee open --private FILE --public FILE "
-                       "--account ID --peer ID\n"
-                       "Decrypts one armored envelope from stdin, sent by the owner of\n"
-                       "the public key (or a key of a JWK Set) on account --peer to the\n"
-                       "private key's owner on account --account.\n"));
-      return 0;
-    }
-  if (!parse_pair (argc, argv, &priv, &pub, &account, &peer))
-    return usage_error (_("open needs --private FILE --public FILE --account ID --peer ID"));
-  if (!e2ee_kdf_account_valid (account, &error) || !e2ee_kdf_account_valid (peer, &error)
-      || !(local = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error))
-      || !(senders = load_public_keys (pub, &error))
-      || !(input = read_input (NULL, &len, &error)))
-    return fail (error);
-  /* One armored line: a NUL would end it early for the decoder and hide
-   * whatever follows. */
-  if (memchr (input, '\0', len) != NULL)
-    {
-      g_free (input);
-      return fail (g_error_new_literal (E2EE_ERROR, E2EE_ERROR_ARMOR,
-                                        _("the input contains a NUL byte")));
-    }
-  raw = e2ee_armor_decode (input, &error);
-  g_free (input);
-  if (!raw || !(env = e2ee_envelope_parse (g_bytes_get_data (raw, NULL),
-                                           g_bytes_get_size (raw), &error)))
-    return fail (error);
-  index = e2ee_envelope_find_recipient (env, e2ee_key_get_device_id (local));
-  if (index < 0)
-    return fail (g_error_new_literal (E2EE_ERROR, E2EE_ERROR_NOT_FOR_US,
-                                      _("the envelope is not addressed to this key")));
-  for (guint i = 0; i < senders->len && plaintext == NULL; i++)
-    {
-      E2eeKey *sender = senders->pdata[i];
-      if (memcmp (e2ee_key_get_device_id (sender), e2ee_envelope_get_sender_id (env),
-                  E2EE_DEVICE_ID_LEN) != 0)
-        continue;
-      g_clear_error (&error);
-      /* With the caps the sender published (§4), never the header's: an
-       * envelope whose caps nibble was changed must not authenticate. */
-      if (!e2ee_kdf_direction_key (sender, peer, local, account, e2ee_key_get_caps (sender),
-                                   key, &error))
-        break;
-      if (!e2ee_envelope_open (env, (guint) index, key, &plaintext, &plain_len, &error))
-        plaintext = NULL;
-      else if (!check_plaintext ((const char *) plaintext, plain_len, &error))
-        {
-          e2ee_secret_free (plaintext, plain_len + 1);
-          plaintext = NULL;
-          break;
-        }
-    }
-  e2ee_wipe (key, sizeof key);
-  if (plaintext == NULL)
-    return fail (error ? error : g_error_new_literal (E2EE_ERROR, E2EE_ERROR_UNKNOWN_SENDER,
-                                                      _("the envelope was not sent by the given key")));
-  fwrite (plaintext, 1, plain_len, stdout);
-  e2ee_secret_free (plaintext, plain_len + 1);
   return 0;
 }
 
@@ -517,10 +359,10 @@ cmd_keyring (int argc, char **argv)
   g_autoptr (E2eeKeyring) keyring = NULL;
   GPtrArray *accounts;
 
-  if (wants_help (argc, argv) || argc < 2 || strcmp (argv[1], "show") != 0 || argc > 3)
+  if (e2ee_cli_wants_help (argc, argv) || argc < 2 || strcmp (argv[1], "show") != 0 || argc > 3)
     {
-      if (!wants_help (argc, argv))
-        return usage_error (_("usage: purple-e2ee keyring show [FILE]"));
+      if (!e2ee_cli_wants_help (argc, argv))
+        return e2ee_cli_usage_error (_("usage: purple-e2ee keyring show [FILE]"));
       g_print ("%s", _("Usage: purple-e2ee keyring show [FILE]\n"
                        "Summarises a keyring (default ~/.purple/purple-e2ee/keyring.json):\n"
                        "accounts, fingerprints, buddies' keys and their trust.\n"
@@ -530,13 +372,13 @@ cmd_keyring (int argc, char **argv)
     }
   path = argc == 3 ? g_strdup (argv[2]) : default_keyring_path ();
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    return fail (g_error_new (E2EE_ERROR, E2EE_ERROR_KEYRING_IO,
+    return e2ee_cli_fail (g_error_new (E2EE_ERROR, E2EE_ERROR_KEYRING_IO,
                               _("no keyring at %s"), path));
   if (e2ee_keyring_file_is_protected (path))
-    return fail (g_error_new (E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE,
+    return e2ee_cli_fail (g_error_new (E2EE_ERROR, E2EE_ERROR_KEYRING_PASSPHRASE,
                               _("%s is protected by a passphrase; open it in the plugin"), path));
   if (!(keyring = e2ee_keyring_load (path, NULL, &error)))
-    return fail (error);
+    return e2ee_cli_fail (error);
   accounts = e2ee_keyring_get_accounts (keyring);
   g_print (_("Keyring %s: %u account(s)\n"), path, accounts->len);
   for (guint i = 0; i < accounts->len; i++)
@@ -574,8 +416,8 @@ static const struct {
   { "fingerprint", cmd_fingerprint },
   { "safety-number", cmd_safety_number },
   { "derive", cmd_derive },
-  { "seal", cmd_seal },
-  { "open", cmd_open },
+  { "seal", e2ee_cli_seal },
+  { "open", e2ee_cli_open },
   { "keyring", e2ee_cli_keyring },   /* show | export | import */
   { "keyring", cmd_keyring },
 };
@@ -591,9 +433,9 @@ print_help (void)
                    "  safety-number FILE FILE                  number to compare out of band\n"
                    "  derive --private FILE --public FILE      raw ECDH secret (hex)\n"
                    "  seal --private FILE --public FILE --account ID --peer ID\n"
-                   "                                           stdin -> armored envelope\n"
+                   "       [--prekey B64 --signing-key B64]    stdin -> armored v2 session start\n"
                    "  open --private FILE --public FILE --account ID --peer ID\n"
-                   "                                           armored envelope -> stdout\n"
+                   "                                           armored v2 session start -> stdout\n"
                    "  keyring show [FILE]                      summary of a keyring\n"
                    "  keyring export|import ...                backup without session state\n\n"
                    "Every command accepts --help.\n"));
@@ -611,7 +453,7 @@ main (int argc, char **argv)
   umask (077);
 
   if (argc < 2)
-    return usage_error (_("a command is required"));
+    return e2ee_cli_usage_error (_("a command is required"));
   if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
       || strcmp (argv[1], "help") == 0)
     {
@@ -619,9 +461,9 @@ main (int argc, char **argv)
       return 0;
     }
   if (!e2ee_gcrypt_init (&error))
-    return fail (error);
+    return e2ee_cli_fail (error);
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (argv[1], commands[i].name) == 0)
       return commands[i].func (argc - 1, argv + 1);
-  return usage_error (_("unknown command"));
+  return e2ee_cli_usage_error (_("unknown command"));
 }

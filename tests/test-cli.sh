@@ -54,27 +54,29 @@ d2=$("$cli" derive --private "$tmp/bob.jwk" --public "$tmp/alice.pub")
 check "ECDH agrees both ways" test "$d1" = "$d2"
 check "ECDH output is 32 bytes hex" bash -c "printf '%s' '$d1' | grep -Eq '^[0-9a-f]{64}$'"
 
-# Account identifiers ("<protocol>:<name>") enter the derivation.
+# seal/open: one protocol v2 session start (X3DH, then the first ratchet
+# message).  Account identifiers ("<protocol>:<name>") enter the X3DH info.
 A=prpl-jabber:alice@example.test B=prpl-jabber:bob@example.test C=prpl-jabber:carol@example.test
 msg='Grüße <b>bob</b> & "friends"'
 printf '%s' "$msg" | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" >"$tmp/env.txt"
 check "seal gives one armored line" bash -c "[ \$(wc -l <'$tmp/env.txt') -eq 1 ] && grep -q '^?E2E:[A-Za-z0-9_-]*$' '$tmp/env.txt'"
+# byte 0 = 0x20 (single, unpadded): base64url "IA"; then the ratchet
+# message: version 2, type 2 (a start), flags 0: "IAIC".
+check "seal makes a v2 single envelope holding a start" grep -q '^?E2E:IAIC' "$tmp/env.txt"
 check "no plaintext in the envelope" bash -c "! grep -q 'bob' '$tmp/env.txt'"
 out=$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env.txt")
 check "open restores the exact plaintext" test "$out" = "$msg"
+printf '%s' "$msg" | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" >"$tmp/env-again.txt"
+check "each seal starts a new session" bash -c "! cmp -s '$tmp/env.txt' '$tmp/env-again.txt'"
+check "open reads the second start too" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env-again.txt")" = "$msg"
+printf '' | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" >"$tmp/env-empty.txt"
+check "empty text round trip" bash -c "[ -s '$tmp/env-empty.txt' ] && [ -z \"\$('$cli' open --private '$tmp/bob.jwk' --public '$tmp/alice.pub' --account '$B' --peer '$A' <'$tmp/env-empty.txt')\" ]"
 rejects "seal needs the account identifiers" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub"
+rejects "open needs the account identifiers" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub"
+rejects "seal refuses an option given twice" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --peer "$B"
+rejects "open refuses seal's --prekey" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" --prekey AAAA --signing-key AAAA
 rejects_stdin "seal refuses a malformed account identifier" "x" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "alice" --peer "$B"
-
-"$cli" keygen -o "$tmp/carol.jwk"; "$cli" public "$tmp/carol.jwk" >"$tmp/carol.pub"
-rejects_stdin "open with the wrong recipient key" "$(cat "$tmp/env.txt")" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" --account "$C" --peer "$A"
-rejects_stdin "open with the wrong sender key" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/carol.pub" --account "$B" --peer "$C"
-# Unknown key share: Alice's key republished by mallory; Bob must not read
-# Alice's envelope as mallory's, nor one meant for another account as his.
-rejects_stdin "open refuses the sender's key under another account" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "prpl-jabber:mallory@example.test"
-rejects_stdin "open refuses an envelope for another recipient account" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "prpl-irc:bob@example.test" --peer "$A"
-tampered=$(sed 's/.$/A/;t' "$tmp/env.txt"); [ "$tampered" = "$(cat "$tmp/env.txt")" ] && tampered=$(sed 's/.$/B/' "$tmp/env.txt")
-rejects_stdin "open rejects a tampered envelope" "$tampered" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
-rejects_stdin "open rejects non-armor" "hello" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+rejects_stdin "open refuses a malformed account identifier" "$(cat "$tmp/env.txt")" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "alice"
 
 # Runs the CLI on a file as stdin, expecting failure whose message matches $3.
 rejects_file() {
@@ -83,28 +85,82 @@ rejects_file() {
   out=$("$cli" "$@" <"$file" 2>"$tmp/err"); rc=$?
   if [ $rc -ne 0 ] && [ -z "$out" ] && grep -Eq "$pattern" "$tmp/err"; then ok "$name"; else bad "$name (rc=$rc out=$out err=$(cat "$tmp/err"))"; fi
 }
+"$cli" keygen -o "$tmp/carol.jwk"; "$cli" public "$tmp/carol.jwk" >"$tmp/carol.pub"
+# Each failure names its own cause.
+rejects_file "open with the wrong recipient key" "$tmp/env.txt" "not addressed to this key" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" --account "$C" --peer "$A"
+rejects_file "open with the wrong sender key" "$tmp/env.txt" "not sent by the given key" open --private "$tmp/bob.jwk" --public "$tmp/carol.pub" --account "$B" --peer "$C"
+# Unknown key share: Alice's key republished by mallory; Bob must not read
+# Alice's envelope as mallory's, nor one meant for another account as his.
+rejects_file "open refuses the sender's key under another account" "$tmp/env.txt" "does not authenticate" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "prpl-jabber:mallory@example.test"
+rejects_file "open refuses an envelope for another recipient account" "$tmp/env.txt" "does not authenticate" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "prpl-irc:bob@example.test" --peer "$A"
+# The last character carries the end of the ratchet message's GCM tag.
+tampered=$(sed 's/.$/A/;t' "$tmp/env.txt"); [ "$tampered" = "$(cat "$tmp/env.txt")" ] && tampered=$(sed 's/.$/B/' "$tmp/env.txt")
+printf '%s\n' "$tampered" >"$tmp/env-tampered.txt"
+rejects_file "open rejects a tampered envelope" "$tmp/env-tampered.txt" "authenticat|base64" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+# A flipped bit in the middle (the ciphertext) is an authentication failure.
+python3 - "$tmp/env.txt" "$tmp/env-flip.txt" <<'PY' 2>/dev/null || cp "$tmp/env-tampered.txt" "$tmp/env-flip.txt"
+import base64, sys
+t = open(sys.argv[1]).read().strip()[5:]
+raw = bytearray(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))
+raw[len(raw) - 20] ^= 0x01
+open(sys.argv[2], "w").write("?E2E:" + base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=") + "\n")
+PY
+rejects_file "open rejects a flipped ciphertext bit" "$tmp/env-flip.txt" "does not authenticate" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+rejects_stdin "open rejects non-armor" "hello" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+# byte 0 = 0x24: neither v1 nor a v2 layout.
+printf '?E2E:JAIC%s\n' "$(cut -c9- "$tmp/env.txt")" >"$tmp/env-layout.txt"
+rejects_file "open rejects an unknown envelope layout" "$tmp/env-layout.txt" "." open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+
 # A NUL ends the armor for a C string reader; what follows must not be ignored.
 { tr -d '\n' <"$tmp/env.txt"; printf '\0junk'; } >"$tmp/env-nul.txt"
 rejects_file "open rejects <armor> NUL junk" "$tmp/env-nul.txt" "NUL" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
-# Plaintext must be UTF-8 text without NUL (PROTOCOL.md 5.2, 5.3).
+# Plaintext must be UTF-8 text without NUL.
 printf 'a\0b' >"$tmp/plain-nul.txt"; printf 'caf\xe9' >"$tmp/plain-latin1.txt"
 rejects_file "seal refuses plaintext with NUL" "$tmp/plain-nul.txt" "UTF-8|NUL" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B"
 rejects_file "seal refuses invalid UTF-8" "$tmp/plain-latin1.txt" "UTF-8|NUL" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B"
 helper=${E2EE_BUILD_ROOT:-}/tests/interop/e2ee-interop-helper
 if [ -x "$helper" ]; then
-  # The helper seals any bytes; the CLI must not pass them on.
-  "$helper" seal 5 0 "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" <"$tmp/plain-nul.txt" >"$tmp/env-pnul.txt"
-  "$helper" seal 6 0 "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" <"$tmp/plain-latin1.txt" >"$tmp/env-platin1.txt"
+  # The helper seals any bytes into a v2 start; the CLI must not pass them on.
+  "$helper" seal-v2-raw "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" <"$tmp/plain-nul.txt" >"$tmp/env-pnul.txt"
+  "$helper" seal-v2-raw "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" <"$tmp/plain-latin1.txt" >"$tmp/env-platin1.txt"
+  printf 'raw ok' | "$helper" seal-v2-raw "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" >"$tmp/env-praw.txt"
+  check "control: the helper's raw start opens" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env-praw.txt")" = "raw ok"
   rejects_file "open refuses a plaintext with NUL" "$tmp/env-pnul.txt" "UTF-8|NUL" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
   rejects_file "open refuses a plaintext that is not UTF-8" "$tmp/env-platin1.txt" "UTF-8|NUL" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
-  # Alice's device claims v1+v2 in its header, but she published only v1:
-  # open derives with the published caps, so the envelope does not open.
-  sed 's/"e2ee_v":\[1\]/"e2ee_v":[1,2]/' "$tmp/alice.jwk" >"$tmp/alice-v12.jwk"
-  grep -q '"e2ee_v":\[1,2\]' "$tmp/alice-v12.jwk" || bad "caps edit"
-  printf 'caps' | "$helper" seal 7 0 "$tmp/alice-v12.jwk" "$A" "$B" "$tmp/bob.pub" >"$tmp/env-caps.txt"
-  "$cli" public "$tmp/alice-v12.jwk" >"$tmp/alice-v12.pub"
-  check "open with the caps the sender published" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice-v12.pub" --account "$B" --peer "$A" <"$tmp/env-caps.txt")" = "caps"
-  rejects_file "open refuses caps the sender did not publish" "$tmp/env-caps.txt" "authenticat" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+  # A genuine v1 envelope (static-static, the helper still makes them for
+  # the WebCrypto interop test) is refused as retired, not tried.
+  printf 'old' | "$helper" seal 5 0 "$tmp/alice.jwk" "$A" "$B" "$tmp/bob.pub" >"$tmp/env-v1.txt"
+  check "control: the v1 envelope is valid v1" test "$("$helper" open "$tmp/bob.jwk" "$tmp/alice.pub" "$B" "$A" <"$tmp/env-v1.txt")" = "old"
+  rejects_file "open refuses a v1 envelope as retired" "$tmp/env-v1.txt" "version 1 .*retired" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+
+  # Mode 1: a prekey record signed by Bob's signing key, verified first.
+  "$helper" prekey "$tmp/bob.pub" >"$tmp/bob-prekey.txt"
+  "$helper" prekey "$tmp/bob.pub" >"$tmp/bob-prekey2.txt"
+  "$helper" prekey "$tmp/carol.pub" >"$tmp/carol-prekey.txt"
+  "$helper" prekey "$tmp/bob.pub" $(( $(date +%s) - 30 * 86400 )) >"$tmp/bob-prekey-old.txt"
+  sk=$(sed -n 1p "$tmp/bob-prekey.txt") pk=$(sed -n 2p "$tmp/bob-prekey.txt")
+  printf 'with prekey' | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --prekey "$pk" --signing-key "$sk" >"$tmp/env-m1.txt"
+  check "seal with a verified prekey gives a start" grep -q '^?E2E:IAIC' "$tmp/env-m1.txt"
+  rejects_file "open refuses a mode-1 start it cannot answer" "$tmp/env-m1.txt" "prekey \(mode 1\)" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+  rejects_stdin "seal refuses --prekey without --signing-key" "x" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --prekey "$pk"
+  rejects_file "seal refuses a prekey signed by another signing key" "$tmp/plain-latin1.txt" "signature" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --prekey "$pk" --signing-key "$(sed -n 1p "$tmp/bob-prekey2.txt")"
+  rejects_stdin "seal refuses a prekey of another key" "x" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --prekey "$(sed -n 2p "$tmp/carol-prekey.txt")" --signing-key "$(sed -n 1p "$tmp/carol-prekey.txt")"
+  rejects_file "seal refuses an expired prekey" "$tmp/plain-latin1.txt" "expire" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --prekey "$(sed -n 2p "$tmp/bob-prekey-old.txt")" --signing-key "$(sed -n 1p "$tmp/bob-prekey-old.txt")"
+  rejects_stdin "seal refuses a signing key of the wrong length" "x" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --prekey "$pk" --signing-key "${sk%??}"
+  rejects_stdin "seal refuses a prekey that is not base64url" "x" seal --private "$tmp/alice.jwk" --public "$tmp/bob.pub" --account "$A" --peer "$B" --prekey "!$pk" --signing-key "$sk"
+  # A JWK that carries its owner's signing key (e2ee_sig, with e2ee_pk):
+  # a prekey under any other signing key is someone else's.
+  sk2=$(sed -n 1p "$tmp/bob-prekey2.txt") pk2=$(sed -n 2p "$tmp/bob-prekey2.txt")
+  sed "s/\"e2ee_v\":\[1\]/\"e2ee_v\":[1,2],\"e2ee_sig\":\"$sk2\",\"e2ee_pk\":\"$pk2\"/" "$tmp/bob.pub" >"$tmp/bob-v2.pub"
+  grep -q e2ee_sig "$tmp/bob-v2.pub" || bad "v2 JWK edit"
+  printf 'published' | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/bob-v2.pub" --account "$A" --peer "$B" --prekey "$pk2" --signing-key "$sk2" >"$tmp/env-pub.txt"
+  check "control: seal with the JWK's own signing key" grep -q '^?E2E:IAIC' "$tmp/env-pub.txt"
+  rejects_file "seal refuses a signing key other than the JWK's" "$tmp/plain-latin1.txt" "differs from the signing key published" seal --private "$tmp/alice.jwk" --public "$tmp/bob-v2.pub" --account "$A" --peer "$B" --prekey "$pk" --signing-key "$sk"
+  # To a set: the key the prekey names gets mode 1, the other mode 2.
+  printf '{"keys":[%s,%s]}' "$(cat "$tmp/bob.pub")" "$(cat "$tmp/carol.pub")" >"$tmp/set.json"
+  printf 'mixed' | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/set.json" --account "$A" --peer "$B" --prekey "$pk" --signing-key "$sk" >"$tmp/env-mixed.txt"
+  check "a set with one prekey: the mode-2 slot opens" test "$("$cli" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env-mixed.txt")" = "mixed"
+  rejects_file "a set with one prekey: the mode-1 slot is refused" "$tmp/env-mixed.txt" "prekey \(mode 1\)" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
 else
   bad "interop helper not built at $helper"
 fi
@@ -114,11 +170,19 @@ for c in derive seal open; do
   rejects_file "$c refuses a private JWK as --public" "$tmp/env.txt" "private key" $c --private "$tmp/alice.jwk" --public "$tmp/bob.jwk" $extra
 done
 
-# A JWK Set of two recipients on one account.
+# A JWK Set of two recipients on one account: the multi layout.
 printf '{"keys":[%s,%s]}' "$(cat "$tmp/bob.pub")" "$(cat "$tmp/carol.pub")" >"$tmp/set.json"
 printf 'to both' | "$cli" seal --private "$tmp/alice.jwk" --public "$tmp/set.json" --account "$A" --peer "$B" >"$tmp/env2.txt"
+# byte 0 = 0x21 (multi), byte 1 = 2 slots: base64url "IQ" and I..L.
+check "multi-recipient: multi layout with two slots" grep -q '^?E2E:IQ[I-L]' "$tmp/env2.txt"
 check "multi-recipient: bob opens" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env2.txt")" = "to both"
 check "multi-recipient: second device opens" test "$("$cli" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A" <"$tmp/env2.txt")" = "to both"
+rejects_file "multi-recipient: a third key is not addressed" "$tmp/env2.txt" "not addressed to this key" open --private "$tmp/alice.jwk" --public "$tmp/alice.pub" --account "$B" --peer "$A"
+rejects_file "multi-recipient: wrong sender key" "$tmp/env2.txt" "not sent by the given key" open --private "$tmp/carol.jwk" --public "$tmp/bob.pub" --account "$B" --peer "$A"
+rejects_file "multi-recipient: another recipient account" "$tmp/env2.txt" "does not authenticate" open --private "$tmp/carol.jwk" --public "$tmp/alice.pub" --account "$C" --peer "$A"
+# The sender's key inside a set of senders: the start names it.
+printf '{"keys":[%s,%s]}' "$(cat "$tmp/carol.pub")" "$(cat "$tmp/alice.pub")" >"$tmp/senders.json"
+check "open finds the sender in a JWK Set" test "$("$cli" open --private "$tmp/bob.jwk" --public "$tmp/senders.json" --account "$B" --peer "$A" <"$tmp/env2.txt")" = "to both"
 
 # Invalid keys: each refused with a message, nothing on stdout.
 printf '{"kty":"RSA","crv":"P-256","x":"AA","y":"AA"}' >"$tmp/rsa.jwk"

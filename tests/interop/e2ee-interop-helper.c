@@ -4,17 +4,29 @@
  *   e2ee-interop-helper derive PRIV PUB        Z, K(priv->pub), K(pub->priv) in hex
  *   e2ee-interop-helper seal COUNTER PAD PRIV PUB...   stdin -> armored line
  *   e2ee-interop-helper open PRIV PUB          armored stdin -> plaintext
+ *   e2ee-interop-helper seal-v2-raw PRIV ACCOUNT PEER PUB
+ *       stdin (any bytes) -> armored protocol v2 single envelope, a session
+ *       start without prekey whose ratchet plaintext is stdin as it is: for
+ *       checking that readers refuse what the envelope module never seals
+ *       (a NUL, invalid UTF-8).
+ *   e2ee-interop-helper prekey PUB [CREATED]
+ *       a new signing key and a signed prekey record for identity PUB, made
+ *       at Unix time CREATED (default now): two lines, base64url of the
+ *       signing key's X || Y and of the record.
  * Errors: "error <code>: <message>" on stderr, exit status 1, no stdout.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "e2ee-b64.h"
+#include "e2ee-envelope-v2.h"
 #include "e2ee-envelope.h"
 #include "e2ee-error.h"
 #include "e2ee-gcrypt.h"
 #include "e2ee-jwk.h"
 #include "e2ee-kdf.h"
+#include "e2ee-v2own.h"
 #include "e2ee-wipe.h"
 
 /* libgcrypt allocates its entropy collector's state on the first strong
@@ -234,6 +246,79 @@ cmd_open (const char *priv, const char *pub, const char *account, const char *pe
   return 0;
 }
 
+/* A mode-2 start from PRIV to PUB sealed by the ratchet directly, so the
+ * plaintext is not checked as e2ee_envelope_v2_seal would check it. */
+static int
+cmd_seal_v2_raw (const char *priv, const char *account, const char *peer, const char *pub)
+{
+  GError *error = NULL;
+  g_autoptr (E2eeKey) sender = load_key (priv, E2EE_KEY_EXPECT_PRIVATE, &error);
+  g_autoptr (E2eeKey) remote = sender ? load_key (pub, E2EE_KEY_EXPECT_PUBLIC, &error) : NULL;
+  g_autoptr (E2eeKey) sender_pub = NULL;
+  g_autoptr (E2eeRatchet) session = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GBytes) env = NULL;
+  g_autofree char *armored = NULL;
+  E2eeX3dhParty self, other;
+  E2eeX3dhResult x3dh;
+  E2eeEcSecret *ephemeral = NULL;
+  GByteArray *buf;
+  char *plain;
+  gsize len;
+
+  if (!remote)
+    return fail (error);
+  self = (E2eeX3dhParty) { sender, account, e2ee_v2_device_tag (sender), E2EE_V2_VERSIONS };
+  other = (E2eeX3dhParty) { remote, peer, e2ee_v2_device_tag (remote), E2EE_V2_VERSIONS };
+  if (!e2ee_x3dh_initiate (&self, &other, NULL, &ephemeral, &x3dh, &error))
+    return fail (error);
+  sender_pub = e2ee_key_public_copy (sender);
+  session = e2ee_ratchet_new_initiator (&x3dh, ephemeral, sender_pub, E2EE_V2_VERSIONS,
+                                        self.device, other.device);
+  e2ee_x3dh_result_clear (&x3dh);
+  plain = read_stdin (&len);
+  msg = e2ee_ratchet_seal (session, (const guint8 *) plain, len, &error);
+  e2ee_secret_free (plain, len);
+  if (!msg)
+    return fail (error);
+  buf = g_byte_array_new ();
+  g_byte_array_append (buf, (const guint8 []) { E2EE_ENVELOPE_V2_BASE }, 1);
+  g_byte_array_append (buf, g_bytes_get_data (msg, NULL), (guint) g_bytes_get_size (msg));
+  env = g_byte_array_free_to_bytes (buf);
+  armored = e2ee_armor_encode (env);
+  printf ("%s\n", armored);
+  return 0;
+}
+
+/* A prekey record as a device would publish it (the private parts are
+ * dropped: whoever uses the record cannot answer a start made with it). */
+static int
+cmd_prekey (const char *pub, const char *created)
+{
+  GError *error = NULL;
+  g_autoptr (E2eeKey) identity = load_key (pub, E2EE_KEY_EXPECT_PUBLIC, &error);
+  g_autoptr (E2eeSignKey) sign_key = identity ? e2ee_sign_key_generate (&error) : NULL;
+  g_autoptr (E2eeEcSecret) secret = NULL;
+  g_autoptr (GBytes) record = NULL;
+  g_autofree char *sign_b64 = NULL;
+  g_autofree char *record_b64 = NULL;
+  guint8 xy[2 * E2EE_KEY_COORD_LEN];
+  guint64 when = created ? g_ascii_strtoull (created, NULL, 10)
+                         : (guint64) (g_get_real_time () / G_USEC_PER_SEC);
+
+  if (!sign_key
+      || !e2ee_prekey_create (sign_key, identity, e2ee_v2_device_tag (identity), 7, when,
+                              E2EE_V2_VERSIONS, &secret, &record, &error))
+    return fail (error);
+  memcpy (xy, e2ee_key_get_x (e2ee_sign_key_get_public (sign_key)), E2EE_KEY_COORD_LEN);
+  memcpy (xy + E2EE_KEY_COORD_LEN, e2ee_key_get_y (e2ee_sign_key_get_public (sign_key)),
+          E2EE_KEY_COORD_LEN);
+  sign_b64 = e2ee_b64url_encode (xy, sizeof xy);
+  record_b64 = e2ee_b64url_encode (g_bytes_get_data (record, NULL), g_bytes_get_size (record));
+  printf ("%s\n%s\n", sign_b64, record_b64);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -252,10 +337,15 @@ main (int argc, char **argv)
                      (guint) (argc - 7));
   if (argc == 6 && strcmp (argv[1], "open") == 0)
     return cmd_open (argv[2], argv[3], argv[4], argv[5]);
+  if ((argc == 3 || argc == 4) && strcmp (argv[1], "prekey") == 0)
+    return cmd_prekey (argv[2], argc == 4 ? argv[3] : NULL);
+  if (argc == 6 && strcmp (argv[1], "seal-v2-raw") == 0)
+    return cmd_seal_v2_raw (argv[2], argv[3], argv[4], argv[5]);
   /* ACCOUNT is the private key's owner's identifier, PEER the public
    * keys' ("<protocol>:<name>", PROTOCOL.md §4). */
   fprintf (stderr, "usage: %s keygen | public FILE | derive PRIV PUB ACCOUNT PEER | "
-           "seal COUNTER PAD PRIV ACCOUNT PEER PUB... | open PRIV PUB ACCOUNT PEER\n",
+           "seal COUNTER PAD PRIV ACCOUNT PEER PUB... | open PRIV PUB ACCOUNT PEER | "
+           "seal-v2-raw PRIV ACCOUNT PEER PUB | prekey PUB [CREATED]\n",
            argv[0]);
   return 2;
 }
