@@ -9,7 +9,8 @@
   third user or for the server posing as a second login of the victim's own
   account (e.g. alice@localhost/evil).
 - Key helpers: a fresh P-256 identity from the built `purple-e2ee` tool, the
-  compact key set of PROTOCOL.md section 3, and sealing an envelope with it.
+  compact key set of PROTOCOL.md section 3 (versions 1 and 2), sealing a
+  protocol v2 session start with it, and reading who a v2 envelope is for.
 """
 
 import base64
@@ -549,35 +550,99 @@ class Identity:
     def compact(self, caps=1):
         return compact_set([(caps, self.x, self.y)])
 
-    def seal(self, peer_jwk_path, text, account, peer, workdir):
-        """An armored envelope from this identity to one public key."""
+    def seal(self, peer_jwk_path, text, account, peer, workdir=None,
+             prekey=None, signing_key=None):
+        """An armored protocol v2 envelope from this identity: a session
+        start (X3DH) to the public key(s) in peer_jwk_path, made by
+        `purple-e2ee seal`.  Without a prekey the start is mode 2; with
+        `prekey` (a record, bytes or base64url) and `signing_key` (X||Y,
+        bytes or base64url) the tool verifies the record and uses mode 1.
+        `account` is this identity's account identifier, `peer` the
+        recipient's ("<protocol>:<name>")."""
         args = [tool(), "seal", "--private", self.path, "--public",
-                peer_jwk_path]
-        r = subprocess.run(args + ["--account", account, "--peer", peer],
-                           input=text.encode("utf-8"), capture_output=True,
-                           timeout=20)
-        if r.returncode != 0 and b"--account" not in r.stderr and \
-                b"seal needs" in r.stderr:
-            # a tool from before account names entered the derivation
-            r = subprocess.run(args, input=text.encode("utf-8"),
-                               capture_output=True, timeout=20)
+                peer_jwk_path, "--account", account, "--peer", peer]
+        if prekey is not None or signing_key is not None:
+            args += ["--prekey", _b64arg(prekey),
+                     "--signing-key", _b64arg(signing_key)]
+        r = subprocess.run(args, input=text.encode("utf-8"),
+                           capture_output=True, timeout=20)
         if r.returncode != 0:
             raise harness.HarnessError("seal failed: %s" % r.stderr.decode())
         return r.stdout.decode().strip()
 
 
+def _b64arg(v):
+    if v is None:
+        raise ValueError("seal: a prekey needs the signing key and back")
+    return v if isinstance(v, str) else b64url(v)
+
+
+class CompactKey(tuple):
+    """One key of a compact key set: the tuple (caps, x, y), and its
+    protocol v2 attachments as attributes: `sign` (the signing key, X||Y,
+    64 bytes) and `record` (the signed prekey record), both None for a key
+    without them."""
+
+    def __new__(cls, caps, x, y, sign=None, record=None):
+        if (sign is None) != (record is None):
+            raise ValueError("a key has both v2 attachments or neither")
+        k = super().__new__(cls, (caps, x, y))
+        k.sign, k.record = sign, record
+        return k
+
+
 def compact_set(keys):
-    """PROTOCOL.md section 3: base64url(0x01 || (caps || x || y)...)."""
-    return b64url(b"\x01" + b"".join(bytes([c]) + x + y for c, x, y in keys))
+    """PROTOCOL.md section 3 (src/e2ee-keyset.c): base64url of version 0x01
+    || (caps || x || y)... when no key carries v2 data, else version 0x02
+    || per key caps || x || y and, when caps has bit 0x02, sign (64) ||
+    u8 len || record.  keys: CompactKey, (caps, x, y) or (caps, x, y,
+    sign, record)."""
+    keys = [k if isinstance(k, CompactKey) else CompactKey(*k) for k in keys]
+    if not any(k.sign is not None for k in keys):
+        return b64url(b"\x01" + b"".join(bytes([c]) + x + y for c, x, y in keys))
+    out = b"\x02"
+    for k in keys:
+        c, x, y = k
+        out += bytes([c]) + x + y
+        if c & 0x02:
+            if k.sign is None or len(k.sign) != 64 or not 0 < len(k.record) < 256:
+                raise ValueError("a v2 key in a version 2 set needs its attachments")
+            out += k.sign + bytes([len(k.record)]) + k.record
+        elif k.sign is not None:
+            raise ValueError("v2 attachments on a key without the v2 bit")
+    return b64url(out)
 
 
 def parse_compact(s):
-    """[(caps, x, y)] of a compact key set."""
+    """[CompactKey] of a compact key set, version 0x01 (caps || x || y per
+    key) or 0x02 (the same and, when caps has bit 0x02, sign (64) || u8 len
+    || record).  ValueError for anything else."""
     raw = unb64url(s)
-    if not raw or raw[0] != 1 or (len(raw) - 1) % 65:
+    if not raw or raw[0] not in (1, 2):
         raise ValueError("not a compact key set: %r" % s[:40])
-    return [(raw[i], raw[i + 1:i + 33], raw[i + 33:i + 65])
-            for i in range(1, len(raw), 65)]
+    if raw[0] == 1:
+        if (len(raw) - 1) % 65 or len(raw) == 1:
+            raise ValueError("not a compact key set: %r" % s[:40])
+        return [CompactKey(raw[i], raw[i + 1:i + 33], raw[i + 33:i + 65])
+                for i in range(1, len(raw), 65)]
+    out, i = [], 1
+    while i < len(raw):
+        if i + 65 > len(raw):
+            raise ValueError("truncated compact key set: %r" % s[:40])
+        caps, x, y = raw[i], raw[i + 1:i + 33], raw[i + 33:i + 65]
+        i += 65
+        sign = record = None
+        if caps & 0x02:
+            if i + 65 > len(raw) or i + 65 + raw[i + 64] > len(raw):
+                raise ValueError("truncated v2 data in a compact key set: %r"
+                                 % s[:40])
+            sign, n = raw[i:i + 64], raw[i + 64]
+            record = raw[i + 65:i + 65 + n]
+            i += 65 + n
+        out.append(CompactKey(caps, x, y, sign, record))
+    if not out:
+        raise ValueError("empty compact key set: %r" % s[:40])
+    return out
 
 
 def status_keys(message):
@@ -594,18 +659,59 @@ def public_jwk_file(workdir, name, x, y):
     return path
 
 
-def envelope_recipients(armored):
-    """The recipient ids (raw 4-byte ids as hex) of a v1 envelope, or None
-    for another format.  Layout (PROTOCOL.md 5.1): byte 0 version/caps,
-    byte 1 flags and n-1, sender id (4), counter (5), then n recipient ids
-    of 4 bytes each."""
+def envelope_slots(armored):
+    """The slots of a protocol v2 envelope as dicts {sender, recipient:
+    device tags as 8 hex digits, type: 1 message / 2 start, mode: X3DH
+    mode of a start (else None), message: the ratchet message bytes}, or
+    None for anything else (a v1 envelope included).  Layout
+    (src/e2ee-envelope-v2.h): byte 0 = 0x20 | 0x01 multi | 0x02 padded;
+    single: byte 0 || one ratchet message; multi: byte 0 || n || IV (12) ||
+    u32 L || body (L + 16) || n x (u16 len || ratchet message).  A ratchet
+    message (src/e2ee-ratchet-wire.h): version 2, type, flags, sender tag
+    at 3, recipient tag at 7, mode at 84 in a start."""
     if not armored.startswith("?E2E:"):
         return None
-    data = unb64url(armored[5:])
-    if len(data) < 11 or data[0] >> 4 != 1:
+    try:
+        data = unb64url(armored[5:].strip())
+    except ValueError:
         return None
-    n = (data[1] & 0x1F) + 1
-    return [data[11 + 4 * i:15 + 4 * i].hex() for i in range(n)]
+    if len(data) < 2 or data[0] & ~0x03 != 0x20:
+        return None
+    if not data[0] & 0x01:
+        msgs = [data[1:]]
+    else:
+        n = data[1]
+        if not 2 <= n <= 32 or len(data) < 18:
+            return None
+        pos = 18 + int.from_bytes(data[14:18], "big") + 16
+        msgs = []
+        for _ in range(n):
+            if pos + 2 > len(data):
+                return None
+            ln = int.from_bytes(data[pos:pos + 2], "big")
+            msgs.append(data[pos + 2:pos + 2 + ln])
+            pos += 2 + ln
+            if len(msgs[-1]) != ln:
+                return None
+        if pos != len(data):
+            return None
+    out = []
+    for m in msgs:
+        if len(m) < 84 + 12 + 16 or m[0] != 2 or m[1] not in (1, 2):
+            return None
+        out.append({"sender": m[3:7].hex(), "recipient": m[7:11].hex(),
+                    "type": m[1], "mode": m[84] if m[1] == 2 else None,
+                    "message": m})
+    return out
+
+
+def envelope_recipients(armored):
+    """The recipient device tags (8 hex digits) of a protocol v2 envelope,
+    one per slot, or None for another format (a v1 envelope included).  A
+    device tag is the first 4 bytes of the key's thumbprint, so it equals
+    Identity.device_id and device_id_of(x, y)."""
+    slots = envelope_slots(armored)
+    return None if slots is None else [sl["recipient"] for sl in slots]
 
 
 def kid_of(x, y):
