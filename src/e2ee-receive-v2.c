@@ -28,17 +28,46 @@ typedef struct {
   GError *error;        /* the most telling failure */
 } Attempt;
 
+/* How much a failure says, for the one report: a prekey that is gone or
+ * a skip beyond the bound names the problem; a body that does not match
+ * its slot, or bad padding, means the message was altered after a slot
+ * authenticated; a plain tag failure says only "not this session". */
+static int
+error_rank (const GError *error)
+{
+  static const int order[] = {
+    E2EE_ERROR_V2_START, E2EE_ERROR_V2_SKIP_LIMIT, E2EE_ERROR_V2_ENVELOPE,
+    E2EE_ERROR_ENVELOPE_TRAILING, E2EE_ERROR_V2_NO_SESSION, E2EE_ERROR_AEAD_TAG,
+  };
+
+  if (error == NULL)
+    return -1;
+  for (guint i = 0; error->domain == E2EE_ERROR && i < G_N_ELEMENTS (order); i++)
+    if (error->code == order[i])
+      return (int) (G_N_ELEMENTS (order) - i);
+  return 0;
+}
+
+static int
+error_rank_of (int code)
+{
+  GError e = { E2EE_ERROR, code, NULL };
+
+  return error_rank (&e);
+}
+
 static void
 keep_error (Attempt *a, GError *error)
 {
   if (g_error_matches (error, E2EE_ERROR, E2EE_ERROR_V2_DUPLICATE))
     {
+      /* A session that already consumed this (chain, number) decides:
+       * the message was received before, whatever the other sessions say. */
       a->duplicate = TRUE;
       g_error_free (error);
       return;
     }
-  /* A start that names a deleted prekey says more than "did not open". */
-  if (a->error == NULL || g_error_matches (error, E2EE_ERROR, E2EE_ERROR_V2_START))
+  if (error_rank (error) > error_rank (a->error))
     {
       g_clear_error (&a->error);
       a->error = error;
@@ -103,7 +132,12 @@ open_start (Attempt *a, E2eeDeviceRecord *dev, E2eeV2Peer *peer, const E2eeV2Mes
   e2ee_x3dh_replay_tag ((E2eeX3dhMode) msg->mode, msg->spk_id, msg->dh_key, tag);
   if (pk != NULL && e2ee_v2own_tag_seen (pk, tag))
     {
-      a->duplicate = TRUE;   /* a replayed first message: dropped silently */
+      if (msg->n == 0 && msg->pn == 0)
+        a->duplicate = TRUE;   /* a replayed first message: dropped silently */
+      else
+        keep_error (a, g_error_new (E2EE_ERROR, E2EE_ERROR_V2_NO_SESSION,
+                                    "a message from %s belongs to a session this device "
+                                    "no longer keeps", a->buddy));
       return FALSE;
     }
   if (!e2ee_x3dh_respond (&self, &other, (E2eeX3dhMode) msg->mode, pk ? pk->secret : NULL,
@@ -216,10 +250,10 @@ e2ee_session_v2_open (E2eeContext *ctx, E2eeAccountRecord *account, E2eeBuddyRec
       *weak_out = a.info.weak;
       return TRUE;
     }
-  if (a.duplicate && a.error == NULL)
+  if (a.duplicate)
     g_set_error (error, E2EE_ERROR, E2EE_ERROR_V2_DUPLICATE,
                  "a message from %s was received before and was dropped", buddy->name);
-  else if (a.error != NULL && g_error_matches (a.error, E2EE_ERROR, E2EE_ERROR_V2_START))
+  else if (error_rank (a.error) > error_rank_of (E2EE_ERROR_V2_NO_SESSION))
     g_propagate_error (error, g_steal_pointer (&a.error));
   else if (a.tried_session || g_error_matches (a.error, E2EE_ERROR, E2EE_ERROR_AEAD_TAG))
     g_set_error (error, E2EE_ERROR, E2EE_ERROR_AEAD_TAG,
