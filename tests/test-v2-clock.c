@@ -34,6 +34,8 @@ test_start_replay_and_prekey_deletion (void)
   g_autoptr (GArray) slots = g_array_new (FALSE, TRUE, sizeof (V2Slot));
   g_autoptr (GArray) keys = NULL;
   g_autoptr (GPtrArray) first_prekey = NULL;
+  g_autoptr (GHashTable) records = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
+                                                          (GDestroyNotify) g_bytes_unref, NULL);
   gint64 now = V2_T0, then = V2_T0 + 3600;
   V2Peer *alice, *bob, *x, *y;
   char *s0, *s1;
@@ -84,10 +86,21 @@ test_start_replay_and_prekey_deletion (void)
   /* A day at a time past KEEP: both talk, Bob republishes (rotating). */
   while (now < V2_T0 + E2EE_PREKEY_KEEP + 2 * 86400)
     {
+      g_autoptr (GPtrArray) set = NULL;
+      GBytes *record;
+
       now += 86400;
       g_assert_cmpint (v2_introduce (bob, alice), ==, E2EE_LEARN_NOTHING_NEW);
       v2_round_trip (alice, bob, "daily", (guint) ((now - V2_T0) / 86400));
+      set = e2ee_context_own_keyset (bob->ctx, bob->account);
+      record = e2ee_key_get_prekey_record (set->pdata[0]);
+      g_assert_nonnull (record);
+      g_hash_table_add (records, g_bytes_ref (record));
     }
+  /* A new prekey every week: the first and three rotations. */
+  g_test_message ("%u prekey records published over %" G_GINT64_FORMAT " days",
+                  g_hash_table_size (records), (now - V2_T0) / 86400);
+  g_assert_cmpuint (g_hash_table_size (records), >=, 4);
   /* What a thief copying Bob's files now would get (checked below). */
   v2_copy_keyring (bob, bob_copy);
 
