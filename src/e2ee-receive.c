@@ -24,9 +24,7 @@ typedef struct {
 
 #define notify_changed e2ee_session_notify_changed
 #define trust_is_usable e2ee_session_trust_usable
-#define cached_aead e2ee_session_cached_aead
 #define count_devices e2ee_session_count_devices
-#define ensure_device_keys e2ee_session_device_keys
 
 /* ---- receiving -------------------------------------------------------- */
 

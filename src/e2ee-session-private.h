@@ -22,11 +22,6 @@ struct _E2eeContext {
   E2eeCommitFunc commit;
   gpointer commit_data;
   E2eeReassembler *reassembler;
-  /* Cipher handles keyed by the 32-byte direction key they hold: opening
-   * a handle costs several times a short message, so a conversation
-   * reuses one.  Keyed by value, never by record pointer, so a handle can
-   * never outlive or mismatch the key it was made for. */
-  E2eeAeadCache *aead_cache;
   /* Plaintexts from devices not accepted yet (bounded, wiped). */
   E2eeWithheld *withheld;
   /* Key sets of non-contacts (bounded LRU, in memory only). */
@@ -50,16 +45,9 @@ struct _E2eeContext {
 E2eeWithheld *e2ee_session_withheld (E2eeContext *ctx);
 E2eeStrangers *e2ee_session_strangers (E2eeContext *ctx);
 
-/* A keyed cipher handle for @key, from the context's cache. */
-E2eeAead *e2ee_session_cached_aead (E2eeContext *ctx, const guint8 key[E2EE_KEY_LEN],
-                                    GError **error);
 /* Devices of @buddy (nullable) that are usable (TOFU/VERIFIED), or with
  * @usable FALSE those not rejected. */
 guint e2ee_session_count_devices (E2eeBuddyRecord *buddy, gboolean usable);
-/* Direction keys for @dev of @buddy_name, cached in the record until the
- * capabilities change. */
-gboolean e2ee_session_device_keys (E2eeAccountRecord *account, const char *buddy_name,
-                                   E2eeDeviceRecord *dev, GError **error);
 
 static inline gboolean
 e2ee_session_trust_usable (E2eeTrust trust)

@@ -13,16 +13,6 @@
 #define FRAGMENT_MAX_BYTES (96 * 1024)
 #define FRAGMENT_TIMEOUT_S 120
 
-/* Bounded, least recently used handle first (e2ee-aead.h). */
-#define AEAD_CACHE_MAX 512
-
-/* A keyed handle for @key, made once and kept. */
-E2eeAead *
-e2ee_session_cached_aead (E2eeContext *ctx, const guint8 key[E2EE_KEY_LEN], GError **error)
-{
-  return e2ee_aead_cache_get (ctx->aead_cache, key, error);
-}
-
 E2eeContext *
 e2ee_context_new (E2eeKeyring *keyring)
 {
@@ -32,7 +22,6 @@ e2ee_context_new (E2eeKeyring *keyring)
   ctx->default_policy = E2EE_POLICY_OPPORTUNISTIC;
   ctx->reassembler = e2ee_reassembler_new (FRAGMENTS_PER_BUDDY, FRAGMENTS_TOTAL,
                                            FRAGMENT_MAX_BYTES, FRAGMENT_TIMEOUT_S);
-  ctx->aead_cache = e2ee_aead_cache_new (AEAD_CACHE_MAX);
   e2ee_reassembler_set_fair (ctx->reassembler, TRUE);
   ctx->withheld = e2ee_withheld_new (E2EE_WITHHELD_PER_BUDDY, E2EE_WITHHELD_TOTAL);
   ctx->strangers = e2ee_strangers_new (E2EE_STRANGERS_MAX);
@@ -50,7 +39,6 @@ e2ee_context_free (E2eeContext *ctx)
   if (ctx == NULL)
     return;
   e2ee_reassembler_free (ctx->reassembler);
-  e2ee_aead_cache_free (ctx->aead_cache);
   e2ee_withheld_free (ctx->withheld);
   e2ee_strangers_free (ctx->strangers);
   g_hash_table_destroy (ctx->malformed);
@@ -128,9 +116,7 @@ e2ee_session_notify_changed (E2eeContext *ctx)
 }
 #define notify_changed e2ee_session_notify_changed
 #define trust_is_usable e2ee_session_trust_usable
-#define cached_aead e2ee_session_cached_aead
 #define count_devices e2ee_session_count_devices
-#define ensure_device_keys e2ee_session_device_keys
 
 E2eeWithheld *
 e2ee_session_withheld (E2eeContext *ctx)
@@ -298,34 +284,6 @@ e2ee_context_send_decision (E2eeContext *ctx, E2eeAccountRecord *account,
       return E2EE_SEND_BLOCK;
     }
   return E2EE_SEND_PLAINTEXT;
-}
-
-/* Direction keys for one device, cached in its record (and so in the
- * keyring) until the capabilities change. */
-gboolean
-e2ee_session_device_keys (E2eeAccountRecord *account, const char *buddy_name,
-                          E2eeDeviceRecord *dev, GError **error)
-{
-  guint8 local_caps = e2ee_key_get_caps (account->identity);
-  guint8 remote_caps = e2ee_key_get_caps (dev->key);
-  g_autofree char *local_id = NULL, *remote_id = NULL;
-
-  /* The cached caps carry the derivation revision (e2ee-kdf.h). */
-  if (dev->have_keys && dev->keys_local_caps == e2ee_kdf_cache_caps (local_caps)
-      && dev->keys_remote_caps == e2ee_kdf_cache_caps (remote_caps))
-    return TRUE;
-  local_id = e2ee_kdf_account_id (account->protocol, account->name);
-  remote_id = e2ee_kdf_account_id (account->protocol, buddy_name);
-  if (!e2ee_kdf_pair_keys (account->identity, local_id, dev->key, remote_id,
-                           local_caps, remote_caps, dev->k_send, dev->k_recv, error))
-    {
-      dev->have_keys = FALSE;
-      return FALSE;
-    }
-  dev->have_keys = TRUE;
-  dev->keys_local_caps = e2ee_kdf_cache_caps (local_caps);
-  dev->keys_remote_caps = e2ee_kdf_cache_caps (remote_caps);
-  return TRUE;
 }
 
 char **
