@@ -62,8 +62,8 @@ def wait_status(client, buddy, pred, timeout=T):
 
 
 def envelope_element(body):
-    """An armored envelope goes both in <body> (as version 1 sent it) and
-    in the element the plugin now carries it in, so either reads it."""
+    """An armored envelope goes both in <body> and in the element the
+    plugin carries it in, so either reads it."""
     if body.startswith("?E2E:"):
         return "<encrypted xmlns='urn:purple-e2ee:msg:0'>%s</encrypted>" % body
     return ""
@@ -213,12 +213,14 @@ class Reject(Base):
         alice.ping()
         time.sleep(2.0)
         self.assertNotIn(SECRET2, alice.relay.text(relay.TO_SERVER))
-        for u in alice.relay.find(relay.TO_SERVER, "?E2E:")[0:]:
+        for u in alice.relay.find(relay.TO_SERVER, "?E2E:"):
             t = u.decode("utf-8", "replace")
-            m = re.search(r"\?E2E:[A-Za-z0-9_-]+", t)
-            ids = relay.envelope_recipients(m.group(0)) if m else None
-            self.assertNotIn(new.device_id, ids or [],
-                             "an envelope was sealed for the server's key")
+            for env in re.findall(r"\?E2E:[A-Za-z0-9_-]+", t):
+                # Every envelope Alice sends is a v2 one whose slots we read.
+                ids = relay.envelope_recipients(env)
+                self.assertIsNotNone(ids, env[:40])
+                self.assertNotIn(new.device_id, ids,
+                                 "an envelope was sealed for the server's key")
         st = status_text(alice, bob.jid)
         self.assertNotRegex(st, r"%s[^\n]*trusted on first use" % re.escape(new.kid[:8]))
 
@@ -227,12 +229,36 @@ class UnacceptedDevices(Base):
     """Issue 9 item 3: a new device's or a replacement key's messages are
     not shown as the buddy's words."""
 
-    def forged(self, alice, ident, resource, text):
-        ax, ay = self.alice_key(alice)[1:]
+    def forged(self, alice, ident, resource, text, with_prekey=False):
+        """The server, holding `ident`, forges a protocol v2 session start
+        from Bob's `resource` to Alice's published key: X3DH mode 2, or
+        mode 1 with the signed prekey Alice published (with_prekey).
+        Returns the envelope after checking it is what it claims to be."""
+        akey = self.alice_key(alice)
+        ax, ay = akey[1:]
         pub = relay.public_jwk_file(self.h.dir, "alice", ax, ay)
+        extra = {}
+        if with_prekey:
+            self.assertIsNotNone(akey.record, "Alice published no prekey")
+            extra = {"prekey": akey.record, "signing_key": akey.sign}
         env = ident.seal(pub, text, "prpl-jabber:bob@localhost",
-                         "prpl-jabber:alice@localhost", self.h.dir)
+                         "prpl-jabber:alice@localhost", self.h.dir, **extra)
+        slots = relay.envelope_slots(env)
+        self.assertIsNotNone(slots, env[:40])
+        self.assertEqual([(sl["sender"], sl["recipient"], sl["type"], sl["mode"])
+                          for sl in slots],
+                         [(ident.device_id, relay.device_id_of(ax, ay), 2,
+                           1 if with_prekey else 2)])
         self.inject_message(alice, "bob@localhost/" + resource, env)
+        return env
+
+    def held_back(self, alice, ident, since):
+        """The plugin's notice that a message from `ident` was held back:
+        given only after the envelope authenticated (src/e2ee-receive.c),
+        so it shows the forgery was a valid message, not noise."""
+        kid = ident.kid[:8]
+        return [t for t in system_lines(alice, since)
+                if "held back" in t and kid in t]
 
     def test_new_device_from_the_server_is_withheld(self):
         alice, bob = self.pair()
@@ -240,13 +266,17 @@ class UnacceptedDevices(Base):
         a = alice.mark()
         self.inject_presence(alice, "bob@localhost/evil", "[e2ee:%s]" % evil.compact())
         wait_status(alice, bob.jid, lambda t: evil.kid[:8] in t)
-        self.forged(alice, evil, "evil", "from the new device " + SECRET)
+        # The strongest start the server can make: with Alice's own prekey.
+        self.forged(alice, evil, "evil", "from the new device " + SECRET,
+                    with_prekey=True)
         alice.wait_event("received-raw", since=a, timeout=T,
                          pred=lambda e: "?E2E:" in (e.get("text") or ""))
         alice.ping()
         time.sleep(1.0)
         self.assertEqual(shown(alice, SECRET, since=a), [],
                          "a never accepted device's message was shown")
+        self.assertTrue(self.held_back(alice, evil, a),
+                        "no held-back notice: " + "\n".join(system_lines(alice, a)))
         # A positive control: once Alice accepts that device, the withheld
         # message is released (so the forged envelope itself was valid).
         m = alice.mark()
@@ -262,6 +292,7 @@ class UnacceptedDevices(Base):
         # The server replaces every key of Bob by its own.
         self.inject_presence(alice, "bob@localhost/test", "[e2ee:%s]" % evil.compact())
         wait_status(alice, bob.jid, lambda t: evil.kid[:8] in t)
+        # A start without prekey, as any device that never published one.
         self.forged(alice, evil, "test", "from the replaced key " + SECRET)
         alice.wait_event("received-raw", since=a, timeout=T,
                          pred=lambda e: "?E2E:" in (e.get("text") or ""))
@@ -269,11 +300,30 @@ class UnacceptedDevices(Base):
         time.sleep(1.0)
         self.assertEqual(shown(alice, SECRET, since=a), [],
                          "the replacement key's message was shown")
-        # Sending to Bob is blocked meanwhile: nothing readable on the wire.
+        self.assertTrue(self.held_back(alice, evil, a),
+                        "no held-back notice: " + "\n".join(system_lines(alice, a)))
+        # Sending to Bob is blocked meanwhile: nothing readable on the wire,
+        # and no envelope sealed for the replacement key.
+        r = alice.relay.mark()
         alice.send(bob.jid, "while changed " + SECRET2)
         alice.ping()
         time.sleep(1.5)
         self.assertNotIn(SECRET2, alice.relay.text(relay.TO_SERVER))
+        with alice.relay._lock:
+            sent = [u for w, u in alice.relay.units[r:] if w == relay.TO_SERVER]
+        for u in sent:
+            for env in re.findall(r"\?E2E:[A-Za-z0-9_-]+", u.decode("utf-8", "replace")):
+                ids = relay.envelope_recipients(env)
+                self.assertIsNotNone(ids, env[:40])
+                self.assertNotIn(evil.device_id, ids,
+                                 "an envelope was sealed for the replacement key")
+        # Control: accepting the replacement key releases the held message
+        # (the forged start was a valid v2 message all along).
+        m = alice.mark()
+        self.assertEqual(alice.cmd(bob.jid, "e2ee trust " + evil.kid[:8])["status"], "ok")
+        got = alice.wait_message(contains=SECRET, since=m, timeout=T, flag=None,
+                                 pred=lambda e: not is_system(e))
+        self.assertIn(LOCK, got["text"])
 
 
 class VerifyAll(Base):
