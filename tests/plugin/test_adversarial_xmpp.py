@@ -181,6 +181,27 @@ class OwnDevice(Base):
         if evil_id.kid[:8].lower() in st:
             self.assertRegex(st, r"%s[^\n]*pending" % re.escape(evil_id.kid[:8].lower()))
 
+        # What that login says is not shown: a valid v2 session start from
+        # the evil key to Alice's (it authenticates: the held-back notice
+        # comes only after that) is held back as a claimed own device's.
+        pub = relay.public_jwk_file(self.h.dir, "alice", ax, ay)
+        env = evil_id.seal(pub, "from your other login " + SECRET2,
+                           "prpl-jabber:alice@localhost",
+                           "prpl-jabber:alice@localhost", self.h.dir)
+        self.assertEqual(relay.envelope_recipients(env), [relay.device_id_of(ax, ay)])
+        m = alice.mark()
+        evil.message(alice.username, env, extra=envelope_element(env))
+        alice.wait_event("received-raw", since=m, timeout=T,
+                         pred=lambda e: "?E2E:" in (e.get("text") or ""))
+        alice.ping()
+        time.sleep(1.0)
+        self.assertEqual(shown(alice, SECRET2, since=m), [],
+                         "the evil login's message was shown")
+        held = [t for t in system_lines(alice, m)
+                if "held back" in t and evil_id.kid[:8] in t]
+        self.assertTrue(held, "no held-back notice: " + "\n".join(system_lines(alice, m)))
+        self.assertIn("your account", held[0].lower())
+
 
 class Reject(Base):
     """Issue 9 item 2: /e2ee reject fails closed."""
