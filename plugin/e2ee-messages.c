@@ -461,6 +461,20 @@ handle_incoming (PurpleAccount *account, char **sender, char **message,
 
     case E2EE_RECV_MESSAGE:
       schedule_prepare (account, buddy);
+      if (res.weak)
+        {
+          PurpleConversation *c = e2ee_ui_find_conv (account, *sender, TRUE);
+
+          if (c != NULL && purple_conversation_get_data (c, DATA_TOLD_WEAK) == NULL)
+            {
+              e2ee_ui_say (account, buddy, TRUE,
+                           _("%s's first messages were encrypted without your signed "
+                             "prekey, so they are not forward-secret: whoever later "
+                             "steals your identity key could read them.  Your reply "
+                             "ends that."), buddy);
+              purple_conversation_set_data (c, DATA_TOLD_WEAK, GINT_TO_POINTER (1));
+            }
+        }
       purple_debug_info (E2EE_DEBUG_CAT, "decrypted a message from %s (device %.8s)\n",
                          buddy, res.sender_kid != NULL ? res.sender_kid : "?");
       g_free (*message);

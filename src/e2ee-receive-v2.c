@@ -130,7 +130,7 @@ open_start (Attempt *a, E2eeDeviceRecord *dev, E2eeV2Peer *peer, const E2eeV2Mes
       return FALSE;
     }
   e2ee_x3dh_replay_tag ((E2eeX3dhMode) msg->mode, msg->spk_id, msg->dh_key, tag);
-  if (pk != NULL && e2ee_v2own_tag_seen (pk, tag))
+  if (pk != NULL ? e2ee_v2own_tag_seen (pk, tag) : e2ee_v2own_weak_tag_seen (own, tag))
     {
       if (msg->n == 0 && msg->pn == 0)
         a->duplicate = TRUE;   /* a replayed first message: dropped silently */
@@ -162,8 +162,11 @@ open_start (Attempt *a, E2eeDeviceRecord *dev, E2eeV2Peer *peer, const E2eeV2Mes
       keep_error (a, error);
       return FALSE;
     }
-  if (pk != NULL)
-    e2ee_session_v2_own_changed (a->ctx, a->account, own);
+  /* A start without a prekey can be replayed for as long as our identity
+   * key lives: its tag is kept too (the last 4096). */
+  if (pk == NULL)
+    e2ee_v2own_weak_tag_add (own, tag);
+  e2ee_session_v2_own_changed (a->ctx, a->account, own);
   /* The peer started a session of its own: it could not read ours (it
    * lost its state, or both started before either heard from the other).
    * We answer on the one it started, and keep ours for receiving: each

@@ -68,6 +68,8 @@ gboolean e2ee_session_commit (E2eeContext *ctx, GError **error);
 
 /* ---- protocol v2 (e2ee-session-v2.c, e2ee-receive-v2.c) ---- */
 struct _E2eeEnvelopeV2;
+/* Sets up the context's v2 state handling (after ctx->v2 is made). */
+void e2ee_session_v2_init (E2eeContext *ctx);
 /* Unix seconds from the context's clock. */
 guint64 e2ee_session_now (E2eeContext *ctx);
 /* This device's v2 material for @account, made or rotated as due. */

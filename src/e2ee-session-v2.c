@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <string.h>
 
+#include "e2ee-b64.h"
 #include "e2ee-envelope-v2.h"
 #include "e2ee-error.h"
 #include "e2ee-kdf.h"
@@ -30,6 +31,32 @@ e2ee_context_set_clock (E2eeContext *ctx, E2eeClockFunc func, gpointer data)
 {
   ctx->clock = func;
   ctx->clock_data = data;
+}
+
+/* Another program on the keyring changed a row first: what this one made
+ * from the row is forgotten, so the next use reads the other's state. */
+static void
+on_v2_conflict (E2eeAccountRecord *account, E2eeStoreV2Kind kind, const char *name,
+                const guint8 *ref, gsize ref_len, gpointer data)
+{
+  E2eeContext *ctx = data;
+
+  if (kind == E2EE_STORE_V2_OWN)
+    g_hash_table_remove (ctx->v2_own, account);
+  else
+    {
+      g_autofree char *conv = e2ee_session_conv_key (account, name);
+      g_autofree char *kid = e2ee_b64url_encode (ref, ref_len);
+      g_autofree char *key = g_strconcat (conv, "\n", kid, NULL);
+
+      g_hash_table_remove (ctx->v2_peers, key);
+    }
+}
+
+void
+e2ee_session_v2_init (E2eeContext *ctx)
+{
+  e2ee_v2store_set_conflict_func (ctx->v2, on_v2_conflict, ctx);
 }
 
 /* ---- this device ------------------------------------------------------ */

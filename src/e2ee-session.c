@@ -30,6 +30,7 @@ e2ee_context_new (E2eeKeyring *keyring)
   ctx->v2_own = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) e2ee_v2own_free);
   ctx->v2_peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) e2ee_v2peer_free);
+  e2ee_session_v2_init (ctx);
   return ctx;
 }
 

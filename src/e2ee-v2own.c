@@ -47,6 +47,7 @@ own_alloc (void)
   E2eeV2Own *own = g_new0 (E2eeV2Own, 1);
 
   own->prekeys = g_ptr_array_new_with_free_func ((GDestroyNotify) prekey_free);
+  own->weak_tags = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   own->next_id = 1;
   return own;
 }
@@ -75,6 +76,7 @@ e2ee_v2own_free (E2eeV2Own *own)
     return;
   e2ee_sign_key_free (own->sign_key);
   g_ptr_array_unref (own->prekeys);
+  g_ptr_array_unref (own->weak_tags);
   g_free (own);
 }
 
@@ -109,6 +111,9 @@ e2ee_v2own_serialize (const E2eeV2Own *own)
       while (g_hash_table_iter_next (&iter, &tag, NULL))
         g_byte_array_append (out, g_bytes_get_data (tag, NULL), 32);
     }
+  e2ee_v2w_uint (out, own->weak_tags->len, 2);
+  for (guint i = 0; i < own->weak_tags->len; i++)
+    g_byte_array_append (out, g_bytes_get_data (own->weak_tags->pdata[i], NULL), 32);
   e2ee_wipe (d, sizeof d);
   /* The array's buffer holds scalars: e2ee_bytes_free wipes it. */
   return g_byte_array_free_to_bytes (out);
@@ -185,6 +190,25 @@ e2ee_v2own_parse (const guint8 *data, gsize len, GError **error)
         return NULL;
       g_ptr_array_add (own->prekeys, pk);
     }
+  {
+    guint n_weak = (guint) e2ee_v2r_uint (&r, 2);
+
+    if (!r.ok || n_weak > E2EE_V2OWN_MAX_TAGS)
+      {
+        corrupt (error);
+        return NULL;
+      }
+    for (guint i = 0; i < n_weak; i++)
+      {
+        const guint8 *tag = e2ee_v2r_take (&r, 32);
+        if (tag == NULL)
+          {
+            corrupt (error);
+            return NULL;
+          }
+        g_ptr_array_add (own->weak_tags, g_bytes_new (tag, 32));
+      }
+  }
   if (r.left != 0)
     {
       corrupt (error);
@@ -277,4 +301,21 @@ e2ee_v2own_tag_add (E2eeOwnPrekey *prekey, const guint8 tag[32], GError **error)
     }
   g_hash_table_add (prekey->tags, g_bytes_new (tag, 32));
   return TRUE;
+}
+
+gboolean
+e2ee_v2own_weak_tag_seen (const E2eeV2Own *own, const guint8 tag[32])
+{
+  for (guint i = 0; i < own->weak_tags->len; i++)
+    if (memcmp (g_bytes_get_data (own->weak_tags->pdata[i], NULL), tag, 32) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+void
+e2ee_v2own_weak_tag_add (E2eeV2Own *own, const guint8 tag[32])
+{
+  if (own->weak_tags->len >= E2EE_V2OWN_MAX_TAGS)
+    g_ptr_array_remove_index (own->weak_tags, 0);
+  g_ptr_array_add (own->weak_tags, g_bytes_new (tag, 32));
 }

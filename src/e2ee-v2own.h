@@ -32,6 +32,10 @@ typedef struct {
   E2eeSignKey *sign_key;
   GPtrArray *prekeys;      /* E2eeOwnPrekey*, oldest first */
   guint32 next_id;
+  /* Starts without a prekey (mode 2) accepted, oldest first: they have no
+   * prekey whose deletion would end a replay, so their tags are kept
+   * here, the last E2EE_V2OWN_MAX_TAGS of them. */
+  GPtrArray *weak_tags;    /* GBytes (32) */
 } E2eeV2Own;
 
 /* A new signing key and no prekey yet (maintain makes one). */
@@ -57,6 +61,11 @@ gboolean e2ee_v2own_tag_seen (const E2eeOwnPrekey *prekey, const guint8 tag[32])
 /* Records an accepted start; FALSE (E2EE_ERROR_V2_START) when the prekey
  * has E2EE_V2OWN_MAX_TAGS already. */
 gboolean e2ee_v2own_tag_add (E2eeOwnPrekey *prekey, const guint8 tag[32], GError **error);
+
+/* Mode 2 starts: seen before?  Record one (the oldest forgotten beyond
+ * E2EE_V2OWN_MAX_TAGS). */
+gboolean e2ee_v2own_weak_tag_seen (const E2eeV2Own *own, const guint8 tag[32]);
+void e2ee_v2own_weak_tag_add (E2eeV2Own *own, const guint8 tag[32]);
 
 /* The device tag of protocol v2 for @identity: its 4-byte device id
  * (the thumbprint's first bytes) as a big-endian u32. */

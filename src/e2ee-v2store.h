@@ -26,6 +26,15 @@ GBytes *e2ee_v2store_get (E2eeV2Store *v2, E2eeAccountRecord *account, E2eeStore
 /* Sets the row's value (a ref is taken) for the next save. */
 void e2ee_v2store_put (E2eeV2Store *v2, E2eeAccountRecord *account, E2eeStoreV2Kind kind,
                        const char *name, const guint8 *ref, gsize ref_len, GBytes *value);
+/* A save found that another program changed a row since this one read
+ * it: the save fails (E2EE_ERROR_KEYRING_LOCKED), this program's pending
+ * value of the row is dropped, and @func is told so that whatever was
+ * made from the row is forgotten and read again. */
+typedef void (*E2eeV2StoreConflictFunc) (E2eeAccountRecord *account, E2eeStoreV2Kind kind,
+                                         const char *name, const guint8 *ref, gsize ref_len,
+                                         gpointer data);
+void e2ee_v2store_set_conflict_func (E2eeV2Store *v2, E2eeV2StoreConflictFunc func,
+                                     gpointer data);
 /* Rows waiting for a save. */
 guint e2ee_v2store_pending (E2eeV2Store *v2);
 

@@ -3,6 +3,7 @@
  * key, the weak start and how it ends, crossed starts, healing after a
  * peer lost its state.
  * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "e2ee-envelope.h"
@@ -351,6 +352,128 @@ test_heal_after_lost_state (void)
   side_free (bob);
 }
 
+/* A start without a prekey has no prekey whose deletion ends its replay:
+ * the receiver remembers it, and a replay is dropped, also after the
+ * sender's next messages. */
+static void
+test_weak_start_replay (void)
+{
+  Side *alice = side_new ("alice@example.org", 1800000000);
+  Side *carol = side_new ("carol@example.org", 1800000000);
+  g_autoptr (GPtrArray) carol_plain = stripped_set (carol);
+  E2eeRecvResult r;
+  char *m, *m2;
+
+  learn_set (alice, carol->name, carol_plain);
+  introduce (alice, carol);
+  m = send_one (alice, carol, "weak one");
+  g_assert_cmpuint (start_mode (m), ==, 2);
+  expect_text (carol, alice, m, "weak one", TRUE);
+  m2 = send_one (alice, carol, "weak two");
+  expect_text (carol, alice, m2, "weak two", TRUE);
+  for (guint i = 0; i < 2; i++)
+    {
+      e2ee_context_receive (carol->ctx, carol->account, alice->name, i ? m2 : m, 1, &r);
+      g_assert_no_error (r.error);
+      g_assert_cmpint (r.kind, ==, E2EE_RECV_PENDING);
+      g_assert_null (r.plaintext);
+      e2ee_recv_result_clear (&r);
+    }
+  g_free (m);
+  g_free (m2);
+  side_free (alice);
+  side_free (carol);
+}
+
+static gboolean
+commit_save (E2eeContext *ctx, gpointer data, GError **error)
+{
+  return e2ee_keyring_save (e2ee_context_get_keyring (ctx), error);
+}
+
+/* The ratchet key and message number of a single-recipient envelope. */
+static char *
+ratchet_position (const char *armored)
+{
+  g_autoptr (GBytes) raw = e2ee_armor_decode (armored, NULL);
+  const guint8 *d = g_bytes_get_data (raw, NULL);
+  g_autofree char *key = g_compute_checksum_for_data (G_CHECKSUM_SHA256, d + 12, 65);
+
+  return g_strdup_printf ("%s/%u", key, (guint) d[81] << 24 | (guint) d[82] << 16
+                                        | (guint) d[83] << 8 | d[84]);
+}
+
+/* Two programs on one keyring file (two clients of one account): they
+ * never both advance one session.  The one whose session state is stale
+ * fails to send (nothing leaves), and its next try continues from the
+ * other's state; every message opens, no message number is used twice. */
+static void
+test_two_programs_one_keyring (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("e2ee-session-v2-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keyring.json", NULL);
+  g_autofree char *db = g_build_filename (dir, "keyring.sqlite", NULL);
+  g_autofree char *wal = g_strconcat (db, "-wal", NULL);
+  g_autofree char *shm = g_strconcat (db, "-shm", NULL);
+  Side *bob = side_new ("bob@example.org", 1800000000);
+  Side *a1 = g_new0 (Side, 1), *a2 = g_new0 (Side, 1);
+  GError *error = NULL;
+  char *m0, *m1, *m2;
+  char **pieces;
+  g_autofree char *p0 = NULL, *p1 = NULL, *p2 = NULL;
+
+  g_assert_nonnull (dir);
+  a1->name = g_strdup ("alice@example.org");
+  a1->now = 1800000000;
+  a1->ctx = e2ee_context_new (e2ee_keyring_load (path, NULL, &error));
+  g_assert_no_error (error);
+  e2ee_context_set_clock (a1->ctx, side_clock, a1);
+  e2ee_context_set_commit_func (a1->ctx, commit_save, NULL);
+  a1->account = e2ee_context_ensure_account_saved (a1->ctx, "prpl-jabber", a1->name, NULL, &error);
+  g_assert_no_error (error);
+  introduce (bob, a1);
+  introduce (a1, bob);
+  m0 = send_one (a1, bob, "from the first program");
+
+  a2->name = g_strdup (a1->name);
+  a2->now = a1->now;
+  a2->ctx = e2ee_context_new (e2ee_keyring_load (path, NULL, &error));
+  g_assert_no_error (error);
+  e2ee_context_set_clock (a2->ctx, side_clock, a2);
+  e2ee_context_set_commit_func (a2->ctx, commit_save, NULL);
+  a2->account = e2ee_keyring_lookup_account (e2ee_context_get_keyring (a2->ctx), "prpl-jabber",
+                                             a2->name);
+  g_assert_nonnull (a2->account);
+  m1 = send_one (a2, bob, "from the second program");
+
+  /* The first program's copy of the session is stale now. */
+  pieces = e2ee_context_encrypt (a1->ctx, a1->account, bob->name, "stale", 0, &error);
+  g_assert_null (pieces);
+  g_assert_error (error, E2EE_ERROR, E2EE_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+  m2 = send_one (a1, bob, "after reading it again");
+
+  p0 = ratchet_position (m0);
+  p1 = ratchet_position (m1);
+  p2 = ratchet_position (m2);
+  g_assert_cmpstr (p0, !=, p1);
+  g_assert_cmpstr (p1, !=, p2);
+  g_assert_cmpstr (p0, !=, p2);
+  expect_text (bob, a1, m0, "from the first program", FALSE);
+  expect_text (bob, a1, m1, "from the second program", FALSE);
+  expect_text (bob, a1, m2, "after reading it again", FALSE);
+  g_free (m0);
+  g_free (m1);
+  g_free (m2);
+  side_free (a1);
+  side_free (a2);
+  side_free (bob);
+  g_unlink (db);
+  g_unlink (wal);
+  g_unlink (shm);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -361,5 +484,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session-v2/v1-envelope-refused", test_v1_refused);
   g_test_add_func ("/session-v2/crossed-starts", test_crossed_starts);
   g_test_add_func ("/session-v2/heal-after-lost-state", test_heal_after_lost_state);
+  g_test_add_func ("/session-v2/weak-start-replay", test_weak_start_replay);
+  g_test_add_func ("/session-v2/two-programs-one-keyring", test_two_programs_one_keyring);
   return g_test_run ();
 }
