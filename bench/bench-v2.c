@@ -1,4 +1,4 @@
-/* purple-e2ee benchmarks — protocol v2 (PROTOCOL-v2.md): the parties,
+/* purple-e2ee benchmarks — protocol v2 (docs/PROTOCOL.md): the parties,
  * the session start with a signed prekey, the armored size of a message,
  * the P-256 operations that dominate the rows, and the rounds that
  * interleave all v2 cases with the libotr program.  Row 1 (the durable

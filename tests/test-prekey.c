@@ -271,7 +271,7 @@ test_vector (Fixture *f, gconstpointer data)
   sig_d = e2ee_test_hex (d, 32);
   e2ee_wipe (d, sizeof d);
   json_object_set_string_member (o, "description",
-                                 "Signed prekey record (PROTOCOL-v2.md section 3): fixed keys, "
+                                 "Signed prekey record (PROTOCOL.md section 4.1): fixed keys, "
                                  "RFC 6979 signature, so every byte is fixed");
   json_object_set_string_member (o, "identity_jwk", id_jwk);
   json_object_set_string_member (o, "signing_jwk", sig_jwk);

@@ -389,7 +389,7 @@ test_vector (void)
   ja = e2ee_key_to_jwk (p.ik_a, TRUE, FALSE);
   jb = e2ee_key_to_jwk (p.ik_b, TRUE, FALSE);
   json_object_set_string_member (o, "description",
-    "A whole v2 conversation (PROTOCOL-v2.md sections 4-8): prekey start, two ratchet "
+    "A whole v2 conversation (PROTOCOL.md sections 4-8): prekey start, two ratchet "
     "steps each way, a message skipped on an old chain, reordering, duplicates. "
     "Randomness: the test generator of tests/e2ee-test-rng.h seeded with SHA-256(\"vector run\").");
   json_object_set_string_member (o, "alice_identity_jwk", ja);

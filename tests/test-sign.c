@@ -255,7 +255,7 @@ test_jwk (void)
     }
 }
 
-/* The numbers PROTOCOL-v2.md section 9 gives. */
+/* The numbers PROTOCOL.md section 12 gives. */
 static void
 test_error_numbers (void)
 {

@@ -314,7 +314,7 @@ test_vector (Fixture *f, gconstpointer data)
   char *jb = e2ee_key_to_jwk (f->ik_b, TRUE, FALSE);
 
   json_object_set_string_member (o, "description",
-                                 "Session start (PROTOCOL-v2.md section 4), both modes");
+                                 "Session start (PROTOCOL.md section 4.3), both modes");
   json_object_set_string_member (o, "initiator_identity_jwk", ja);
   json_object_set_string_member (o, "responder_identity_jwk", jb);
   json_object_set_string_member (o, "initiator_account", f->a.account);

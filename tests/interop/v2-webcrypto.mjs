@@ -1,4 +1,4 @@
-// A second implementation of the protocol v2 core (docs/PROTOCOL-v2.md) on
+// A second implementation of the protocol v2 core (docs/PROTOCOL.md) on
 // WebCrypto (crypto.subtle) alone, checked against tests/vectors/v2-*.json:
 // it verifies the prekey record, derives both session starts, and replays
 // the whole conversation with the same deterministic random stream, so
