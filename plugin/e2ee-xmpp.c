@@ -386,13 +386,13 @@ handle_answer (PurpleConnection *gc, xmlnode *iq, Pending *p)
 
   if (p->kind == REQ_VCARD)
     {
-      g_autoptr (GPtrArray) keys = g_strcmp0 (type, "result") == 0
+      g_autoptr (GPtrArray) card = g_strcmp0 (type, "result") == 0
                                    ? e2ee_xmpp_parse_vcard (iq) : NULL;
 
       purple_debug_info (E2EE_DEBUG_CAT, "vCard of %s: %u key(s)\n", p->buddy,
-                         keys != NULL ? keys->len : 0);
-      if (keys != NULL)
-        e2ee_xmpp_learn (account, p->buddy, keys);
+                         card != NULL ? card->len : 0);
+      if (card != NULL)
+        e2ee_xmpp_learn (account, p->buddy, card);
       finish_fetch (p, TRUE);
       return;
     }
