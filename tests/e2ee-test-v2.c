@@ -419,6 +419,12 @@ v2_keylog_stop (void)
   return log;
 }
 
+GArray *
+v2_keylog_peek (void)
+{
+  return key_log;
+}
+
 guint
 v2_keylog_mark (void)
 {

@@ -98,6 +98,8 @@ void v2_keylog_start (const char *label);
 GArray *v2_keylog_stop (void);
 /* Re-seeds the deterministic generator (logging unchanged). */
 void v2_rng_seed (const char *label);
+/* The log so far (borrowed; grows as keys are logged). */
+GArray *v2_keylog_peek (void);
 /* Position in the log (keys logged so far). */
 guint v2_keylog_mark (void);
 

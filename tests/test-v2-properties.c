@@ -4,6 +4,7 @@
  * Every key the ratchet derives and every short-lived scalar drawn is
  * v2_logged (e2ee-test-v2.h), so the files can be searched for them.
  * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <sqlite3.h>
 #include <string.h>
 
 #include "e2ee-test-util.h"
@@ -88,8 +89,9 @@ assert_no_text (const char *dir, GPtrArray *sent, const char *who)
  * is left in their bytes; what is sent just after t does open (the copies
  * work). */
 static void
-forward_secrecy (gboolean sealed)
+forward_secrecy (gboolean sealed, gboolean reader)
 {
+  sqlite3 *rd = NULL;
   g_autofree char *base = v2_tmp_dir ("v2-fs");
   g_autofree char *snap_a = g_build_filename (base, "snap-alice", NULL);
   g_autofree char *snap_b = g_build_filename (base, "snap-bob", NULL);
@@ -107,6 +109,31 @@ forward_secrecy (gboolean sealed)
   v2_pair_new (base, &now, &alice, &bob);
   for (guint turn = 0; turn < 6; turn++)
     {
+      /* Another program reads Bob's keyring during turns 1 to 3: the WAL
+       * cannot be emptied meanwhile, and must be once it is gone. */
+      if (reader && turn == 1)
+        {
+          g_autofree char *db = g_build_filename (bob->dir, "keyring.sqlite", NULL);
+          g_assert_cmpint (sqlite3_open_v2 (db, &rd, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+          g_assert_cmpint (sqlite3_exec (rd, "BEGIN; SELECT count(*) FROM sqlite_master;",
+                                         NULL, NULL, NULL), ==, SQLITE_OK);
+        }
+      if (reader && turn == 4)
+        {
+          /* Control: while it read, old chain keys did pile up in the -wal. */
+          g_autofree char *held = g_build_filename (base, "bob-held", NULL);
+          g_autoptr (GPtrArray) cks = NULL;
+          guint n, live;
+
+          v2_copy_keyring (bob, held);
+          cks = v2_logged (v2_keylog_peek (), 0, v2_keylog_mark (), "ck");
+          n = v2_count_in_dir (held, cks, &live);
+          g_test_message ("while the reader held: %u chain keys in Bob's files, %u live", n, live);
+          g_assert_cmpuint (n, >, live);
+          g_assert_cmpint (sqlite3_exec (rd, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+          sqlite3_close (rd);
+          rd = NULL;
+        }
       /* In odd turns Alice's first message arrives last: its key is
        * stored as skipped, then used (and must be gone). */
       V2Sent *late = v2_compose (alice, bob, "before-t", turn * 10, to_bob);
@@ -181,10 +208,18 @@ forward_secrecy (gboolean sealed)
 static void
 test_forward_secrecy (void)
 {
-  forward_secrecy (FALSE);
+  forward_secrecy (FALSE, FALSE);
 }
 
 /* The same with passphrase-protected keyrings: no key in the clear. */
+/* The same while another program held a read of Bob's keyring for a
+ * while before t (it delays the emptying of the WAL). */
+static void
+test_forward_secrecy_reader (void)
+{
+  forward_secrecy (FALSE, TRUE);
+}
+
 static void
 test_forward_secrecy_sealed (void)
 {
@@ -194,7 +229,7 @@ test_forward_secrecy_sealed (void)
       g_test_skip ("E2EE_QUICK_TESTS");
       return;
     }
-  forward_secrecy (TRUE);
+  forward_secrecy (TRUE, FALSE);
 }
 
 /* Keys of kinds rk/ck/mk logged in [from, to). */
@@ -367,6 +402,7 @@ main (int argc, char **argv)
   e2ee_test_init (&argc, &argv);
   g_test_add_func ("/v2/forward-secrecy", test_forward_secrecy);
   g_test_add_func ("/v2/forward-secrecy-sealed", test_forward_secrecy_sealed);
+  g_test_add_func ("/v2/forward-secrecy-reader", test_forward_secrecy_reader);
   g_test_add_func ("/v2/post-compromise", test_post_compromise);
   return g_test_run ();
 }
