@@ -573,7 +573,7 @@ class Identity:
 
 def _b64arg(v):
     if v is None:
-        raise ValueError("seal: a prekey needs the signing key and back")
+        raise ValueError("seal: --prekey and --signing-key go together")
     return v if isinstance(v, str) else b64url(v)
 
 
