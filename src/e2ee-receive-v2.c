@@ -155,7 +155,7 @@ open_start (Attempt *a, E2eeDeviceRecord *dev, E2eeV2Peer *peer, const E2eeV2Mes
       keep_error (a, error);
       return FALSE;
     }
-  if (pk != NULL && !e2ee_v2own_tag_add (pk, tag, &error))
+  if (pk != NULL && !e2ee_v2own_tag_add (pk, tag, e2ee_session_trust_usable (dev->trust), &error))
     {
       e2ee_string_free (g_steal_pointer (&a->text));
       e2ee_ratchet_free (session);
@@ -165,7 +165,7 @@ open_start (Attempt *a, E2eeDeviceRecord *dev, E2eeV2Peer *peer, const E2eeV2Mes
   /* A start without a prekey can be replayed for as long as our identity
    * key lives: its tag is kept too (the last 4096). */
   if (pk == NULL)
-    e2ee_v2own_weak_tag_add (own, tag);
+    e2ee_v2own_weak_tag_add (own, tag, e2ee_session_trust_usable (dev->trust));
   e2ee_session_v2_own_changed (a->ctx, a->account, own);
   /* The peer started a session of its own: it could not read ours (it
    * lost its state, or both started before either heard from the other).

@@ -18,12 +18,56 @@ e2ee_v2_device_tag (const E2eeKey *identity)
   return ((guint32) id[0] << 24) | ((guint32) id[1] << 16) | ((guint32) id[2] << 8) | id[3];
 }
 
+static gboolean
+list_contains (GPtrArray *list, const guint8 tag[32])
+{
+  for (guint i = 0; i < list->len; i++)
+    if (memcmp (g_bytes_get_data (list->pdata[i], NULL), tag, 32) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Appends, forgetting the oldest beyond @max. */
+static void
+list_add (GPtrArray *list, const guint8 tag[32], guint max)
+{
+  if (list->len >= max)
+    g_ptr_array_remove_index (list, 0);
+  g_ptr_array_add (list, g_bytes_new (tag, 32));
+}
+
+static void
+list_write (GByteArray *out, GPtrArray *list)
+{
+  e2ee_v2w_uint (out, list->len, 2);
+  for (guint i = 0; i < list->len; i++)
+    g_byte_array_append (out, g_bytes_get_data (list->pdata[i], NULL), 32);
+}
+
+static gboolean
+list_read (E2eeV2Reader *r, GPtrArray *list, guint max)
+{
+  guint n = (guint) e2ee_v2r_uint (r, 2);
+
+  if (!r->ok || n > max)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      const guint8 *tag = e2ee_v2r_take (r, 32);
+      if (tag == NULL)
+        return FALSE;
+      g_ptr_array_add (list, g_bytes_new (tag, 32));
+    }
+  return TRUE;
+}
+
 static void
 prekey_free (E2eeOwnPrekey *pk)
 {
   e2ee_ec_secret_free (pk->secret);
   g_bytes_unref (pk->record);
   g_hash_table_destroy (pk->tags);
+  g_ptr_array_unref (pk->pending_tags);
   g_free (pk);
 }
 
@@ -38,6 +82,7 @@ prekey_new (guint32 id, guint64 created, E2eeEcSecret *secret, GBytes *record)
   pk->record = record;
   pk->tags = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
                                     (GDestroyNotify) g_bytes_unref, NULL);
+  pk->pending_tags = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   return pk;
 }
 
@@ -48,6 +93,7 @@ own_alloc (void)
 
   own->prekeys = g_ptr_array_new_with_free_func ((GDestroyNotify) prekey_free);
   own->weak_tags = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  own->weak_pending = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   own->next_id = 1;
   return own;
 }
@@ -77,6 +123,7 @@ e2ee_v2own_free (E2eeV2Own *own)
   e2ee_sign_key_free (own->sign_key);
   g_ptr_array_unref (own->prekeys);
   g_ptr_array_unref (own->weak_tags);
+  g_ptr_array_unref (own->weak_pending);
   g_free (own);
 }
 
@@ -110,10 +157,10 @@ e2ee_v2own_serialize (const E2eeV2Own *own)
       g_hash_table_iter_init (&iter, pk->tags);
       while (g_hash_table_iter_next (&iter, &tag, NULL))
         g_byte_array_append (out, g_bytes_get_data (tag, NULL), 32);
+      list_write (out, pk->pending_tags);
     }
-  e2ee_v2w_uint (out, own->weak_tags->len, 2);
-  for (guint i = 0; i < own->weak_tags->len; i++)
-    g_byte_array_append (out, g_bytes_get_data (own->weak_tags->pdata[i], NULL), 32);
+  list_write (out, own->weak_tags);
+  list_write (out, own->weak_pending);
   e2ee_wipe (d, sizeof d);
   /* The array's buffer holds scalars: e2ee_bytes_free wipes it. */
   return g_byte_array_free_to_bytes (out);
@@ -157,6 +204,12 @@ parse_prekey (E2eeV2Reader *r, GError **error)
         }
       g_hash_table_add (pk->tags, g_bytes_new (tag, 32));
     }
+  if (!list_read (r, pk->pending_tags, E2EE_V2OWN_MAX_PENDING_TAGS))
+    {
+      prekey_free (pk);
+      corrupt (error);
+      return NULL;
+    }
   return pk;
 }
 
@@ -190,25 +243,12 @@ e2ee_v2own_parse (const guint8 *data, gsize len, GError **error)
         return NULL;
       g_ptr_array_add (own->prekeys, pk);
     }
-  {
-    guint n_weak = (guint) e2ee_v2r_uint (&r, 2);
-
-    if (!r.ok || n_weak > E2EE_V2OWN_MAX_TAGS)
-      {
-        corrupt (error);
-        return NULL;
-      }
-    for (guint i = 0; i < n_weak; i++)
-      {
-        const guint8 *tag = e2ee_v2r_take (&r, 32);
-        if (tag == NULL)
-          {
-            corrupt (error);
-            return NULL;
-          }
-        g_ptr_array_add (own->weak_tags, g_bytes_new (tag, 32));
-      }
-  }
+  if (!list_read (&r, own->weak_tags, E2EE_V2OWN_MAX_TAGS)
+      || !list_read (&r, own->weak_pending, E2EE_V2OWN_MAX_PENDING_TAGS))
+    {
+      corrupt (error);
+      return NULL;
+    }
   if (r.left != 0)
     {
       corrupt (error);
@@ -287,12 +327,18 @@ e2ee_v2own_tag_seen (const E2eeOwnPrekey *prekey, const guint8 tag[32])
 {
   g_autoptr (GBytes) key = g_bytes_new (tag, 32);
 
-  return g_hash_table_contains (prekey->tags, key);
+  return g_hash_table_contains (prekey->tags, key) || list_contains (prekey->pending_tags, tag);
 }
 
 gboolean
-e2ee_v2own_tag_add (E2eeOwnPrekey *prekey, const guint8 tag[32], GError **error)
+e2ee_v2own_tag_add (E2eeOwnPrekey *prekey, const guint8 tag[32], gboolean usable,
+                    GError **error)
 {
+  if (!usable)
+    {
+      list_add (prekey->pending_tags, tag, E2EE_V2OWN_MAX_PENDING_TAGS);
+      return TRUE;
+    }
   if (g_hash_table_size (prekey->tags) >= E2EE_V2OWN_MAX_TAGS)
     {
       g_set_error (error, E2EE_ERROR, E2EE_ERROR_V2_START,
@@ -306,16 +352,14 @@ e2ee_v2own_tag_add (E2eeOwnPrekey *prekey, const guint8 tag[32], GError **error)
 gboolean
 e2ee_v2own_weak_tag_seen (const E2eeV2Own *own, const guint8 tag[32])
 {
-  for (guint i = 0; i < own->weak_tags->len; i++)
-    if (memcmp (g_bytes_get_data (own->weak_tags->pdata[i], NULL), tag, 32) == 0)
-      return TRUE;
-  return FALSE;
+  return list_contains (own->weak_tags, tag) || list_contains (own->weak_pending, tag);
 }
 
 void
-e2ee_v2own_weak_tag_add (E2eeV2Own *own, const guint8 tag[32])
+e2ee_v2own_weak_tag_add (E2eeV2Own *own, const guint8 tag[32], gboolean usable)
 {
-  if (own->weak_tags->len >= E2EE_V2OWN_MAX_TAGS)
-    g_ptr_array_remove_index (own->weak_tags, 0);
-  g_ptr_array_add (own->weak_tags, g_bytes_new (tag, 32));
+  if (usable)
+    list_add (own->weak_tags, tag, E2EE_V2OWN_MAX_TAGS);
+  else
+    list_add (own->weak_pending, tag, E2EE_V2OWN_MAX_PENDING_TAGS);
 }

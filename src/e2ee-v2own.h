@@ -19,13 +19,19 @@ G_BEGIN_DECLS
  * completed that many authenticated starts within three weeks gets there). */
 #define E2EE_V2OWN_MAX_PREKEYS 4
 #define E2EE_V2OWN_MAX_TAGS 4096
+/* Starts from devices the user has not accepted (new, changed, rejected):
+ * their tags are kept apart, the last this many, so a device the server
+ * injected can neither use up the budget of accepted devices' starts nor
+ * push their tags out. */
+#define E2EE_V2OWN_MAX_PENDING_TAGS 1024
 
 typedef struct {
   guint32 id;
   guint64 created;
   E2eeEcSecret *secret;
   GBytes *record;          /* the signed record as published */
-  GHashTable *tags;        /* GBytes (32) set: accepted starts */
+  GHashTable *tags;        /* GBytes (32) set: accepted starts of accepted devices */
+  GPtrArray *pending_tags; /* GBytes (32), oldest first: starts of other devices */
 } E2eeOwnPrekey;
 
 typedef struct {
@@ -35,7 +41,8 @@ typedef struct {
   /* Starts without a prekey (mode 2) accepted, oldest first: they have no
    * prekey whose deletion would end a replay, so their tags are kept
    * here, the last E2EE_V2OWN_MAX_TAGS of them. */
-  GPtrArray *weak_tags;    /* GBytes (32) */
+  GPtrArray *weak_tags;    /* GBytes (32), accepted devices */
+  GPtrArray *weak_pending; /* GBytes (32), other devices (E2EE_V2OWN_MAX_PENDING_TAGS) */
 } E2eeV2Own;
 
 /* A new signing key and no prekey yet (maintain makes one). */
@@ -58,14 +65,17 @@ const E2eeOwnPrekey *e2ee_v2own_current (const E2eeV2Own *own);
 E2eeOwnPrekey *e2ee_v2own_find (E2eeV2Own *own, guint32 id);
 /* TRUE if @tag was accepted before under @prekey. */
 gboolean e2ee_v2own_tag_seen (const E2eeOwnPrekey *prekey, const guint8 tag[32]);
-/* Records an accepted start; FALSE (E2EE_ERROR_V2_START) when the prekey
- * has E2EE_V2OWN_MAX_TAGS already. */
-gboolean e2ee_v2own_tag_add (E2eeOwnPrekey *prekey, const guint8 tag[32], GError **error);
+/* Records an accepted start from a device whose trust is @usable (TOFU or
+ * VERIFIED): FALSE (E2EE_ERROR_V2_START) when the prekey has
+ * E2EE_V2OWN_MAX_TAGS already.  Other devices' starts go to the pending
+ * list (the oldest forgotten), never refused. */
+gboolean e2ee_v2own_tag_add (E2eeOwnPrekey *prekey, const guint8 tag[32], gboolean usable,
+                             GError **error);
 
 /* Mode 2 starts: seen before?  Record one (the oldest forgotten beyond
  * E2EE_V2OWN_MAX_TAGS). */
 gboolean e2ee_v2own_weak_tag_seen (const E2eeV2Own *own, const guint8 tag[32]);
-void e2ee_v2own_weak_tag_add (E2eeV2Own *own, const guint8 tag[32]);
+void e2ee_v2own_weak_tag_add (E2eeV2Own *own, const guint8 tag[32], gboolean usable);
 
 /* The device tag of protocol v2 for @identity: its 4-byte device id
  * (the thumbprint's first bytes) as a big-endian u32. */
