@@ -130,8 +130,20 @@ e2ee_v2own_free (E2eeV2Own *own)
 GBytes *
 e2ee_v2own_serialize (const E2eeV2Own *own)
 {
-  GByteArray *out = g_byte_array_new ();
+  gsize size = 4 + 1 + E2EE_KEY_COORD_LEN + 4 + 1 + 2 + 32 * own->weak_tags->len
+               + 2 + 32 * own->weak_pending->len;
+  GByteArray *out;
   guint8 d[E2EE_KEY_COORD_LEN];
+
+  /* Sized once: a buffer that grew would leave copies of the scalars in
+   * freed memory, unwiped. */
+  for (guint i = 0; i < own->prekeys->len; i++)
+    {
+      const E2eeOwnPrekey *pk = own->prekeys->pdata[i];
+      size += 4 + 8 + E2EE_KEY_COORD_LEN + 2 + g_bytes_get_size (pk->record)
+              + 2 + 32 * g_hash_table_size (pk->tags) + 2 + 32 * pk->pending_tags->len;
+    }
+  out = g_byte_array_sized_new ((guint) size);
 
   g_byte_array_append (out, (const guint8 *) OWN_MAGIC, 4);
   e2ee_v2w_uint (out, OWN_FORMAT, 1);

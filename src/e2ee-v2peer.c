@@ -38,9 +38,22 @@ e2ee_v2peer_free (E2eeV2Peer *peer)
 GBytes *
 e2ee_v2peer_serialize (const E2eeV2Peer *peer)
 {
-  GByteArray *out = g_byte_array_new ();
   guint8 flags = (peer->sign_pub ? FLAG_SIGN : 0) | (peer->prekey ? FLAG_PREKEY : 0)
                  | (peer->prekey_seen ? FLAG_SEEN : 0);
+  g_autoptr (GPtrArray) blobs = g_ptr_array_new_with_free_func ((GDestroyNotify) e2ee_bytes_free);
+  gsize size = 4 + 1 + 1 + 2 * E2EE_KEY_COORD_LEN + 8 + 2
+               + (peer->prekey ? g_bytes_get_size (peer->prekey) : 0) + 1;
+  GByteArray *out;
+
+  /* The session blobs hold every secret of the sessions: the buffer is
+   * sized once, so no grown-out copy is left in freed memory unwiped. */
+  for (guint i = 0; i < peer->sessions->len; i++)
+    {
+      GBytes *blob = e2ee_ratchet_serialize (peer->sessions->pdata[i]);
+      size += 4 + g_bytes_get_size (blob);
+      g_ptr_array_add (blobs, blob);
+    }
+  out = g_byte_array_sized_new ((guint) size);
 
   g_byte_array_append (out, (const guint8 *) PEER_MAGIC, 4);
   e2ee_v2w_uint (out, PEER_FORMAT, 1);
@@ -60,15 +73,13 @@ e2ee_v2peer_serialize (const E2eeV2Peer *peer)
       g_byte_array_append (out, rec, (guint) n);
     }
   e2ee_v2w_uint (out, peer->sessions->len, 1);
-  for (guint i = 0; i < peer->sessions->len; i++)
+  for (guint i = 0; i < blobs->len; i++)
     {
-      GBytes *blob = e2ee_ratchet_serialize (peer->sessions->pdata[i]);
       gsize n = 0;
-      const guint8 *data = g_bytes_get_data (blob, &n);
+      const guint8 *data = g_bytes_get_data (blobs->pdata[i], &n);
 
       e2ee_v2w_uint (out, n, 4);
       g_byte_array_append (out, data, (guint) n);
-      e2ee_bytes_free (blob);
     }
   return g_byte_array_free_to_bytes (out);
 }
