@@ -300,8 +300,20 @@ sending_session (E2eeContext *ctx, E2eeAccountRecord *account, const char *buddy
   gint64 now = (gint64) e2ee_session_now (ctx);
   gboolean restart = peer->sessions->len == 0 || restart_allowed (peer, now);
 
-  if (restart && !start_session (ctx, account, buddy, device, peer, error))
-    return NULL;
+  GError *local = NULL;
+
+  if (restart && !start_session (ctx, account, buddy, device, peer, &local))
+    {
+      /* A new start that cannot be made now (no valid prekey) does not
+       * stop us sending on the session we have: it may well still work. */
+      if (peer->sessions->len == 0)
+        {
+          g_propagate_error (error, local);
+          return NULL;
+        }
+      g_clear_error (&local);
+      peer->next_restart = now + RESTART_INTERVAL_S;
+    }
   return peer->sessions->pdata[0];
 }
 

@@ -474,6 +474,49 @@ test_two_programs_one_keyring (void)
   g_rmdir (dir);
 }
 
+/* A message from Bob that does not open marks the session for a new start;
+ * when none can be made (Bob's prekey expired meanwhile), Alice still
+ * sends on the session she has instead of not at all. */
+static void
+test_failed_restart_keeps_session (void)
+{
+  gint64 t0 = 1800000000;
+  Side *alice = side_new ("alice@example.org", t0);
+  Side *bob = side_new ("bob@example.org", t0);
+  g_autoptr (GBytes) raw = NULL, edited = NULL;
+  g_autofree char *bad = NULL;
+  E2eeRecvResult r;
+  guint8 *copy;
+  gsize len = 0;
+  char *m;
+
+  introduce (bob, alice);
+  introduce (alice, bob);
+  m = send_one (alice, bob, "hello");
+  expect_text (bob, alice, m, "hello", FALSE);
+  g_free (m);
+  m = send_one (bob, alice, "hi");
+  raw = e2ee_armor_decode (m, NULL);
+  {
+    const guint8 *data = g_bytes_get_data (raw, &len);
+    copy = g_memdup2 (data, len);
+  }
+  copy[len - 1] ^= 0x01;
+  edited = g_bytes_new_take (copy, len);
+  bad = e2ee_armor_encode (edited);
+  alice->now = t0 + 15 * DAY;
+  e2ee_context_receive (alice->ctx, alice->account, bob->name, bad, 1, &r);
+  g_assert_error (r.error, E2EE_ERROR, E2EE_ERROR_AEAD_TAG);
+  e2ee_recv_result_clear (&r);
+  expect_text (alice, bob, m, "hi", FALSE);
+  g_free (m);
+  m = send_one (alice, bob, "still here");
+  expect_text (bob, alice, m, "still here", FALSE);
+  g_free (m);
+  side_free (alice);
+  side_free (bob);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -485,6 +528,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session-v2/crossed-starts", test_crossed_starts);
   g_test_add_func ("/session-v2/heal-after-lost-state", test_heal_after_lost_state);
   g_test_add_func ("/session-v2/weak-start-replay", test_weak_start_replay);
+  g_test_add_func ("/session-v2/failed-restart-keeps-session", test_failed_restart_keeps_session);
   g_test_add_func ("/session-v2/two-programs-one-keyring", test_two_programs_one_keyring);
   return g_test_run ();
 }
